@@ -1,0 +1,71 @@
+"""One documented error hierarchy; only the edges (SMTP, CLI, worker) translate it.
+
+    PostdeskError                 anything postdesk raises on purpose
+    ├── ConfigError               invalid config file: key path and reason
+    ├── RuleError(file, line)     invalid routing rule file
+    ├── TemplateError             missing or unsafe mail template
+    ├── IntakeError               a mail could not be taken in (SMTP -> 451)
+    ├── ParseError                a stored mail cannot be parsed at all (worker quarantines it)
+    ├── DeliveryError             an outgoing mail could not be delivered
+    │   ├── TemporaryDeliveryError   4xx, network: retried with back-off
+    │   └── PermanentDeliveryError   5xx: recorded on the ticket, not retried
+    ├── NotFoundError             a ticket / inbox row named on the CLI does not exist
+    └── Stop(reason)              a pipeline stage ends the run on purpose (not a failure)
+"""
+
+from __future__ import annotations
+
+
+class PostdeskError(Exception):
+    """Base of every error postdesk raises on purpose."""
+
+
+class ConfigError(PostdeskError):
+    """The config file is missing or invalid; the message names the key path."""
+
+
+class RuleError(PostdeskError):
+    """A routing rule file is invalid; carries the file and line for `file:line: message`."""
+
+    def __init__(self, file: str, line: int | None, message: str) -> None:
+        self.file = file
+        self.line = line
+        self.message = message
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {message}")
+
+
+class TemplateError(PostdeskError):
+    """A mail template is missing, fails to render, or renders an unsafe subject."""
+
+
+class IntakeError(PostdeskError):
+    """A mail could not be stored durably; the SMTP edge answers 451."""
+
+
+class ParseError(PostdeskError):
+    """A stored mail cannot be parsed at all (e.g. nested too deeply); the reason is generic."""
+
+
+class DeliveryError(PostdeskError):
+    """An outgoing mail could not be delivered."""
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """Worth retrying later (4xx reply, connection refused, timeout)."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying will not help (5xx reply); recorded on the ticket."""
+
+
+class NotFoundError(PostdeskError):
+    """Something named by the user (ticket ref, inbox id) does not exist."""
+
+
+class Stop(PostdeskError):  # noqa: N818 - the name reads as what it does: stop the pipeline
+    """Raised by a pipeline stage to end the run with a recorded reason; not a failure."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

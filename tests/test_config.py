@@ -1,0 +1,39 @@
+"""Config: the example file is valid as shipped; bad files fail with the key path and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.config import load_settings
+from gateway.errors import ConfigError
+from tests.conftest import ROOT
+
+
+def test_example_config_is_valid_and_paths_resolve_next_to_it() -> None:
+    settings = load_settings(ROOT / "config.example.yaml")
+    assert settings.service.address == "servicedesk@example.org"
+    assert settings.database.url == f"sqlite:///{ROOT / 'var' / 'postdesk.db'}"
+    assert settings.templates_dir == ROOT / "templates"
+    assert settings.agent("Anna.Schmidt@example.org") is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("smtp:\n  port: 99999\n", "smtp.port: Input should be less than or equal to 65535"),
+        ("service:\n  adress: x@example.org\n", "service.adress: Extra inputs are not permitted"),
+        ("service:\n  timezone: Mars/Olympus\n", "unknown time zone 'Mars/Olympus'"),
+        ("smtp:\n  accept: [other@example.org]\n", "smtp.accept must contain service.address"),
+        ("outgoing:\n  transport: pigeon\n", "outgoing.transport: Input should be 'maildir'"),
+        ("smtp: [\n", "config.yaml:2"),
+        ("- just\n- a list\n", "the top level must be a mapping"),
+    ],
+)
+def test_invalid_config_names_key_path_and_reason(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert expected in str(error.value)
