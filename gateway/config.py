@@ -71,7 +71,7 @@ class SmtpSettings(_Strict):
 
 
 class OutgoingSettings(_Strict):
-    transport: Literal["maildir", "smtp"] = "maildir"
+    transport: Literal["maildir", "smtp", "exchange", "graph"] = "maildir"
     host: str = "127.0.0.1"
     port: int = Field(25, ge=1, le=65535)
     starttls: bool = False
@@ -89,7 +89,9 @@ class OutgoingSettings(_Strict):
             return None
         value = os.environ.get(self.password_env)
         if value is None:
-            raise ConfigError(f"outgoing.password_env: environment variable {self.password_env} is not set")
+            raise ConfigError(
+                f"outgoing.password_env: environment variable {self.password_env} is not set"
+            )
         return value
 
 
@@ -114,6 +116,15 @@ class Agent(_Strict):
     language: Language | None = None
 
 
+class Team(_Strict):
+    name: str
+    lead: Email | None = None
+
+
+class RoutingSettings(_Strict):
+    default_queue: str = "allgemein"  # where a ticket goes when no rule matches (no owner)
+
+
 class Settings(_Strict):
     """The whole config. Relative paths are resolved against the config file's folder."""
 
@@ -126,9 +137,13 @@ class Settings(_Strict):
     tickets: TicketSettings = TicketSettings()
     worker: WorkerSettings = WorkerSettings()
     agents: list[Agent] = Field(default_factory=list)
+    teams: list[Team] = Field(default_factory=list)
+    routing: RoutingSettings = RoutingSettings()
     rules_dir: Path = Path("rules")
     templates_dir: Path = Path("templates")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    exchange: ExchangeSettings | None = None  # EWS mailbox (Exchange Server on premises)
+    graph: GraphSettings | None = None  # Microsoft Graph mailbox (Exchange Online)
 
     @model_validator(mode="after")
     def _service_address_accepted(self) -> Settings:
@@ -138,6 +153,25 @@ class Settings(_Strict):
                 "or replies to the central address would be refused"
             )
         return self
+
+    @model_validator(mode="after")
+    def _teams_known(self) -> Settings:
+        declared = {team.name for team in self.teams}
+        for index, agent in enumerate(self.agents):
+            unknown = [t for t in agent.teams if declared and t not in declared]
+            if unknown:
+                raise ValueError(f"agents.{index}.teams: unknown team {unknown[0]!r}")
+        for team in self.teams:
+            if team.lead is not None and self.agent(team.lead) is None:
+                raise ValueError(f"teams: lead {team.lead} of {team.name!r} is not an agent")
+        return self
+
+    def team_names(self) -> set[str]:
+        """Teams declared under `teams:` plus those only named on agents."""
+        return {t.name for t in self.teams} | {t for a in self.agents for t in a.teams}
+
+    def team_members(self, team: str) -> list[Agent]:
+        return [a for a in self.agents if team in a.teams]
 
     def agent(self, email: str) -> Agent | None:
         """The agent with this address, or None for a requester."""
@@ -154,7 +188,7 @@ def _resolve(base: Path, data: dict[str, Any]) -> dict[str, Any]:
     url = (data.get("database") or {}).get("url")
     prefix = "sqlite:///"
     if isinstance(url, str) and url.startswith(prefix) and not url.startswith(prefix + "/"):
-        path = url[len(prefix):]
+        path = url[len(prefix) :]
         if path and path != ":memory:":
             data["database"] = {**data["database"], "url": prefix + str(base / path)}
     return data
@@ -204,3 +238,101 @@ def default_config_path() -> Path:
         return local
     env = os.environ.get("POSTDESK_CONFIG")
     return Path(env) if env else local
+
+
+# --- mailbox intake (EWS, Microsoft Graph) --------------------------------------------------
+
+
+def _env_secret(key: str, env: str) -> str:
+    value = os.environ.get(env)
+    if value is None:
+        raise ConfigError(f"{key}: environment variable {env} is not set")
+    return value
+
+
+class MailboxSettings(_Strict):
+    """What EWS and Graph intake share: which mailbox, which folders, how often, how to back off.
+
+    Folders are paths of display names below the mailbox root (`Erledigt`, `inbox/Erledigt`);
+    a first segment that is a well-known folder name (`inbox`, `sentitems`, …) means that folder.
+    After an item is stored it is moved to `processed_folder`, or, without one, marked read."""
+
+    mailbox: Email
+    folder: str = "inbox"
+    processed_folder: str | None = None
+    mark_read: bool = True
+    poll_seconds: float = Field(60, gt=0)
+    batch_size: int = Field(50, ge=1, le=1000)
+    timeout_seconds: float = Field(30, gt=0)
+    backoff_max_seconds: float = Field(1800, gt=0)
+    auth_backoff_seconds: float = Field(900, gt=0)  # 401/403: a person must act; do not hammer
+    verify_tls: bool = True
+    ca_bundle: Path | None = None  # PEM file of an internal CA
+
+    @model_validator(mode="after")
+    def _has_finish_action(self) -> MailboxSettings:
+        if self.processed_folder is None and not self.mark_read:
+            raise ValueError(
+                "set processed_folder or mark_read: true, else each poll takes the mail again"
+            )
+        if self.processed_folder and (
+            self.processed_folder.strip("/").lower() == self.folder.strip("/").lower()
+        ):
+            raise ValueError("processed_folder must differ from folder")
+        if self.ca_bundle is not None and not self.ca_bundle.is_file():
+            raise ValueError(f"ca_bundle: file not found: {self.ca_bundle}")
+        return self
+
+
+class ExchangeSettings(MailboxSettings):
+    """Exchange Web Services (exchangelib): Exchange Server SE/2019 on premises."""
+
+    username: str | None = None  # DOMAIN\\user or UPN; default: the mailbox address
+    password_env: str
+    service_endpoint: str | None = None  # https://mail.example.org/EWS/Exchange.asmx
+    server: str | None = None  # host name only: https://<server>/EWS/Exchange.asmx
+    autodiscover: bool = False
+    auth_type: Literal["ntlm", "basic"] | None = None  # None: ask the server
+    access_type: Literal["delegate", "impersonation"] = "delegate"
+
+    @model_validator(mode="after")
+    def _one_endpoint(self) -> ExchangeSettings:
+        given = [bool(self.service_endpoint), bool(self.server), self.autodiscover]
+        if sum(given) != 1:
+            raise ValueError("set exactly one of service_endpoint, server or autodiscover: true")
+        return self
+
+    def password(self) -> str:
+        return _env_secret("exchange.password_env", self.password_env)
+
+
+class GraphSettings(MailboxSettings):
+    """Microsoft Graph with an app registration (client credentials): Exchange Online."""
+
+    tenant_id: str
+    client_id: str
+    client_secret_env: str | None = None
+    certificate_path: Path | None = None  # PFX/P12 with the private key
+    certificate_password_env: str | None = None
+    base_url: str = "https://graph.microsoft.com/v1.0"
+    authority: str = "https://login.microsoftonline.com"
+    scope: str | None = None  # default: <base_url scheme://host>/.default
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> GraphSettings:
+        if (self.client_secret_env is None) == (self.certificate_path is None):
+            raise ValueError("set exactly one of client_secret_env or certificate_path")
+        return self
+
+    def client_secret(self) -> str | None:
+        if self.client_secret_env is None:
+            return None
+        return _env_secret("graph.client_secret_env", self.client_secret_env)
+
+    def certificate_password(self) -> str | None:
+        if self.certificate_password_env is None:
+            return None
+        return _env_secret("graph.certificate_password_env", self.certificate_password_env)
+
+
+Settings.model_rebuild()

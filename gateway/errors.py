@@ -1,16 +1,17 @@
 """One documented error hierarchy; only the edges (SMTP, CLI, worker) translate it.
 
-    PostdeskError                 anything postdesk raises on purpose
-    ├── ConfigError               invalid config file: key path and reason
-    ├── RuleError(file, line)     invalid routing rule file
-    ├── TemplateError             missing or unsafe mail template
-    ├── IntakeError               a mail could not be taken in (SMTP -> 451)
-    ├── ParseError                a stored mail cannot be parsed at all (worker quarantines it)
-    ├── DeliveryError             an outgoing mail could not be delivered
-    │   ├── TemporaryDeliveryError   4xx, network: retried with back-off
-    │   └── PermanentDeliveryError   5xx: recorded on the ticket, not retried
-    ├── NotFoundError             a ticket / inbox row named on the CLI does not exist
-    └── Stop(reason)              a pipeline stage ends the run on purpose (not a failure)
+PostdeskError                 anything postdesk raises on purpose
+├── ConfigError               invalid config file: key path and reason
+├── RuleError(file, line)     invalid routing rule file
+├── RulesetInvalid(errors)    a rules directory failed to load: every RuleError found
+├── TemplateError             missing or unsafe mail template
+├── IntakeError               a mail could not be taken in (SMTP -> 451)
+├── ParseError                a stored mail cannot be parsed at all (worker quarantines it)
+├── DeliveryError             an outgoing mail could not be delivered
+│   ├── TemporaryDeliveryError   4xx, network: retried with back-off
+│   └── PermanentDeliveryError   5xx: recorded on the ticket, not retried
+├── NotFoundError             a ticket / inbox row named on the CLI does not exist
+└── Stop(reason)              a pipeline stage ends the run on purpose (not a failure)
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ class RuleError(PostdeskError):
         self.message = message
         where = f"{file}:{line}" if line is not None else file
         super().__init__(f"{where}: {message}")
+
+
+class RulesetInvalid(PostdeskError):
+    """A rules directory failed to load as a whole; `errors` lists every problem, in order."""
+
+    def __init__(self, errors: list[RuleError]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(str(error) for error in self.errors))
 
 
 class TemplateError(PostdeskError):
@@ -63,7 +72,7 @@ class NotFoundError(PostdeskError):
     """Something named by the user (ticket ref, inbox id) does not exist."""
 
 
-class Stop(PostdeskError):  # noqa: N818 - the name reads as what it does: stop the pipeline
+class Stop(PostdeskError):
     """Raised by a pipeline stage to end the run with a recorded reason; not a failure."""
 
     def __init__(self, reason: str) -> None:

@@ -14,9 +14,21 @@ from typing import Any
 _logger = logging.getLogger("postdesk")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (tests and daemons replace it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def setup(level: str = "INFO") -> None:
     """Log to stderr as `event key=value …`; silence libraries that log addresses."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -25,7 +37,7 @@ def setup(level: str = "INFO") -> None:
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     logging.getLogger("mail.debug").setLevel(logging.WARNING)
     # mail-parser logs header contents at DEBUG/WARNING; APScheduler is chatty at INFO.
-    logging.getLogger("mailparser").setLevel(logging.ERROR)
+    logging.getLogger("mailparser").setLevel(logging.CRITICAL)  # its ERRORs quote headers
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 

@@ -1,5 +1,5 @@
-"""Content-addressed attachment store: a file per sha256, written and fsynced before the row commits,
-so a committed Attachment row never points at a missing or half-written file."""
+"""Content-addressed attachment store: a file per sha256, written and fsynced before the row
+commits, so a committed Attachment row never points at a missing or half-written file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The inbox and outbox as durable queues: add (idempotent by key), claim, finish, quarantine, retry.
+"""The inbox and outbox as durable queues: add (idempotent by key), claim, finish, quarantine,
+retry.
 
 Claiming is a compare-and-set UPDATE (state and attempts in the WHERE clause), which is safe on
 SQLite (one writer at a time) and on PostgreSQL with several instances; PostgreSQL additionally
@@ -37,7 +38,8 @@ def message_hash(raw: bytes) -> str:
 
 
 def add_inbox_items(session: Session, items: Sequence[NewInboxItem]) -> list[int]:
-    """Insert items (one transaction); an item whose (source, source_key) exists returns its old id."""
+    """Insert items in the caller's transaction; an item whose (source, source_key) is already
+    stored returns the existing id."""
     ids: list[int] = []
     for item in items:
         existing = session.scalar(
@@ -60,14 +62,15 @@ def add_inbox_items(session: Session, items: Sequence[NewInboxItem]) -> list[int
         try:
             with session.begin_nested():
                 session.add(row)
-        except IntegrityError:  # a concurrent instance inserted the same key first
-            ids.append(
-                session.scalars(
-                    select(InboxItem.id).where(
-                        InboxItem.source == item.source, InboxItem.source_key == item.source_key
-                    )
-                ).one()
+        except IntegrityError:
+            concurrent = session.scalar(
+                select(InboxItem.id).where(
+                    InboxItem.source == item.source, InboxItem.source_key == item.source_key
+                )
             )
+            if concurrent is None:  # not a concurrent insert of the same key: a real failure
+                raise
+            ids.append(concurrent)
             continue
         ids.append(row.id)
     return ids
@@ -94,7 +97,9 @@ def claim_inbox(session: Session, worker: str, lease: timedelta) -> InboxItem | 
     result = session.execute(
         update(InboxItem)
         .where(InboxItem.id == candidate.id, InboxItem.attempts == candidate.attempts)
-        .values(state="processing", attempts=InboxItem.attempts + 1, claimed_at=now, claimed_by=worker)
+        .values(
+            state="processing", attempts=InboxItem.attempts + 1, claimed_at=now, claimed_by=worker
+        )
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return None
@@ -139,7 +144,9 @@ def quarantine_inbox(session: Session, item_id: int, *, stage: str, reason: str)
 
 def requeue_inbox(session: Session, item_id: int, *, reason: str) -> None:
     session.execute(
-        update(InboxItem).where(InboxItem.id == item_id).values(state="queued", reason=reason[:2000])
+        update(InboxItem)
+        .where(InboxItem.id == item_id)
+        .values(state="queued", reason=reason[:2000])
     )
 
 
@@ -226,5 +233,3 @@ def list_outbox(session: Session, state: str | None = None, limit: int = 200) ->
     if state:
         query = query.where(OutboxItem.state == state)
     return list(session.scalars(query).all())
-
-

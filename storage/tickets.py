@@ -20,7 +20,6 @@ from storage.models import (
     OutboxItem,
     Participant,
     Ticket,
-    utcnow,
 )
 
 TICKET_COUNTER = "ticket"
@@ -71,7 +70,10 @@ class TicketStore:
 
     def by_conversation(self, conversation: str) -> Ticket | None:
         return self.session.scalar(
-            select(Ticket).where(Ticket.conversation == conversation).order_by(Ticket.id.desc()).limit(1)
+            select(Ticket)
+            .where(Ticket.conversation == conversation)
+            .order_by(Ticket.id.desc())
+            .limit(1)
         )
 
     def has_inbound_message(self, message_id: str) -> bool:
@@ -94,9 +96,18 @@ class TicketStore:
 
     # --- writes --------------------------------------------------------------------------
 
-    def create_ticket(self, *, prefix: str, subject: str, requester: str, language: str,
-                      conversation: str | None, now: datetime, linked: Ticket | None = None,
-                      queue: str | None = None) -> Ticket:
+    def create_ticket(
+        self,
+        *,
+        prefix: str,
+        subject: str,
+        requester: str,
+        language: str,
+        conversation: str | None,
+        now: datetime,
+        linked: Ticket | None = None,
+        queue: str | None = None,
+    ) -> Ticket:
         number = self.next_ticket_number()
         ticket = Ticket(
             number=number,
@@ -120,7 +131,9 @@ class TicketStore:
     def add_participant(self, ticket: Ticket, email: str, role: str) -> None:
         email = email.lower()
         exists = self.session.scalar(
-            select(Participant.id).where(Participant.ticket_id == ticket.id, Participant.email == email)
+            select(Participant.id).where(
+                Participant.ticket_id == ticket.id, Participant.email == email
+            )
         )
         if exists is None:
             self.session.add(Participant(ticket_id=ticket.id, email=email, role=role))
@@ -131,10 +144,16 @@ class TicketStore:
         self.session.flush()
         return article
 
-    def add_attachment(self, article: Article, *, filename: str, content_type: str, size: int,
-                       sha256: str) -> Attachment:
-        attachment = Attachment(article_id=article.id, filename=filename,
-                                content_type=content_type, size=size, sha256=sha256)
+    def add_attachment(
+        self, article: Article, *, filename: str, content_type: str, size: int, sha256: str
+    ) -> Attachment:
+        attachment = Attachment(
+            article_id=article.id,
+            filename=filename,
+            content_type=content_type,
+            size=size,
+            sha256=sha256,
+        )
         self.session.add(attachment)
         return attachment
 
@@ -150,10 +169,16 @@ class TicketStore:
                     MessageRef(ticket_id=ticket.id, message_id=message_id, direction=direction)
                 )
 
-    def add_event(self, ticket: Ticket | None, *, actor: str, kind: str, now: datetime,
-                  **detail: Any) -> Event:
-        event = Event(ticket_id=ticket.id if ticket else None, actor=actor, kind=kind,
-                      detail=detail, created_at=now)
+    def add_event(
+        self, ticket: Ticket | None, *, actor: str, kind: str, now: datetime, **detail: Any
+    ) -> Event:
+        event = Event(
+            ticket_id=ticket.id if ticket else None,
+            actor=actor,
+            kind=kind,
+            detail=detail,
+            created_at=now,
+        )
         self.session.add(event)
         return event
 
@@ -176,7 +201,9 @@ class TicketStore:
             self.session.scalar(
                 select(func.count())
                 .select_from(AutoReplyLog)
-                .where(AutoReplyLog.recipient == recipient.lower(), AutoReplyLog.created_at >= since)
+                .where(
+                    AutoReplyLog.recipient == recipient.lower(), AutoReplyLog.created_at >= since
+                )
             )
             or 0
         )
@@ -186,8 +213,9 @@ class TicketStore:
 
     # --- listing for the CLI -------------------------------------------------------------
 
-    def list_tickets(self, *, status: str | None = None, queue: str | None = None,
-                     limit: int = 500) -> list[Ticket]:
+    def list_tickets(
+        self, *, status: str | None = None, queue: str | None = None, limit: int = 500
+    ) -> list[Ticket]:
         query = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
         if status:
             query = query.where(Ticket.status == status)
@@ -204,7 +232,9 @@ class TicketStore:
 
     def events(self, ticket: Ticket) -> list[Event]:
         return list(
-            self.session.scalars(select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id))
+            self.session.scalars(
+                select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id)
+            )
         )
 
 
@@ -238,13 +268,15 @@ def ticket_detail(ticket: Ticket) -> dict[str, Any]:
             "message_id": a.message_id,
             "created_at": a.created_at.isoformat(),
             "attachments": [
-                {"filename": f.filename, "content_type": f.content_type, "size": f.size,
-                 "sha256": f.sha256}
+                {
+                    "filename": f.filename,
+                    "content_type": f.content_type,
+                    "size": f.size,
+                    "sha256": f.sha256,
+                }
                 for f in a.attachments
             ],
         }
         for a in ticket.articles
     ]
     return data
-
-
