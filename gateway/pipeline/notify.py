@@ -1,0 +1,161 @@
+"""Tell the requester what happened to their mail (received, reopened, or filed as a new ticket
+linked to an old one) by rendering a template into an OUTBOX row inside the ticket transaction,
+so the acknowledgement exists exactly when the ticket does, with its Message-ID fixed now.
+
+Only requesters get these mails, never automatic mail, and at most
+`guard.max_auto_replies_per_hour` per recipient in any rolling hour. The mail goes to the From
+address, never to Reply-To: a forged Reply-To must not receive ticket mail.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from gateway import logs, threadindex
+from gateway.compose import ComposedMail, ascii_address, compose
+from gateway.errors import DeliveryError, TemplateError
+from gateway.pipeline.context import Address, Context
+from gateway.render import RenderedMail
+from storage.models import OutboxItem
+
+STAGE = "notify"
+RECEIVED = "requester-received"
+NEW_LINKED = "requester-new-linked"
+REOPENED = "requester-reopened"
+RATE_WINDOW = timedelta(hours=1)
+
+
+def choose_template(ctx: Context) -> str | None:
+    """The mail this run calls for, or None: new ticket → received (or new-linked when it was
+    split from an older ticket); a reply that reopened a resolved ticket → reopened."""
+    if ctx.ticket_is_new:
+        return NEW_LINKED if ctx.linked_ticket is not None else RECEIVED
+    if any(d.what == "reopened" for d in ctx.decisions):
+        return REOPENED
+    return None
+
+
+def run(ctx: Context) -> None:
+    if ctx.mail is None or ctx.ticket is None:
+        return
+    template = choose_template(ctx)
+    if template is None or ctx.automatic_reason is not None or ctx.sender_role != "requester":
+        return
+    recipient = ctx.mail.from_
+    reason = _unanswerable(ctx, recipient.email)
+    if reason is not None:
+        ctx.decide(STAGE, "not-answered", template=template, reason=reason)
+        return
+    if _over_rate_limit(ctx, recipient.email):
+        _suppress(ctx, template, "rate-limited")
+        return
+    try:
+        rendered = ctx.renderer.render(template, ctx.language, view(ctx), queue=ctx.ticket.queue)
+        composed = _compose(ctx, recipient, rendered)
+        envelope_to = ascii_address(recipient.email)
+    except (TemplateError, DeliveryError) as exc:
+        # A broken admin template must not stop tickets from being recorded: the ticket is
+        # kept, the missing acknowledgement is on its trail and in the log.
+        _suppress(ctx, template, "cannot-compose", error=type(exc).__name__, detail=str(exc))
+        return
+    _queue(ctx, template, recipient, envelope_to, rendered, composed)
+
+
+def view(ctx: Context) -> dict[str, Any]:
+    """The whitelisted, plain values templates may use (never ORM objects)."""
+    assert ctx.ticket is not None and ctx.mail is not None
+    ticket, service = ctx.ticket, ctx.settings.service
+    received = ctx.inbox.received_at or ctx.now
+    return {
+        "ref": ticket.ref,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "queue": ticket.queue,
+        "priority": ticket.priority,
+        "created_at": ticket.created_at,
+        "received_at": received,
+        "linked_ref": ctx.linked_ticket.ref if ctx.linked_ticket is not None else None,
+        "requester_name": ctx.mail.from_.name,
+        "service_name": service.name,
+        "service_address": service.address,
+    }
+
+
+def _unanswerable(ctx: Context, email: str) -> str | None:
+    if "@" not in email:
+        return "no usable sender address"
+    if email == ctx.settings.service.address or email in ctx.settings.smtp.accept:
+        return "sender is our own address"
+    return None
+
+
+def _over_rate_limit(ctx: Context, email: str) -> bool:
+    limit = ctx.settings.guard.max_auto_replies_per_hour
+    return ctx.store.auto_replies_since(email, ctx.now - RATE_WINDOW) >= limit
+
+
+def _suppress(ctx: Context, template: str, reason: str, **detail: Any) -> None:
+    assert ctx.ticket is not None
+    ctx.decide(STAGE, reason, template=template, **detail)
+    ctx.store.add_event(ctx.ticket, actor="system", kind="auto-reply-suppressed", now=ctx.now,
+                        reason=reason, template=template, **detail)
+    logs.event(f"notify.{reason}", ticket=ctx.ticket.ref, template=template,
+               error=detail.get("error"))
+
+
+def _thread_index(ctx: Context) -> bytes:
+    """A child of the requester's Thread-Index, else of the ticket's conversation."""
+    assert ctx.mail is not None and ctx.ticket is not None
+    if ctx.mail.thread_index is not None:
+        try:
+            return threadindex.child_index(ctx.mail.thread_index, ctx.now)
+        except ValueError:
+            pass  # truncated or absurd index: fall back to the ticket's own conversation
+    header = threadindex.header_from_key(ctx.ticket.conversation or "")
+    if header is None:
+        header = threadindex.new_index(ctx.now, uuid.uuid4())
+    return threadindex.child_index(header, ctx.now)
+
+
+def _compose(ctx: Context, recipient: Address, rendered: RenderedMail) -> ComposedMail:
+    assert ctx.mail is not None and ctx.ticket is not None
+    mail, service = ctx.mail, ctx.settings.service
+    parent = None if mail.message_id_generated else mail.message_id
+    return compose(
+        sender_address=service.address,
+        sender_name=service.name,
+        domain=service.domain,
+        to=[recipient],
+        cc=[],
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        in_reply_to=parent,
+        references=[*mail.references, *([parent] if parent else [])],
+        thread_index=_thread_index(ctx),
+        thread_topic=mail.thread_topic or ctx.ticket.subject,
+        automatic=True,
+        now=ctx.now,
+    )
+
+
+def _queue(ctx: Context, template: str, recipient: Address, envelope_to: str,
+           rendered: RenderedMail, composed: ComposedMail) -> None:
+    assert ctx.ticket is not None
+    ticket, service = ctx.ticket, ctx.settings.service
+    ctx.store.add_outbox(OutboxItem(
+        ticket_id=ticket.id, kind=template, message_id=composed.message_id,
+        envelope_from=service.address, envelope_to=[envelope_to], raw=composed.raw,
+        state="queued", attempts=0, next_attempt_at=ctx.now, created_at=ctx.now,
+    ))
+    ctx.store.log_auto_reply(recipient.email, ctx.now)
+    ctx.store.add_message_refs(ticket, [composed.message_id], "out")
+    ctx.store.add_article(
+        ticket, kind="system", direction="out", from_addr=service.address,
+        to_addrs=[recipient.email], cc_addrs=[], subject=rendered.subject, body=rendered.text,
+        message_id=composed.message_id, created_at=ctx.now,
+    )
+    ctx.decide(STAGE, "queued", template=template)
+    logs.event("notify.queued", ticket=ticket.ref, template=template)

@@ -1,0 +1,252 @@
+"""Render the admin-edited mail templates safely: a Jinja2 sandbox, strict undefined variables, a
+layered lookup (queue → site → shipped, requested language → default language) and a view of
+plain values only, so a template can neither reach into the database nor inject mail headers.
+
+Files: `<root>/<lang>/<name>.subject.j2`, `<name>.txt.j2` and optionally `<name>.html.j2`;
+overrides in `<root>/queues/<queue>/<lang>/` and `<root>/site/<lang>/`. The layer that holds the
+`.txt.j2` body decides the mail: its `.html.j2` is used only from that same layer (an override of
+the text never goes out next to a stale shipped HTML version), and its `.subject.j2` is taken from
+that layer when present, else by the normal lookup. Shared layouts (`_layout.txt.j2`,
+`_layout.html.j2`) live in `<root>/`, with a copy in `<root>/site/` taking precedence.
+
+Templates are compiled once and cached; `reload()` drops the caches after an edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from jinja2 import BaseLoader, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context as JinjaContext
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from gateway.config import Settings
+from gateway.errors import TemplateError
+
+PLAIN_TYPES = (str, int, float, bool, type(None), datetime, date)
+TIME_FORMATS = {"de": "%d.%m.%Y, %H:%M Uhr", "en": "%Y-%m-%d %H:%M"}
+DEFAULT_TIME_FORMAT = "%Y-%m-%d %H:%M"
+_SAFE_JINJA_ERRORS = (
+    jinja2.UndefinedError,
+    jinja2.TemplateSyntaxError,
+    SecurityError,
+    jinja2.TemplateNotFound,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMail:
+    subject: str
+    text: str
+    html: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    language: str
+    subject: str
+    text: str
+    html: str | None
+
+
+class _LayeredLoader(BaseLoader):
+    """Loads by path relative to the templates root; bare names (shared layouts and partials,
+    e.g. `_layout.txt.j2`) come from `site/` first, then from the root."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = FileSystemLoader(str(root))
+        self._site = FileSystemLoader(str(root / "site"))
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        if "/" not in template:
+            try:
+                return self._site.get_source(environment, template)
+            except jinja2.TemplateNotFound:
+                pass
+        return self._root.get_source(environment, template)
+
+
+class Renderer:
+    """Renders `<name>` mails in a language from a whitelisted view of plain values."""
+
+    def __init__(
+        self, templates_dir: Path, default_language: str, timezone: str = "Europe/Berlin"
+    ) -> None:
+        self.root = Path(templates_dir)
+        self.default_language = default_language
+        self.zone = ZoneInfo(timezone)
+        self._env = self._make_env()
+        self._resolved: dict[tuple[str, str, str | None], _Resolved] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Renderer:
+        """A renderer for `settings.templates_dir`, the service language and time zone."""
+        service = settings.service
+        return cls(settings.templates_dir, service.language, service.timezone)
+
+    def _make_env(self) -> ImmutableSandboxedEnvironment:
+        # Immutable sandbox: besides blocking unsafe attributes it forbids mutating the view
+        # (list.append, dict.update), so one template cannot change what another one sees.
+        env = ImmutableSandboxedEnvironment(
+            loader=_LayeredLoader(self.root),
+            undefined=StrictUndefined,
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=("html.j2",), disabled_extensions=(), default=False,
+                default_for_string=False,
+            ),
+            auto_reload=False,
+            cache_size=-1,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        env.filters["localtime"] = self._localtime_filter()
+        return env
+
+    def reload(self) -> None:
+        """Forget compiled templates and lookups (after an admin edited the files)."""
+        self._env = self._make_env()
+        self._resolved.clear()
+
+    # --- lookup ----------------------------------------------------------------------------
+
+    def _layers(self, language: str, queue: str | None) -> list[tuple[str, str]]:
+        """(language, folder relative to root) in lookup order."""
+        languages = list(dict.fromkeys([language, self.default_language]))
+        layers = []
+        for lang in languages:
+            if queue and _safe_part(queue):  # a queue named "IT/Netz" has no override folder
+                layers.append((lang, f"queues/{queue}/{lang}"))
+            layers.append((lang, f"site/{lang}"))
+            layers.append((lang, lang))
+        return layers
+
+    def _exists(self, relative: str) -> bool:
+        return (self.root / relative).is_file()
+
+    def _resolve(self, name: str, language: str, queue: str | None) -> _Resolved:
+        key = (name, language, queue)
+        cached = self._resolved.get(key)
+        if cached is not None:
+            return cached
+        _check_name(name, language)
+        layers = self._layers(language, queue)
+        for lang, folder in layers:
+            text = f"{folder}/{name}.txt.j2"
+            if not self._exists(text):
+                continue
+            subject = f"{folder}/{name}.subject.j2"
+            if not self._exists(subject):
+                subject = next(
+                    (f"{f}/{name}.subject.j2" for lg, f in layers
+                     if lg == lang and self._exists(f"{f}/{name}.subject.j2")),
+                    "",
+                )
+            if not subject:
+                raise TemplateError(f"template {name!r}: no subject file ({name}.subject.j2)")
+            html = f"{folder}/{name}.html.j2"
+            resolved = _Resolved(lang, subject, text, html if self._exists(html) else None)
+            self._resolved[key] = resolved
+            return resolved
+        raise TemplateError(
+            f"template {name!r} not found for language {language!r} "
+            f"(nor {self.default_language!r}) under {self.root}"
+        )
+
+    # --- rendering -------------------------------------------------------------------------
+
+    def render(
+        self, name: str, language: str, view: Mapping[str, Any], queue: str | None = None
+    ) -> RenderedMail:
+        """Subject, text and optional HTML of template `name`; TemplateError on any failure."""
+        _check_view(name, view)
+        resolved = self._resolve(name, language, queue)
+        values = {**view, "language": resolved.language}
+        subject = self._render_file(name, resolved.subject, values).strip()
+        if any(ord(ch) < 32 and ch != "\t" for ch in subject):
+            raise TemplateError(
+                f"template {name!r}: the subject contains a line break or control character"
+            )
+        if not subject:
+            raise TemplateError(f"template {name!r}: the subject is empty")
+        text = self._render_file(name, resolved.text, values)
+        html = self._render_file(name, resolved.html, values) if resolved.html else None
+        return RenderedMail(subject=subject, text=_end_with_newline(text), html=html)
+
+    def _render_file(self, name: str, path: str, values: Mapping[str, Any]) -> str:
+        try:
+            return self._env.get_template(path).render(values)
+        except _SAFE_JINJA_ERRORS as exc:
+            # Jinja's own messages name variables, attributes and template lines: no mail data.
+            raise TemplateError(f"template {name!r} ({path}): {_describe(exc)}") from exc
+        except Exception as exc:  # a filter or operator failed on some value: name the class only
+            raise TemplateError(
+                f"template {name!r} ({path}): rendering failed ({type(exc).__name__})"
+            ) from exc
+
+    def _localtime_filter(self) -> Callable[..., str]:
+        zone = self.zone
+
+        @pass_context
+        def localtime(context: JinjaContext, value: datetime | str, fmt: str | None = None) -> str:
+            """A stored UTC time shown in the service's time zone, formatted per language."""
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            language = context.get("language", "")
+            pattern = fmt or TIME_FORMATS.get(language, DEFAULT_TIME_FORMAT)
+            return moment.astimezone(zone).strftime(pattern)
+
+        return localtime
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return f"syntax error on line {exc.lineno}: {exc.message}"
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return f"included template not found: {exc.name}"
+    return str(exc)
+
+
+def _safe_part(part: str) -> bool:
+    """True if `part` is usable as one folder or file name below the templates root."""
+    return bool(part) and not any(ch in part for ch in "/\\\0") and not part.startswith(".")
+
+
+def _check_name(name: str, language: str) -> None:
+    for part in (name, language):
+        if not _safe_part(part):
+            raise TemplateError(f"invalid template name or language {part!r}")
+
+
+def _check_view(name: str, view: Mapping[str, Any]) -> None:
+    """Only plain values (and lists/dicts of them) may reach a template."""
+    for key, value in view.items():
+        if not _is_plain(value):
+            raise TemplateError(
+                f"template {name!r}: view value {key!r} is a {type(value).__name__}, "
+                "not a plain value"
+            )
+
+
+def _is_plain(value: Any, depth: int = 0) -> bool:
+    if depth > 5:
+        return False
+    if isinstance(value, PLAIN_TYPES):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_is_plain(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _end_with_newline(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"

@@ -1,0 +1,405 @@
+"""Outbox delivery against a real aiosmtpd server on loopback: success, 4xx back-off, 5xx
+failure recorded on the ticket, connection refused, crash mid-send, maildir idempotence."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select, update
+
+from gateway.compose import compose
+from gateway.config import Settings
+from gateway.errors import ConfigError, TemporaryDeliveryError
+from gateway.outbox import backoff, deliver_due, lease
+from gateway.pipeline.context import Address
+from gateway.senders import (
+    MaildirSender,
+    RecordingSender,
+    SmtpPermanentError,
+    SmtpSender,
+    SmtpTemporaryError,
+    make_sender,
+)
+from storage import spool
+from storage.engine import Database
+from storage.models import Event, OutboxItem, utcnow
+from storage.tickets import TicketStore
+from tests.conftest import free_port
+
+RECIPIENT = "erika.muster@example.net"
+
+
+@dataclass
+class ControlledSink:
+    """An SMTP server that records mails and answers the next N DATA (or RCPT) commands with
+    a chosen error reply instead."""
+
+    messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    mail_replies: list[str] = field(default_factory=list)
+    data_replies: list[str] = field(default_factory=list)
+    rcpt_replies: list[str] = field(default_factory=list)
+    port: int = 0
+
+    def fail_next(self, count: int, reply: str, at: str = "data") -> None:
+        target = {"mail": self.mail_replies, "rcpt": self.rcpt_replies,
+                  "data": self.data_replies}[at]
+        target.extend([reply] * count)
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        if self.mail_replies:
+            return self.mail_replies.pop(0)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if self.rcpt_replies:
+            return self.rcpt_replies.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_replies:
+            return self.data_replies.pop(0)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
+                              bytes(envelope.original_content)))
+        return "250 2.0.0 queued"
+
+    def message_ids(self) -> list[str]:
+        from email import message_from_bytes, policy
+
+        return [str(message_from_bytes(raw, policy=policy.default)["Message-ID"])
+                for _, _, raw in self.messages]
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[ControlledSink]:
+    sink = ControlledSink(port=free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port, decode_data=False)
+    controller.start()
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_settings(make_settings: Callable[..., Settings], smtp_sink: ControlledSink) -> Settings:
+    return make_settings(outgoing={"transport": "smtp", "host": "127.0.0.1",
+                                   "port": smtp_sink.port, "timeout_seconds": 5,
+                                   "max_attempts": 3, "backoff_seconds": 60,
+                                   "backoff_max_seconds": 600})
+
+
+def queue_mail(db: Database, settings: Settings, subject: str = "[LDS-1] Eingangsbestätigung")\
+        -> tuple[int, str, int]:
+    """A ticket plus one queued outbox row; returns (outbox id, Message-ID, ticket id)."""
+    now = utcnow()
+    with db.session() as session:
+        store = TicketStore(session)
+        ticket = store.create_ticket(prefix="LDS", subject="Drucker", requester=RECIPIENT,
+                                     language="de", conversation=None, now=now)
+        mail = compose(sender_address=settings.service.address, sender_name="IT-Servicedesk",
+                       domain=settings.service.domain, to=[Address("Erika Muster", RECIPIENT)],
+                       cc=[], subject=subject, text="Grüße\n", html=None, in_reply_to=None,
+                       references=[], thread_index=None, automatic=True, now=now)
+        item = store.add_outbox(OutboxItem(ticket_id=ticket.id, kind="requester-received",
+                                           message_id=mail.message_id,
+                                           envelope_from=settings.service.address,
+                                           envelope_to=[RECIPIENT], raw=mail.raw,
+                                           next_attempt_at=now, created_at=now))
+        session.flush()
+        return item.id, mail.message_id, ticket.id
+
+
+def row(db: Database, item_id: int) -> OutboxItem:
+    with db.session() as session:
+        item = session.get(OutboxItem, item_id)
+        assert item is not None
+        session.expunge(item)
+        return item
+
+
+def events(db: Database, ticket_id: int, kind: str) -> list[Event]:
+    with db.session() as session:
+        found = list(session.scalars(select(Event).where(Event.ticket_id == ticket_id,
+                                                         Event.kind == kind)))
+        for event in found:
+            session.expunge(event)
+        return found
+
+
+def expire_lease(db: Database, claimed_at: datetime) -> None:
+    """Make every `sending` row look abandoned since `claimed_at` (a crashed worker)."""
+    with db.session() as session:
+        session.execute(update(OutboxItem).where(OutboxItem.state == "sending")
+                        .values(claimed_at=claimed_at))
+
+
+# The `db` fixture follows `settings`; these tests need the database of `smtp_settings`.
+@pytest.fixture
+def sdb(smtp_settings: Settings) -> Iterator[Database]:
+    from storage.engine import open_database
+    from storage.migrate import upgrade
+
+    database = open_database(smtp_settings.database.url)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+def test_delivered_once_with_its_message_id(sdb: Database, smtp_settings: Settings,
+                                            smtp_sink: ControlledSink) -> None:
+    item_id, message_id, _ = queue_mail(sdb, smtp_settings)
+    sender = make_sender(smtp_settings)
+    assert isinstance(sender, SmtpSender)
+    report = deliver_due(sdb, sender, smtp_settings)
+    assert (report.sent, report.retried, report.failed) == (1, 0, 0)
+    assert smtp_sink.message_ids() == [message_id]
+    [(mail_from, rcpts, raw)] = smtp_sink.messages
+    assert mail_from == "servicedesk@example.org" and rcpts == [RECIPIENT]
+    assert raw.isascii()
+    stored = row(sdb, item_id)
+    assert stored.state == "sent" and stored.sent_at is not None and stored.attempts == 1
+    later = deliver_due(sdb, sender, smtp_settings, now=utcnow() + timedelta(days=1))
+    assert later.sent == 0 and len(smtp_sink.messages) == 1  # a sent row is never sent again
+
+
+def test_451_backs_off_then_succeeds(sdb: Database, smtp_settings: Settings,
+                                     smtp_sink: ControlledSink) -> None:
+    item_id, message_id, _ = queue_mail(sdb, smtp_settings)
+    sender = make_sender(smtp_settings)
+    smtp_sink.fail_next(2, "451 4.3.0 Mail server temporarily rejected message")
+    now = utcnow()
+    assert deliver_due(sdb, sender, smtp_settings, now=now).retried == 1
+    first = row(sdb, item_id)
+    assert first.state == "queued" and first.attempts == 1
+    assert first.next_attempt_at == now + timedelta(seconds=60)
+    assert first.last_error == "relay refused the mail: SMTP 451 4.3.0"
+    assert deliver_due(sdb, sender, smtp_settings, now=now + timedelta(seconds=30)).retried == 0
+
+    second_try = now + timedelta(seconds=61)
+    assert deliver_due(sdb, sender, smtp_settings, now=second_try).retried == 1
+    assert row(sdb, item_id).next_attempt_at == second_try + timedelta(seconds=120)  # doubled
+
+    report = deliver_due(sdb, sender, smtp_settings, now=second_try + timedelta(seconds=121))
+    assert report.sent == 1 and smtp_sink.message_ids() == [message_id]
+    assert row(sdb, item_id).state == "sent"
+
+
+def test_550_fails_and_is_recorded_on_the_ticket(sdb: Database, smtp_settings: Settings,
+                                                 smtp_sink: ControlledSink) -> None:
+    item_id, _, ticket_id = queue_mail(sdb, smtp_settings)
+    smtp_sink.fail_next(1, "550 5.7.1 Message rejected as spam for erika.muster@example.net")
+    report = deliver_due(sdb, make_sender(smtp_settings), smtp_settings)
+    assert (report.sent, report.retried, report.failed) == (0, 0, 1)
+    stored = row(sdb, item_id)
+    assert stored.state == "failed"
+    assert stored.last_error == "relay refused the mail: SMTP 550 5.7.1"
+    [event] = events(sdb, ticket_id, "delivery-failed")
+    assert event.actor == "system"
+    assert event.detail["error"] == "SmtpPermanentError" and event.detail["code"] == 550
+    assert "@" not in json.dumps(event.detail)  # never an address on the ticket trail
+    assert deliver_due(sdb, make_sender(smtp_settings), smtp_settings,
+                       now=utcnow() + timedelta(days=1)).failed == 0  # failed stays failed
+
+
+def test_refused_recipient_is_permanent_and_the_reply_text_is_not_kept(
+    sdb: Database, smtp_settings: Settings, smtp_sink: ControlledSink
+) -> None:
+    item_id, _, ticket_id = queue_mail(sdb, smtp_settings)
+    smtp_sink.fail_next(1, f"550 5.1.1 <{RECIPIENT}>: Recipient address rejected", at="rcpt")
+    assert deliver_due(sdb, make_sender(smtp_settings), smtp_settings).failed == 1
+    stored = row(sdb, item_id)
+    assert stored.last_error == "recipient refused: SMTP 550 5.1.1"
+    assert events(sdb, ticket_id, "delivery-failed")[0].detail["code"] == 550
+
+
+def test_temporary_failures_give_up_after_max_attempts(sdb: Database, smtp_settings: Settings,
+                                                       smtp_sink: ControlledSink) -> None:
+    item_id, _, ticket_id = queue_mail(sdb, smtp_settings)
+    smtp_sink.fail_next(3, "452 4.2.2 Mailbox full", at="rcpt")
+    now = utcnow()
+    results = []
+    for hours in range(3):
+        report = deliver_due(sdb, make_sender(smtp_settings), smtp_settings,
+                             now=now + timedelta(hours=hours))
+        results.append((report.retried, report.failed))
+    assert results == [(1, 0), (1, 0), (0, 1)]
+    assert row(sdb, item_id).state == "failed"
+    assert events(sdb, ticket_id, "delivery-failed")[0].detail == {
+        "outbox_id": item_id, "mail": "requester-received", "error": "SmtpTemporaryError",
+        "code": 452, "attempts": 3}
+
+
+def test_connection_refused_is_temporary(make_settings: Callable[..., Settings]) -> None:
+    closed = free_port()  # nothing listens here
+    settings = make_settings(outgoing={"transport": "smtp", "host": "127.0.0.1", "port": closed,
+                                       "timeout_seconds": 2, "backoff_seconds": 10})
+    from storage.engine import open_database
+    from storage.migrate import upgrade
+
+    database = open_database(settings.database.url)
+    upgrade(database)
+    try:
+        item_id, _, _ = queue_mail(database, settings)
+        with pytest.raises(SmtpTemporaryError, match="unreachable"):
+            make_sender(settings).send("a@example.org", [RECIPIENT], b"x", "<x@example.org>")
+        report = deliver_due(database, make_sender(settings), settings)
+        assert report.retried == 1
+        stored = row(database, item_id)
+        assert stored.state == "queued" and stored.last_error == \
+            "relay unreachable (ConnectionRefusedError)"
+    finally:
+        database.dispose()
+
+
+def test_crash_mid_send_resends_with_the_same_message_id(
+    sdb: Database, smtp_settings: Settings, smtp_sink: ControlledSink
+) -> None:
+    item_id, message_id, _ = queue_mail(sdb, smtp_settings)
+    with sdb.session() as session:  # a worker claimed the row and died before recording
+        [claimed] = spool.claim_outbox(session, utcnow(), lease(smtp_settings.outgoing), 1)
+        assert claimed.state == "sending"
+    assert deliver_due(sdb, make_sender(smtp_settings), smtp_settings).sent == 0  # lease runs
+    crashed_at = utcnow() - lease(smtp_settings.outgoing) - timedelta(seconds=1)
+    expire_lease(sdb, crashed_at)
+    report = deliver_due(sdb, make_sender(smtp_settings), smtp_settings)
+    assert report.sent == 1
+    assert smtp_sink.message_ids() == [message_id]
+    stored = row(sdb, item_id)
+    assert stored.state == "sent" and stored.attempts == 2
+
+
+def test_rows_interrupted_too_often_are_failed_without_sending(
+    db: Database, settings: Settings
+) -> None:
+    item_id, _, ticket_id = queue_mail(db, settings)
+    recorder = RecordingSender()
+    for _ in range(settings.outgoing.max_attempts + 1):  # claimed, then a crash, again and again
+        with db.session() as session:
+            assert spool.claim_outbox(session, utcnow(), lease(settings.outgoing), 1)
+        expire_lease(db, utcnow() - timedelta(days=1))
+    assert row(db, item_id).attempts == settings.outgoing.max_attempts + 1
+    report = deliver_due(db, recorder, settings)
+    assert report.failed == 1 and recorder.sent == []
+    assert events(db, ticket_id, "delivery-failed")[0].detail["error"] == "interrupted"
+
+
+def test_a_crashing_transport_does_not_lose_the_row(db: Database, settings: Settings) -> None:
+    item_id, message_id, _ = queue_mail(db, settings)
+
+    class BrokenTransport:
+        def send(self, envelope_from: str, envelope_to: list[str], raw: bytes,
+                 message_id: str) -> None:
+            raise RuntimeError("bug in a transport")
+
+    assert deliver_due(db, BrokenTransport(), settings).retried == 1
+    assert row(db, item_id).last_error == "RuntimeError"
+    recorder = RecordingSender()
+    assert deliver_due(db, recorder, settings, now=utcnow() + timedelta(hours=1)).sent == 1
+    assert [m.message_id for m in recorder.sent] == [message_id]
+
+
+def test_recording_sender_raises_queued_failures_first(db: Database, settings: Settings) -> None:
+    queue_mail(db, settings)
+    recorder = RecordingSender(failures=[TemporaryDeliveryError("try later")])
+    assert deliver_due(db, recorder, settings).retried == 1 and recorder.sent == []
+
+
+def test_backoff_doubles_and_is_capped(settings: Settings) -> None:
+    out = settings.outgoing.model_copy(update={"backoff_seconds": 30, "backoff_max_seconds": 3600})
+    assert [backoff(out, n).total_seconds() for n in (1, 2, 3, 7, 8, 50)] == [
+        30, 60, 120, 1920, 3600, 3600]
+
+
+# --- maildir -----------------------------------------------------------------------------
+
+
+def test_maildir_is_idempotent_per_message_id(tmp_path: Path) -> None:
+    sender = MaildirSender(tmp_path / "outgoing")
+    raw = b"Message-ID: <a@example.org>\r\nSubject: x\r\n\r\nbody\r\n"
+    sender.send("servicedesk@example.org", [RECIPIENT], raw, "<a@example.org>")
+    sender.send("servicedesk@example.org", [RECIPIENT], raw, "<a@example.org>")
+    box = mailbox.Maildir(tmp_path / "outgoing", create=False)
+    assert len(box) == 1
+    # a reader moved it to cur/ and flagged it seen: still recognised as delivered
+    key = sender.key("<a@example.org>")
+    message = box[key]
+    message.set_subdir("cur")
+    message.add_flag("S")
+    box[key] = message
+    sender.send("servicedesk@example.org", [RECIPIENT], raw, "<a@example.org>")
+    sender.send("servicedesk@example.org", [RECIPIENT], raw.replace(b"<a@", b"<b@"),
+                "<b@example.org>")
+    assert len(mailbox.Maildir(tmp_path / "outgoing", create=False)) == 2
+    assert not list((tmp_path / "outgoing" / "tmp").iterdir())
+
+
+def test_outbox_to_maildir_after_crash_keeps_one_copy(db: Database, settings: Settings) -> None:
+    item_id, message_id, _ = queue_mail(db, settings)
+    sender = make_sender(settings)
+    assert isinstance(sender, MaildirSender)
+    assert deliver_due(db, sender, settings).sent == 1
+    with db.session() as session:  # as if the "sent" commit had been lost in a crash
+        session.execute(update(OutboxItem).values(state="sending"))
+    expire_lease(db, utcnow() - timedelta(hours=2))
+    assert deliver_due(db, sender, settings).sent == 1
+    box = mailbox.Maildir(settings.data_dir / "outgoing", create=False)
+    assert [m["Message-ID"] for m in box] == [message_id]
+    assert row(db, item_id).state == "sent"
+
+
+# --- transport selection ------------------------------------------------------------------
+
+
+def test_make_sender_reads_the_password_from_the_named_variable(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(outgoing={"transport": "smtp", "host": "relay.example.org",
+                                       "port": 587, "starttls": True, "username": "desk",
+                                       "password_env": "POSTDESK_TEST_RELAY_PASSWORD"})
+    monkeypatch.delenv("POSTDESK_TEST_RELAY_PASSWORD", raising=False)
+    with pytest.raises(ConfigError, match="POSTDESK_TEST_RELAY_PASSWORD"):
+        make_sender(settings)
+    monkeypatch.setenv("POSTDESK_TEST_RELAY_PASSWORD", "geheim")
+    sender = make_sender(settings)
+    assert isinstance(sender, SmtpSender)
+    assert (sender.host, sender.port, sender.starttls, sender.username, sender.password) == (
+        "relay.example.org", 587, True, "desk", "geheim")
+
+
+def test_starttls_missing_on_the_relay_is_temporary(smtp_sink: ControlledSink) -> None:
+    sender = SmtpSender("127.0.0.1", smtp_sink.port, timeout=5, starttls=True)
+    with pytest.raises(SmtpTemporaryError, match="STARTTLS"):
+        sender.send("servicedesk@example.org", [RECIPIENT], b"Subject: x\r\n\r\nx\r\n", "<x@y>")
+    assert smtp_sink.messages == []
+
+
+def test_sender_refused_is_permanent_and_421_temporary(smtp_sink: ControlledSink) -> None:
+    sender = SmtpSender("127.0.0.1", smtp_sink.port, timeout=5)
+    smtp_sink.fail_next(1, "553 5.7.1 <servicedesk@example.org>: Sender address rejected",
+                        at="mail")
+    with pytest.raises(SmtpPermanentError, match=r"SMTP 553 5\.7\.1$") as info:
+        sender.send("servicedesk@example.org", [RECIPIENT], b"Subject: x\r\n\r\nx\r\n", "<x@y>")
+    assert info.value.smtp_code == 553
+    smtp_sink.fail_next(1, "421 4.7.0 Too many connections", at="mail")
+    with pytest.raises(SmtpTemporaryError, match="SMTP 421"):
+        sender.send("servicedesk@example.org", [RECIPIENT], b"Subject: x\r\n\r\nx\r\n", "<x@y>")
+    assert smtp_sink.messages == []
+
+
+def test_non_ascii_envelope_address_is_permanent(smtp_sink: ControlledSink) -> None:
+    sender = SmtpSender("127.0.0.1", smtp_sink.port, timeout=5)
+    with pytest.raises(SmtpPermanentError, match="SMTPUTF8") as info:
+        sender.send("servicedesk@example.org", ["jürgen@example.net"], b"Subject: x\r\n\r\nx\r\n",
+                    "<x@y>")
+    assert "jürgen" not in str(info.value) and smtp_sink.messages == []
