@@ -1,0 +1,229 @@
+"""The `postdesk` command line: thin commands over the App; errors become one line and an exit
+code (0 ok, 1 user error, 2 usage error)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.exceptions import TyperException
+
+from gateway import logs
+from gateway.config import Settings, default_config_path, load_settings
+from gateway.errors import NotFoundError, PostdeskError
+from storage import spool
+from storage.engine import Database, open_database
+from storage.tickets import TicketStore, ticket_detail, ticket_summary
+
+cli = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    help="postdesk: email-gateway ticketing for service desks.",
+)
+tickets_cli = typer.Typer(no_args_is_help=True, help="List and show tickets.")
+inbox_cli = typer.Typer(no_args_is_help=True, help="Received mails: list, retry quarantined ones.")
+outbox_cli = typer.Typer(no_args_is_help=True, help="Outgoing mails waiting or sent.")
+cli.add_typer(tickets_cli, name="tickets")
+cli.add_typer(inbox_cli, name="inbox")
+cli.add_typer(outbox_cli, name="outbox")
+
+_config_path: list[Path] = []
+
+
+@cli.callback()
+def _options(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Config file (default ./config.yaml, else $POSTDESK_CONFIG)."
+        ),
+    ] = None,
+) -> None:
+    _config_path[:] = [config or default_config_path()]
+
+
+def _settings() -> Settings:
+    settings = load_settings(_config_path[0] if _config_path else default_config_path())
+    logs.setup(settings.log_level)
+    return settings
+
+
+def _database(settings: Settings) -> Database:
+    return open_database(settings.database.url)
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@cli.command()
+def init() -> None:
+    """Create or upgrade the database and the data folder."""
+    from gateway.app import App
+
+    settings = _settings()
+    app = App.build(settings)
+    app.init_database()
+    typer.echo(f"database ready: {app.db.engine.url.render_as_string(hide_password=True)}")
+
+
+@cli.command()
+def serve() -> None:
+    """Run the SMTP listener, the worker and the scheduler until stopped."""
+    from gateway.app import App
+
+    App.build(_settings()).serve()
+
+
+@cli.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help=".eml or .mbox files, maildirs, folders")],
+    process: Annotated[bool, typer.Option(help="Run the pipeline right away.")] = True,
+) -> None:
+    """Take mails from files into the inbox (idempotent), then process them."""
+    from gateway.app import App
+    from gateway.intake.files import import_paths
+
+    app = App.build(_settings())
+    app.init_database()
+    report = import_paths(app.db, paths)
+    for error in report.errors:
+        typer.echo(f"error: {error}", err=True)
+    processed = len(app.worker.drain()) if process else 0
+    typer.echo(
+        f"imported {report.added} new, {report.already_present} already present, "
+        f"{len(report.errors)} errors, {processed} processed"
+    )
+    if report.errors and not report.added and not report.already_present:
+        raise typer.Exit(1)
+
+
+@tickets_cli.command("list")
+def tickets_list(
+    status: Annotated[str | None, typer.Option(help="new|open|pending|resolved|closed")] = None,
+    queue: Annotated[str | None, typer.Option(help="Only this queue.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """List tickets, newest first."""
+    settings = _settings()
+    with _database(settings).session() as session:
+        rows = [
+            ticket_summary(t) for t in TicketStore(session).list_tickets(status=status, queue=queue)
+        ]
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['ref']:<12} {row['status']:<9} {row['queue'] or '-':<16} "
+            f"{row['priority']:<7} {row['subject']}"
+        )
+
+
+@tickets_cli.command("show")
+def tickets_show(
+    ref: Annotated[str, typer.Argument(help="Ticket reference, e.g. LDS-1042")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Show one ticket with its articles."""
+    settings = _settings()
+    with _database(settings).session() as session:
+        ticket = TicketStore(session).with_articles(ref)
+        if ticket is None:
+            raise NotFoundError(f"no ticket {ref}")
+        data = ticket_detail(ticket)
+    if as_json:
+        _echo_json(data)
+        return
+    typer.echo(f"{data['ref']}  {data['subject']}")
+    typer.echo(
+        f"status {data['status']}  queue {data['queue'] or '-'}  owner "
+        f"{data['owner'] or '-'}  priority {data['priority']}  requester {data['requester']}"
+    )
+    for article in data["articles"]:
+        typer.echo(
+            f"\n--- {article['created_at']}  {article['kind']} {article['direction']}  "
+            f"{article['from']}"
+        )
+        typer.echo(article["body"].rstrip())
+        for attachment in article["attachments"]:
+            typer.echo(
+                f"[attachment] {attachment['filename']} ({attachment['content_type']}, "
+                f"{attachment['size']} bytes)"
+            )
+
+
+@inbox_cli.command("list")
+def inbox_list(
+    state: Annotated[str | None, typer.Option(help="|".join(spool.INBOX_STATES))] = None,
+) -> None:
+    """List received mails (newest first) with their state and, if quarantined, why."""
+    settings = _settings()
+    with _database(settings).session() as session:
+        for item in spool.list_inbox(session, state):
+            reason = f"  [{item.stage}] {item.reason}" if item.reason else ""
+            typer.echo(
+                f"{item.id:>7} {item.state:<11} {item.source:<7} "
+                f"{item.received_at:%Y-%m-%d %H:%M:%S} {item.size:>8}B "
+                f"attempts={item.attempts}{reason}"
+            )
+
+
+@inbox_cli.command("retry")
+def inbox_retry(item_id: Annotated[int, typer.Argument(help="Inbox row id")]) -> None:
+    """Put a quarantined mail back in the queue (after a fix)."""
+    settings = _settings()
+    with _database(settings).session() as session:
+        if not spool.retry_inbox(session, item_id):
+            raise NotFoundError(f"inbox row {item_id} does not exist or is not quarantined")
+    typer.echo(f"inbox row {item_id} queued again")
+
+
+@outbox_cli.command("list")
+def outbox_list(
+    state: Annotated[str | None, typer.Option(help="|".join(spool.OUTBOX_STATES))] = None,
+) -> None:
+    """List outgoing mails (newest first) with their delivery state."""
+    settings = _settings()
+    with _database(settings).session() as session:
+        for item in spool.list_outbox(session, state):
+            error = f"  {item.last_error}" if item.last_error else ""
+            typer.echo(
+                f"{item.id:>7} {item.state:<8} {item.kind:<24} attempts={item.attempts}{error}"
+            )
+
+
+@cli.command()
+def status() -> None:
+    """Health at a glance: inbox and outbox depth, quarantined mails."""
+    settings = _settings()
+    with _database(settings).session() as session:
+        inbox, outbox = spool.queue_depths(session)
+    typer.echo("inbox:  " + ", ".join(f"{s} {inbox.get(s, 0)}" for s in spool.INBOX_STATES))
+    typer.echo("outbox: " + ", ".join(f"{s} {outbox.get(s, 0)}" for s in spool.OUTBOX_STATES))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and map errors to exit codes with one line on stderr."""
+    try:
+        result = cli(args=argv, standalone_mode=False, prog_name="postdesk")
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        return 1
+    except TyperException as exc:  # usage errors: click's UsageError and friends
+        exc.show()  # type: ignore[attr-defined]
+        return int(getattr(exc, "exit_code", 2))
+    except PostdeskError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            typer.echo(f"postdesk: error: {line}", err=True)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The typed state one mail carries through the pipeline, instead of a dict of string keys,
+so every stage's inputs and outputs are visible and checkable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from gateway.errors import Stop
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
+    from gateway.render import Renderer
+    from storage.blobs import BlobStore
+    from storage.models import Article, InboxItem, Ticket
+    from storage.tickets import TicketStore
+
+__all__ = ["Address", "Context", "Decision", "MailAttachment", "ParsedMail", "Stop"]
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    name: str  # display name, decoded ("" if none)
+    email: str  # lower-cased addr-spec ("" if unparseable)
+
+
+@dataclass(frozen=True, slots=True)
+class MailAttachment:
+    filename: str  # safe: no path parts, no control characters, never empty
+    content_type: str
+    data: bytes
+
+
+@dataclass(slots=True)
+class ParsedMail:
+    """Everything later stages need from a mail, decoded once by the parse stage."""
+
+    message_id: str  # "<id@host>"; generated if the mail had none
+    message_id_generated: bool
+    from_: Address
+    to: list[Address]
+    cc: list[Address]
+    reply_to: list[Address]
+    subject: str  # encoded words decoded, whitespace folded
+    date: datetime | None
+    in_reply_to: list[str]
+    references: list[str]
+    thread_index: bytes | None  # Outlook Thread-Index, base64-decoded
+    thread_topic: str | None
+    headers: dict[str, list[str]]  # lower-case name → decoded values, in order
+    text: str  # plain-text body (HTML converted when there is no text part)
+    html: str | None
+    attachments: list[MailAttachment]
+    defects: list[str] = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        values = self.headers.get(name.lower())
+        return values[0] if values else None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Something a stage decided, kept for the audit trail and for `rules test`."""
+
+    stage: str
+    what: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Context:
+    inbox: InboxItem
+    settings: Settings
+    store: TicketStore
+    blobs: BlobStore
+    renderer: Renderer
+    now: datetime
+    mail: ParsedMail | None = None
+    ticket: Ticket | None = None
+    ticket_is_new: bool = False
+    linked_ticket: Ticket | None = None  # the older ticket a new one was split from
+    sender_role: str = "requester"  # requester | agent
+    automatic_reason: str | None = None  # why this mail must not be answered automatically
+    article: Article | None = None
+    language: str = "de"
+    decisions: list[Decision] = field(default_factory=list)
+    stage: str = ""  # the stage running now, recorded when a mail is quarantined
+    stop_reason: str | None = None
+
+    def decide(self, stage: str, what: str, **detail: Any) -> None:
+        self.decisions.append(Decision(stage, what, detail))

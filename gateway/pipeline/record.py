@@ -1,0 +1,99 @@
+"""Write what the earlier stages decided: the ticket (new or found), the article, its attachments
+(blobs first, rows after), the Message-ID index, participants and audit events."""
+
+from __future__ import annotations
+
+import uuid
+
+from gateway import language, threadindex
+from gateway.pipeline.context import Address, Context
+from gateway.pipeline.thread import clean_subject
+from storage.models import Ticket
+
+ARTICLE_KIND = {"requester": "requester", "agent": "agent", "agent-unverified": "note"}
+
+
+def _open_ticket(ctx: Context) -> Ticket:
+    assert ctx.mail is not None
+    mail = ctx.mail
+    index = mail.thread_index
+    key = threadindex.conversation_key(index) if index is not None else None
+    if key is None:  # no usable Outlook conversation: start one so our mails carry it
+        key = threadindex.conversation_key(threadindex.new_index(ctx.now, uuid.uuid4()))
+    ticket = ctx.store.create_ticket(
+        prefix=ctx.settings.service.ticket_prefix,
+        subject=clean_subject(mail.subject, ctx.settings.service.ticket_prefix) or "(kein Betreff)",
+        requester=mail.from_.email,
+        language=ctx.language,
+        conversation=key,
+        now=ctx.now,
+        linked=ctx.linked_ticket,
+    )
+    ctx.ticket_is_new = True
+    ctx.store.add_participant(ticket, mail.from_.email, "requester")
+    detail: dict[str, object] = {"source": ctx.inbox.source, "inbox_id": ctx.inbox.id}
+    if ctx.linked_ticket is not None:
+        detail["linked"] = ctx.linked_ticket.ref
+        ctx.store.add_event(
+            ctx.linked_ticket, actor="system", kind="linked", now=ctx.now, new_ticket=ticket.ref
+        )
+    ctx.store.add_event(ticket, actor="system", kind="created", now=ctx.now, **detail)
+    return ticket
+
+
+def _is_service_address(ctx: Context, address: Address) -> bool:
+    local, _, domain = address.email.partition("@")
+    base = f"{local.split('+', 1)[0]}@{domain}"
+    return base in ctx.settings.smtp.accept
+
+
+def run(ctx: Context) -> None:
+    assert ctx.mail is not None
+    mail = ctx.mail
+    ctx.language = language.detect(f"{mail.subject}\n{mail.text}", ctx.settings.service.language)
+    ticket = ctx.ticket if ctx.ticket is not None else _open_ticket(ctx)
+    ctx.ticket = ticket
+    article = ctx.store.add_article(
+        ticket,
+        kind=ARTICLE_KIND.get(ctx.sender_role, "requester"),
+        direction="in",
+        from_addr=mail.from_.email,
+        to_addrs=[a.email for a in mail.to],
+        cc_addrs=[a.email for a in mail.cc],
+        subject=mail.subject,
+        body=mail.text,
+        message_id=mail.message_id,
+        inbox_id=ctx.inbox.id,
+        created_at=ctx.now,
+    )
+    for attachment in mail.attachments:
+        digest = ctx.blobs.put(attachment.data)
+        ctx.store.add_attachment(
+            article,
+            filename=attachment.filename,
+            content_type=attachment.content_type,
+            size=len(attachment.data),
+            sha256=digest,
+        )
+    ctx.article = article
+    ctx.store.add_message_refs(ticket, [mail.message_id], "in")
+    if ctx.sender_role == "requester" and ctx.automatic_reason is None:
+        # People the requester copies in are parties too: they may reply on the ticket.
+        for address in mail.cc:
+            if (
+                address.email
+                and not _is_service_address(ctx, address)
+                and ctx.settings.agent(address.email) is None
+            ):
+                ctx.store.add_participant(ticket, address.email, "cc")
+    ticket.updated_at = ctx.now
+    ctx.store.add_event(
+        ticket,
+        actor="system",
+        kind="article",
+        now=ctx.now,
+        article_id=article.id,
+        article_kind=article.kind,
+        attachments=len(mail.attachments),
+        automatic=ctx.automatic_reason,
+    )

@@ -1,0 +1,131 @@
+"""The CLI contract: each command, exit codes 0/1/2 with one-line errors, the --json shapes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.cli import main
+from gateway.config import Settings
+from tests.helpers import make_mail
+
+TICKET_KEYS = {
+    "ref",
+    "subject",
+    "status",
+    "queue",
+    "owner",
+    "priority",
+    "requester",
+    "created_at",
+    "updated_at",
+    "tags",
+}
+ARTICLE_KEYS = {
+    "kind",
+    "direction",
+    "from",
+    "to",
+    "subject",
+    "body",
+    "message_id",
+    "created_at",
+    "attachments",
+}
+
+
+@pytest.fixture
+def config(tmp_path: Path, settings: Settings) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "database": {"url": settings.database.url},
+                "data_dir": str(settings.data_dir),
+                "templates_dir": str(settings.templates_dir),
+                "rules_dir": str(settings.rules_dir),
+                "log_level": "WARNING",
+            }
+        )
+    )
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, str, str]:
+    code = main(["--config", str(config), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_init_import_list_show(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, config, "init")[0] == 0
+    mail = make_mail(subject="Monitor flackert")
+    mail.add_attachment(
+        b"%PDF-1.4 test", maintype="application", subtype="pdf", filename="Fehlerbild.pdf"
+    )
+    (tmp_path / "one.eml").write_bytes(mail.as_bytes())
+    code, out, _ = run(capsys, config, "import", str(tmp_path / "one.eml"))
+    assert code == 0 and "imported 1 new" in out and "1 processed" in out
+
+    code, out, _ = run(capsys, config, "tickets", "list", "--json")
+    [summary] = json.loads(out)
+    assert code == 0 and set(summary) == TICKET_KEYS and summary["ref"] == "LDS-1"
+
+    code, out, _ = run(capsys, config, "tickets", "show", "lds-1", "--json")
+    detail = json.loads(out)
+    assert set(detail) == TICKET_KEYS | {"articles"}
+    first = detail["articles"][0]
+    assert set(first) == ARTICLE_KEYS
+    assert (first["kind"], first["direction"]) == ("requester", "in")
+    assert first["message_id"] == mail["Message-ID"]
+    [attachment] = first["attachments"]
+    assert attachment["filename"] == "Fehlerbild.pdf" and attachment["size"] == 13
+    assert [a["kind"] for a in detail["articles"]] == ["requester", "system"]  # + acknowledgement
+
+    code, out, _ = run(capsys, config, "tickets", "show", "LDS-1")
+    assert code == 0 and "Monitor flackert" in out and "Fehlerbild.pdf" in out
+    code, out, _ = run(capsys, config, "tickets", "list", "--status", "closed")
+    assert code == 0 and out == ""
+
+
+def test_inbox_outbox_and_status(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a.eml").write_bytes(make_mail().as_bytes())
+    run(capsys, config, "import", str(tmp_path / "a.eml"))
+    code, out, _ = run(capsys, config, "inbox", "list")
+    assert code == 0 and " done " in out
+    code, out, _ = run(capsys, config, "outbox", "list", "--state", "queued")
+    assert code == 0 and "requester-received" in out
+    code, out, _ = run(capsys, config, "status")
+    assert code == 0 and "done 1" in out and "queued 1" in out
+
+
+def test_user_errors_exit_1_with_one_line(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, config, "init")
+    code, out, err = run(capsys, config, "tickets", "show", "LDS-999")
+    assert (code, out, err) == (1, "", "postdesk: error: no ticket LDS-999\n")
+    code, _, err = run(capsys, config, "inbox", "retry", "42")
+    assert code == 1 and err.count("\n") == 1 and "not quarantined" in err
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("smtp:\n  port: nine\n")
+    code = main(["--config", str(broken), "status"])
+    _, err = capsys.readouterr()
+    assert code == 1 and "smtp.port" in err and "Traceback" not in err
+    code = main(["--config", str(tmp_path / "missing.yaml"), "status"])
+    _, err = capsys.readouterr()
+    assert code == 1 and "config file not found" in err
+
+
+def test_usage_errors_exit_2(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(config), "tickets", "frobnicate"]) == 2
+    assert main(["--config", str(config), "inbox", "retry", "not-a-number"]) == 2
+    capsys.readouterr()

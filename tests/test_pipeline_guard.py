@@ -1,0 +1,96 @@
+"""The loop guard: which mails must never get an automatic answer (RFC 3834)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.pipeline.context import Address, ParsedMail
+from gateway.pipeline.guard import auto_reply_verdict
+
+
+def mail(
+    headers: dict[str, str] | None = None,
+    sender: str = "erika@example.net",
+    message_id: str = "<abc@example.net>",
+) -> ParsedMail:
+    return ParsedMail(
+        message_id=message_id,
+        message_id_generated=False,
+        from_=Address("Erika", sender),
+        to=[Address("", "servicedesk@example.org")],
+        cc=[],
+        reply_to=[],
+        subject="Hallo",
+        date=None,
+        in_reply_to=[],
+        references=[],
+        thread_index=None,
+        thread_topic=None,
+        headers={k.lower(): [v] for k, v in (headers or {}).items()},
+        text="Hallo",
+        html=None,
+        attachments=[],
+    )
+
+
+def verdict(m: ParsedMail, envelope_from: str | None = "erika@example.net") -> str | None:
+    return auto_reply_verdict(
+        m,
+        envelope_from=envelope_from,
+        domain="example.org",
+        service_address="servicedesk@example.org",
+    )
+
+
+def test_ordinary_mail_may_be_answered() -> None:
+    assert verdict(mail()) is None
+    assert verdict(mail({"Auto-Submitted": "no"})) is None
+    assert verdict(mail({"Precedence": "first-class"})) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Auto-Submitted": "auto-replied"}, "Auto-Submitted: auto-replied"),
+        ({"Auto-Submitted": "auto-generated; owner-email=x@y"}, "Auto-Submitted: auto-generated"),
+        ({"X-Auto-Response-Suppress": "All"}, "X-Auto-Response-Suppress present"),
+        ({"Precedence": "bulk"}, "Precedence: bulk"),
+        ({"Precedence": "Junk"}, "Precedence: junk"),
+        ({"Precedence": "list"}, "Precedence: list"),
+        ({"List-Id": "<it.lists.example.net>"}, "mailing list (list-id)"),
+        ({"List-Unsubscribe": "<mailto:x@y>"}, "mailing list (list-unsubscribe)"),
+        ({"X-Autoreply": "yes"}, "x-autoreply present"),
+        ({"X-Autorespond": "yes"}, "x-autorespond present"),
+        ({"Return-Path": "<>"}, "empty Return-Path (bounce)"),
+        (
+            {"Content-Type": "multipart/report; report-type=delivery-status"},
+            "delivery or read report",
+        ),
+    ],
+)
+def test_automatic_mail_is_not_answered(headers: dict[str, str], expected: str) -> None:
+    assert verdict(mail(headers)) == expected
+
+
+def test_empty_envelope_sender_is_a_bounce_but_unknown_envelope_is_not() -> None:
+    assert verdict(mail(), envelope_from="") == "empty envelope sender (bounce)"
+    assert verdict(mail(), envelope_from=None) is None  # file import: no envelope known
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "MAILER-DAEMON@example.net".lower(),
+        "postmaster@example.net",
+        "noreply@example.net",
+        "no-reply@example.net",
+    ],
+)
+def test_robot_senders(sender: str) -> None:
+    assert verdict(mail(sender=sender)) == "robot sender address"
+
+
+def test_own_mail_coming_back_is_a_loop() -> None:
+    assert verdict(mail(sender="servicedesk@example.org")) == "mail from our own address (loop)"
+    looped = mail(message_id="<1234@example.org>")
+    assert verdict(looped) == "our own Message-ID came back (loop)"

@@ -1,0 +1,111 @@
+"""The worker: claim/finish, crash recovery, poison mail → quarantine with stage, retry by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from gateway import pipeline
+from gateway.app import App
+from gateway.config import Settings
+from gateway.pipeline.context import Context
+from gateway.senders import RecordingSender
+from storage import spool
+from storage.models import InboxItem, Ticket
+from tests.helpers import make_mail
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[App]:
+    application = App.build(settings, sender=RecordingSender())
+    application.init_database()
+    yield application
+    application.db.dispose()
+
+
+def enqueue(app: App, raw: bytes, key: str) -> int:
+    with app.db.session() as session:
+        [item_id] = spool.add_inbox_items(
+            session,
+            [
+                spool.NewInboxItem(
+                    source="smtp",
+                    source_key=key,
+                    raw=raw,
+                    envelope_from="erika@example.net",
+                    envelope_to=("servicedesk@example.org",),
+                )
+            ],
+        )
+    return item_id
+
+
+def row(app: App, item_id: int) -> InboxItem:
+    with app.db.session() as session:
+        item = session.get(InboxItem, item_id)
+        assert item is not None
+        return item
+
+
+def test_a_queued_mail_becomes_a_ticket_and_the_row_is_done(app: App) -> None:
+    item_id = enqueue(app, make_mail().as_bytes(), "a")
+    [outcome] = app.worker.drain()
+    assert outcome.state == "done" and outcome.ticket_id is not None
+    item = row(app, item_id)
+    assert item.state == "done" and item.attempts == 1 and item.ticket_id == outcome.ticket_id
+
+
+def test_the_same_key_is_stored_once(app: App) -> None:
+    raw = make_mail().as_bytes()
+    assert enqueue(app, raw, "same") == enqueue(app, raw, "same")
+
+
+def test_a_failing_stage_quarantines_with_stage_and_reason_and_rolls_back(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(ctx: Context) -> None:
+        raise ValueError("template exploded")
+
+    stages = tuple(
+        (name, explode if name == "notify" else stage) for name, stage in pipeline.STAGES
+    )
+    monkeypatch.setattr(pipeline, "STAGES", stages)
+    item_id = enqueue(app, make_mail().as_bytes(), "poison")
+    [outcome] = app.worker.drain()
+    assert outcome.state == "quarantined"
+    item = row(app, item_id)
+    assert (item.state, item.stage) == ("quarantined", "notify")
+    assert item.reason == "ValueError: template exploded"
+    with app.db.session() as session:  # the record stage's work was rolled back with it
+        assert session.scalars(select(Ticket)).all() == []
+
+    monkeypatch.undo()  # "the fix is deployed"
+    with app.db.session() as session:
+        assert spool.retry_inbox(session, item_id)
+    [outcome] = app.worker.drain()
+    assert outcome.state == "done" and row(app, item_id).ticket_id is not None
+
+
+def test_rows_left_processing_by_a_crash_are_taken_up_again(app: App) -> None:
+    first = enqueue(app, make_mail().as_bytes(), "crash-1")
+    second = enqueue(app, make_mail().as_bytes(), "crash-2")
+    with app.db.session() as session:  # as a kill -9 would leave them
+        session.get(InboxItem, first).state = "processing"  # type: ignore[union-attr]
+        session.get(InboxItem, first).attempts = 1  # type: ignore[union-attr]
+        session.get(InboxItem, second).state = "processing"  # type: ignore[union-attr]
+        session.get(InboxItem, second).attempts = 3  # type: ignore[union-attr]
+    app.worker.recover()
+    assert row(app, first).state == "queued"
+    assert row(app, second).state == "quarantined"
+    assert "interrupted 3 times" in (row(app, second).reason or "")
+    app.worker.drain()
+    assert row(app, first).state == "done" and row(app, first).attempts == 2
+
+
+def test_retry_refuses_rows_that_are_not_quarantined(app: App) -> None:
+    item_id = enqueue(app, make_mail().as_bytes(), "x")
+    with app.db.session() as session:
+        assert not spool.retry_inbox(session, item_id)
+        assert not spool.retry_inbox(session, 9999)
