@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -13,9 +15,9 @@ from gateway.intake.smtp import SmtpIntake
 from gateway.render import Renderer
 from gateway.scheduler import build_scheduler
 from gateway.senders import Sender, make_sender
-from gateway.worker import Worker
+from gateway.worker import Signal, Worker, run_worker_process
 from storage.blobs import BlobStore
-from storage.engine import Database, open_database
+from storage.engine import Database
 from storage.migrate import upgrade
 
 
@@ -32,11 +34,15 @@ class App:
     @classmethod
     def build(cls, settings: Settings, sender: Sender | None = None) -> App:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = open_database(settings.database.url)
-        renderer = Renderer.from_settings(settings)
-        blobs = BlobStore(settings.data_dir / "blobs")
-        worker = Worker(settings, db, renderer, blobs)
-        return cls(settings, db, renderer, blobs, sender or make_sender(settings), worker)
+        worker = Worker.from_settings(settings)
+        return cls(
+            settings,
+            worker.db,
+            worker.renderer,
+            worker.blobs,
+            sender or make_sender(settings),
+            worker,
+        )
 
     def init_database(self) -> None:
         upgrade(self.db)
@@ -45,11 +51,6 @@ class App:
         """Run intake, worker and scheduler until SIGTERM/SIGINT (or `stop_event`)."""
         self.init_database()
         self.worker.recover()
-        intake = SmtpIntake(self.settings, self.db, on_stored=self.worker.wake.set)
-        scheduler = build_scheduler(self)
-        worker_thread = threading.Thread(
-            target=self.worker.run_forever, args=(self.stop_event,), name="worker", daemon=True
-        )
         if install_signals:
 
             def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -58,20 +59,66 @@ class App:
 
             signal.signal(signal.SIGTERM, _stop)
             signal.signal(signal.SIGINT, _stop)
+        runner = WorkerRunner(self)
+        intake = SmtpIntake(self.settings, self.db, on_stored=runner.wake.set)
+        scheduler = build_scheduler(self)
+        runner.start()
         intake.start()
-        worker_thread.start()
         scheduler.start()
         logs.event(
             "serve.started",
             smtp=f"{self.settings.smtp.host}:{intake.port}",
+            worker=self.settings.worker.mode,
             transport=self.settings.outgoing.transport,
         )
         try:
             self.stop_event.wait()
         finally:
             intake.stop()  # stop taking mail first; what was accepted is already committed
-            self.worker.wake.set()
-            worker_thread.join(timeout=30)
+            runner.stop()
             scheduler.shutdown(wait=True)
             self.db.dispose()
             logs.event("serve.stopped")
+
+
+class WorkerRunner:
+    """Runs the pipeline worker beside the intake: in its own process by default (a core of its
+    own), restarted if it dies; or, with `worker.mode: thread`, as a thread of serve."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.process_mode = app.settings.worker.mode == "process"
+        context = multiprocessing.get_context("spawn")
+        self.wake: Signal = context.Event() if self.process_mode else app.worker.wake
+        self._stop: Signal = context.Event() if self.process_mode else threading.Event()
+        self._context = context
+        self._supervisor: threading.Thread | None = None
+
+    def start(self) -> None:
+        target = self._supervise if self.process_mode else self._run_thread
+        self._supervisor = threading.Thread(target=target, name="worker", daemon=True)
+        self._supervisor.start()
+
+    def _run_thread(self) -> None:
+        self.app.worker.run_forever(self._stop, self.wake)
+
+    def _supervise(self) -> None:
+        while not self._stop.is_set():
+            process = self._context.Process(
+                target=run_worker_process,
+                args=(self.app.settings, self._stop, self.wake, os.getpid()),
+                name="postdesk-worker",
+                daemon=True,
+            )
+            process.start()
+            process.join()
+            if not self._stop.is_set():
+                logs.event("worker.died", exitcode=process.exitcode)
+                self._stop.wait(1.0)
+                self.app.worker.recover()  # its half-done mail goes back to the queue
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.wake.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=60)

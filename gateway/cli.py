@@ -110,7 +110,7 @@ def tickets_list(
 ) -> None:
     """List tickets, newest first."""
     settings = _settings()
-    with _database(settings).session() as session:
+    with _database(settings).reading() as session:
         rows = [
             ticket_summary(t) for t in TicketStore(session).list_tickets(status=status, queue=queue)
         ]
@@ -131,7 +131,7 @@ def tickets_show(
 ) -> None:
     """Show one ticket with its articles."""
     settings = _settings()
-    with _database(settings).session() as session:
+    with _database(settings).reading() as session:
         ticket = TicketStore(session).with_articles(ref)
         if ticket is None:
             raise NotFoundError(f"no ticket {ref}")
@@ -163,7 +163,7 @@ def inbox_list(
 ) -> None:
     """List received mails (newest first) with their state and, if quarantined, why."""
     settings = _settings()
-    with _database(settings).session() as session:
+    with _database(settings).reading() as session:
         for item in spool.list_inbox(session, state):
             reason = f"  [{item.stage}] {item.reason}" if item.reason else ""
             typer.echo(
@@ -189,7 +189,7 @@ def outbox_list(
 ) -> None:
     """List outgoing mails (newest first) with their delivery state."""
     settings = _settings()
-    with _database(settings).session() as session:
+    with _database(settings).reading() as session:
         for item in spool.list_outbox(session, state):
             error = f"  {item.last_error}" if item.last_error else ""
             typer.echo(
@@ -201,7 +201,7 @@ def outbox_list(
 def status() -> None:
     """Health at a glance: inbox and outbox depth, quarantined mails."""
     settings = _settings()
-    with _database(settings).session() as session:
+    with _database(settings).reading() as session:
         inbox, outbox = spool.queue_depths(session)
     typer.echo("inbox:  " + ", ".join(f"{s} {inbox.get(s, 0)}" for s in spool.INBOX_STATES))
     typer.echo("outbox: " + ", ".join(f"{s} {outbox.get(s, 0)}" for s in spool.OUTBOX_STATES))

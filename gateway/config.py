@@ -104,6 +104,7 @@ class TicketSettings(_Strict):
 
 
 class WorkerSettings(_Strict):
+    mode: Literal["process", "thread"] = "process"
     interval_seconds: float = Field(0.2, gt=0)
     max_attempts: int = Field(3, ge=1)
     lease_seconds: float = Field(300, gt=0)

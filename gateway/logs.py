@@ -39,6 +39,7 @@ def setup(level: str = "INFO") -> None:
     # mail-parser logs header contents at DEBUG/WARNING; APScheduler is chatty at INFO.
     logging.getLogger("mailparser").setLevel(logging.CRITICAL)  # its ERRORs quote headers
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _fmt(value: Any) -> str:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy.exc import OperationalError
 
@@ -23,7 +26,7 @@ from gateway.pipeline.context import Context
 from gateway.render import Renderer
 from storage import spool
 from storage.blobs import BlobStore
-from storage.engine import Database
+from storage.engine import Database, open_database
 from storage.models import InboxItem, utcnow
 from storage.tickets import TicketStore
 
@@ -51,49 +54,56 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.wake = threading.Event()
 
-    def recover(self) -> None:
-        """Put rows a crash left mid-way back in the queue (or quarantine them)."""
+    def recover(self, lease_expired_only: bool = False) -> None:
+        """Put rows a crash left mid-way back in the queue, or quarantine them once they have
+        used up their attempts. At start-up all of them; later only those whose lease ran out
+        (a worker of another instance that died)."""
+        claimed_before = None
+        if lease_expired_only:
+            claimed_before = utcnow() - timedelta(seconds=self.settings.worker.lease_seconds)
         with self.db.session() as session:
-            requeued, quarantined = spool.recover_inbox(session, self.settings.worker.max_attempts)
+            requeued, quarantined = spool.recover_inbox(
+                session, self.settings.worker.max_attempts, claimed_before
+            )
         if requeued or quarantined:
             logs.event("worker.recovered", requeued=requeued, quarantined=quarantined)
 
     def process_one(self) -> Outcome | None:
         """Claim and process one inbox row; None when the queue is empty."""
-        lease = timedelta(seconds=self.settings.worker.lease_seconds)
         with self.db.session() as session:
-            item = spool.claim_inbox(session, self.name, lease)
-            if item is None:
-                return None
-            if item.attempts > self.settings.worker.max_attempts:
-                spool.quarantine_inbox(
-                    session,
-                    item.id,
-                    stage="worker",
-                    reason="too many attempts (crash or kill while processing)",
-                )
-                return Outcome(item.id, "quarantined")
-            item_id, attempts = item.id, item.attempts
-        return self._process(item_id, attempts)
+            claim = spool.claim_inbox(session, self.name)
+        if claim is None:
+            return None
+        return self._process(claim.id, claim.attempts)
 
     def _process(self, item_id: int, attempts: int) -> Outcome:
         ctx: Context | None = None
+        split = pipeline.FIRST_STAGE_IN_TRANSACTION
         try:
-            with self.db.session() as session:
-                item = session.get(InboxItem, item_id)
+            # Parsing needs only the raw bytes: done before taking the (SQLite) write lock, so
+            # the SMTP intake is not kept waiting for it.
+            with self.db.reading() as read:
+                item = read.get(InboxItem, item_id)
                 assert item is not None
                 ctx = Context(
                     inbox=item,
                     settings=self.settings,
-                    store=TicketStore(session),
+                    store=TicketStore(read),
                     blobs=self.blobs,
                     renderer=self.renderer,
                     now=utcnow(),
                 )
                 try:
-                    pipeline.run(ctx)
+                    pipeline.run(ctx, pipeline.STAGES[:split])
                 except Stop as stop:
                     ctx.stop_reason = stop.reason
+            with self.db.session() as session:
+                ctx.store = TicketStore(session)
+                if ctx.stop_reason is None:
+                    try:
+                        pipeline.run(ctx, pipeline.STAGES[split:])
+                    except Stop as stop:
+                        ctx.stop_reason = stop.reason
                 ticket_id = ctx.ticket.id if ctx.ticket is not None else None
                 spool.finish_inbox(
                     session,
@@ -157,14 +167,51 @@ class Worker:
             outcomes.append(outcome)
         return outcomes
 
-    def run_forever(self, stop: threading.Event) -> None:
-        """Process until `stop` is set; sleep until woken by new mail or the poll interval."""
-        while not stop.is_set():
+    def run_forever(
+        self, stop: Signal, wake: Signal | None = None, alive: Callable[[], bool] = lambda: True
+    ) -> None:
+        """Process until `stop` is set (or `alive()` turns false); between rounds sleep until
+        `wake` is set by the intake or the poll interval passes."""
+        wake = wake or self.wake
+        while not stop.is_set() and alive():
+            wake.clear()  # before draining: a mail stored while we drain wakes the next round
             try:
-                if self.process_one() is not None:
-                    continue
-            except Exception as exc:
+                while not stop.is_set() and self.process_one() is not None:
+                    pass
+            except Exception as exc:  # noqa: BLE001 - the loop must survive a database outage
                 logs.event("worker.error", logging.ERROR, error=type(exc).__name__)
                 stop.wait(1.0)
-            self.wake.wait(self.settings.worker.interval_seconds)
-            self.wake.clear()
+            wake.wait(self.settings.worker.interval_seconds)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Worker:
+        return cls(
+            settings,
+            open_database(settings.database.url),
+            Renderer.from_settings(settings),
+            BlobStore(settings.data_dir / "blobs"),
+        )
+
+
+class Signal(Protocol):
+    """A threading.Event or a multiprocessing Event."""
+
+    def is_set(self) -> bool: ...
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def run_worker_process(settings: Settings, stop: Signal, wake: Signal, parent_pid: int) -> None:
+    """Entry point of the worker process that `postdesk serve` starts: the pipeline gets a core
+    of its own instead of sharing one interpreter (and its GIL) with the SMTP intake. It ends
+    when told to, or when its parent is gone (after a kill -9 of serve, so a restarted serve
+    never runs beside an orphaned worker)."""
+    logs.setup(settings.log_level)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to serve, which stops us
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker = Worker.from_settings(settings)
+    try:
+        worker.run_forever(stop, wake, alive=lambda: os.getppid() == parent_pid)
+    finally:
+        worker.db.dispose()

@@ -1,16 +1,21 @@
 """Create the SQLAlchemy engine with the durability settings postdesk relies on.
 
 SQLite runs in WAL mode with synchronous=FULL: in WAL mode NORMAL may lose the last commits on
-power loss, and a mail we answered 250 for must survive that. Every SQLite transaction starts
-with BEGIN IMMEDIATE so two writers queue on busy_timeout instead of failing on lock upgrade.
-PostgreSQL needs nothing special; the same SQL runs on both.
+power loss, and a mail we answered 250 for must survive that. Write transactions start with
+BEGIN IMMEDIATE so two writers queue instead of failing on lock upgrade; read-only sessions use
+a plain BEGIN (WAL readers never block the writer). Inside one process, SQLite writers also
+take a Python lock: SQLite's own busy handler waits by sleeping in growing steps (up to 100 ms),
+which turned a busy intake plus worker into second-long SMTP replies. PostgreSQL needs none of
+this; the same SQL runs on both.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +23,13 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+try:  # POSIX: serialise SQLite writers across processes without SQLite's sleep-polling
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: SQLite's busy timeout alone
+    fcntl = None  # type: ignore[assignment]
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "postdesk_read_only"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -32,7 +43,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_db_engine(url: str) -> Engine:
@@ -48,12 +60,54 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+class WriterLock:
+    """One writer at a time: threads queue on a Lock, processes on flock() of a lock file.
+
+    Used for SQLite only: the serve process's intake and its worker process then hand the write
+    lock over at once instead of polling with SQLite's growing sleeps."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._threads = threading.Lock()
+        self._path = path
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self._path is None or fcntl is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def __enter__(self) -> WriterLock:
+        self._threads.acquire()
+        try:
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            if self._fd is not None and fcntl is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
 @dataclass(frozen=True)
 class Database:
-    """An engine plus its session factory; `session()` is the only way code gets a Session."""
+    """An engine plus its session factories; `session()` and `reading()` are the only ways code
+    gets a Session."""
 
     engine: Engine
     sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
+    write_lock: WriterLock = field(default_factory=lambda: WriterLock(None))
 
     @property
     def is_sqlite(self) -> bool:
@@ -61,8 +115,18 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any exception."""
-        with self.sessions() as session, session.begin():
+        """One write transaction: committed on success, rolled back on any exception."""
+        with (
+            self.write_lock if self.is_sqlite else nullcontext(),
+            self.sessions() as session,
+            session.begin(),
+        ):
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """One read-only transaction (queries for the CLI, status, benchmarks)."""
+        with self.read_sessions() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
@@ -71,4 +135,14 @@ class Database:
 
 def open_database(url: str) -> Database:
     engine = create_db_engine(url)
-    return Database(engine, sessionmaker(engine, expire_on_commit=False))
+    reader = engine.execution_options(**{READ_ONLY: True})
+    database = engine.url.database
+    lock_file = None
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        lock_file = Path(database + "-writelock")
+    return Database(
+        engine,
+        sessionmaker(engine, expire_on_commit=False),
+        sessionmaker(reader, expire_on_commit=False),
+        WriterLock(lock_file),
+    )

@@ -76,51 +76,52 @@ def add_inbox_items(session: Session, items: Sequence[NewInboxItem]) -> list[int
     return ids
 
 
-def claim_inbox(session: Session, worker: str, lease: timedelta) -> InboxItem | None:
-    """Take the oldest queued row (or one whose lease ran out) and mark it processing."""
-    now = utcnow()
-    stale = now - lease
-    query = (
-        select(InboxItem.id, InboxItem.attempts)
-        .where(
-            (InboxItem.state == "queued")
-            | ((InboxItem.state == "processing") & (InboxItem.claimed_at < stale))
-        )
-        .order_by(InboxItem.id)
-        .limit(1)
-    )
+@dataclass(frozen=True, slots=True)
+class Claim:
+    id: int
+    attempts: int  # including this one
+
+
+def claim_inbox(session: Session, worker: str) -> Claim | None:
+    """Take the oldest queued row and mark it processing, in one UPDATE … RETURNING (PostgreSQL
+    picks the row with SKIP LOCKED, so several instances never wait on each other)."""
+    oldest = select(InboxItem.id).where(InboxItem.state == "queued").order_by(InboxItem.id).limit(1)
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    candidate = session.execute(query).first()
-    if candidate is None:
-        return None
-    result = session.execute(
+        oldest = oldest.with_for_update(skip_locked=True)
+    row = session.execute(
         update(InboxItem)
-        .where(InboxItem.id == candidate.id, InboxItem.attempts == candidate.attempts)
+        .where(InboxItem.id == oldest.scalar_subquery(), InboxItem.state == "queued")
         .values(
-            state="processing", attempts=InboxItem.attempts + 1, claimed_at=now, claimed_by=worker
+            state="processing",
+            attempts=InboxItem.attempts + 1,
+            claimed_at=utcnow(),
+            claimed_by=worker,
         )
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return session.get(InboxItem, candidate.id, populate_existing=True)
+        .returning(InboxItem.id, InboxItem.attempts)
+    ).first()
+    return None if row is None else Claim(row.id, row.attempts)
 
 
-def recover_inbox(session: Session, max_attempts: int) -> tuple[int, int]:
-    """At start-up: rows a crash left in `processing` go back to the queue, or to quarantine
-    once they have used up their attempts. Returns (requeued, quarantined)."""
+def recover_inbox(
+    session: Session, max_attempts: int, claimed_before: datetime | None = None
+) -> tuple[int, int]:
+    """Rows a crashed worker left `processing` go back to the queue, or to quarantine once they
+    have used up their attempts. At start-up every such row is recovered; while running, only
+    those claimed before `claimed_before` (their lease ran out). Returns (requeued, quarantined)."""
+    stuck = InboxItem.state == "processing"
+    if claimed_before is not None:
+        stuck = stuck & (InboxItem.claimed_at < claimed_before)
     quarantined = session.execute(
         update(InboxItem)
-        .where(InboxItem.state == "processing", InboxItem.attempts >= max_attempts)
+        .where(stuck, InboxItem.attempts >= max_attempts)
         .values(
             state="quarantined",
+            stage="worker",
             reason=f"processing was interrupted {max_attempts} times (crash or kill)",
             finished_at=utcnow(),
         )
     ).rowcount  # type: ignore[attr-defined]
-    requeued = session.execute(
-        update(InboxItem).where(InboxItem.state == "processing").values(state="queued")
-    ).rowcount  # type: ignore[attr-defined]
+    requeued = session.execute(update(InboxItem).where(stuck).values(state="queued")).rowcount  # type: ignore[attr-defined]
     return requeued, quarantined
 
 

@@ -6,7 +6,7 @@ mail, and the worker quarantines it with the stage's name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from gateway.pipeline import (
     commands,
@@ -38,8 +38,13 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 )
 
 
-def run(ctx: Context) -> None:
-    """Run every stage in order; `ctx.stage` names the one running if it raises."""
-    for name, stage in STAGES:
+# Stages before this index read nothing but the raw mail; the worker runs them outside the
+# write transaction (they hold no lock), the rest inside one transaction per mail.
+FIRST_STAGE_IN_TRANSACTION = 1
+
+
+def run(ctx: Context, stages: Sequence[tuple[str, Stage]] = STAGES) -> None:
+    """Run `stages` in order; `ctx.stage` names the one running if it raises."""
+    for name, stage in stages:
         ctx.stage = name
         stage(ctx)
