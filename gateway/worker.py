@@ -178,7 +178,7 @@ class Worker:
             try:
                 while not stop.is_set() and self.process_one() is not None:
                     pass
-            except Exception as exc:  # noqa: BLE001 - the loop must survive a database outage
+            except Exception as exc:  # the loop must survive a database outage
                 logs.event("worker.error", logging.ERROR, error=type(exc).__name__)
                 stop.wait(1.0)
             wake.wait(self.settings.worker.interval_seconds)
