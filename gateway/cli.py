@@ -30,6 +30,8 @@ outbox_cli = typer.Typer(no_args_is_help=True, help="Outgoing mails waiting or s
 cli.add_typer(tickets_cli, name="tickets")
 cli.add_typer(inbox_cli, name="inbox")
 cli.add_typer(outbox_cli, name="outbox")
+rules_cli = typer.Typer(no_args_is_help=True, help="Check routing rules and dry-run them on mails.")
+cli.add_typer(rules_cli, name="rules")
 
 _config_path: list[Path] = []
 
@@ -197,6 +199,84 @@ def outbox_list(
             )
 
 
+@rules_cli.command("check")
+def rules_check(
+    directory: Annotated[
+        Path | None, typer.Argument(help="Rules folder (default: rules_dir)")
+    ] = None,
+) -> None:
+    """Validate every rule file; list every error as file:line: message."""
+    from gateway import routing
+    from gateway.errors import RulesetInvalid
+
+    settings = _settings()
+    try:
+        ruleset = routing.load(settings, directory)
+    except RulesetInvalid as exc:
+        for error in exc.errors:
+            typer.echo(str(error), err=True)
+        typer.echo(f"{len(exc.errors)} error(s); the rules were not accepted", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} files, version {ruleset.version}"
+    )
+
+
+def _mail_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.rglob("*.eml")) if path.is_dir() else [path])
+    return files
+
+
+@rules_cli.command("test")
+def rules_test(
+    mails: Annotated[list[Path], typer.Argument(help=".eml files or folders of them")],
+    rules: Annotated[Path | None, typer.Option("--rules", help="Rules folder to try")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Show which rules match each mail and what they decide; stores nothing."""
+    from gateway import language, routing
+    from gateway.pipeline.parse import parse_mail
+    from gateway.ruleset import MailFacts
+    from storage.models import utcnow
+
+    settings = _settings()
+    ruleset = routing.load(settings, rules)
+    files = _mail_files(mails)
+    one_line = len(files) > 1 and not as_json
+    results: list[dict[str, Any]] = []
+    failed = 0
+    for path in files:
+        try:
+            mail = parse_mail(path.read_bytes(), domain=settings.service.domain)
+        except (OSError, PostdeskError) as exc:
+            failed += 1
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            typer.echo(f"{path}: error: {reason}", err=True)
+            continue
+        text = f"{mail.subject}\n{mail.text}"
+        facts = MailFacts.from_parsed(
+            mail,
+            language=language.detect(text, settings.service.language),
+            sender_is_agent=settings.agent(mail.from_.email) is not None,
+            received_at=mail.date or utcnow(),  # replayed mails are judged at their own time
+        )
+        evaluation = ruleset.evaluate(facts)
+        if as_json:
+            results.append({"file": str(path), **evaluation.to_json()})
+        elif one_line:
+            typer.echo(f"{path}: {evaluation.decision.describe()}")
+        else:
+            typer.echo(f"{path}:")
+            for line in evaluation.explain():
+                typer.echo(f"  {line}")
+    if as_json:
+        _echo_json(results)
+    if failed:
+        raise typer.Exit(1)
+
+
 @cli.command()
 def status() -> None:
     """Health at a glance: inbox and outbox depth, quarantined mails."""
@@ -205,6 +285,20 @@ def status() -> None:
         inbox, outbox = spool.queue_depths(session)
     typer.echo("inbox:  " + ", ".join(f"{s} {inbox.get(s, 0)}" for s in spool.INBOX_STATES))
     typer.echo("outbox: " + ", ".join(f"{s} {outbox.get(s, 0)}" for s in spool.OUTBOX_STATES))
+    typer.echo("rules:  " + _rules_status(settings))
+
+
+def _rules_status(settings: Settings) -> str:
+    from gateway import routing
+    from gateway.errors import RulesetInvalid
+
+    try:
+        ruleset = routing.load(settings)
+    except RulesetInvalid as exc:
+        return (
+            f"INVALID ({len(exc.errors)} errors; serve keeps the last good rules): {exc.errors[0]}"
+        )
+    return f"version {ruleset.version}, {len(ruleset.rules)} rules"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from gateway.config import Settings
 from gateway.errors import Stop
 from gateway.pipeline.context import Context
 from gateway.render import Renderer
+from gateway.routing import ActiveRuleset
 from storage import spool
 from storage.blobs import BlobStore
 from storage.engine import Database, open_database
@@ -53,6 +54,7 @@ class Worker:
         self.blobs = blobs
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.wake = threading.Event()
+        self.rules = ActiveRuleset(settings)  # reloaded when rule files change
 
     def recover(self, lease_expired_only: bool = False) -> None:
         """Put rows a crash left mid-way back in the queue, or quarantine them once they have
@@ -92,6 +94,7 @@ class Worker:
                     blobs=self.blobs,
                     renderer=self.renderer,
                     now=utcnow(),
+                    ruleset=self.rules.current(),
                 )
                 try:
                     pipeline.run(ctx, pipeline.STAGES[:split])

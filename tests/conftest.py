@@ -79,11 +79,20 @@ def make_settings(tmp_path: Path, db_url: str) -> Callable[..., Settings]:
             "smtp": {
                 "host": "127.0.0.1",
                 "port": free_port(),
-                "accept": ["servicedesk@example.org"],
+                "accept": ["servicedesk@example.org", "buergerservice@example.org"],
             },
             "outgoing": {"transport": "maildir"},
             "agents": [
-                {"email": "anna.schmidt@example.org", "name": "Anna Schmidt", "teams": ["it"]}
+                {"email": "anna.schmidt@example.org", "name": "Anna Schmidt", "teams": ["it"]},
+                {
+                    "email": "ben.mueller@example.org",
+                    "name": "Ben Müller",
+                    "teams": ["it", "fachverfahren"],
+                },
+            ],
+            "teams": [
+                {"name": "it", "lead": "anna.schmidt@example.org"},
+                {"name": "fachverfahren"},
             ],
             "rules_dir": str(ROOT / "rules"),
             "templates_dir": str(ROOT / "templates"),

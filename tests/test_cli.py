@@ -40,17 +40,9 @@ ARTICLE_KEYS = {
 @pytest.fixture
 def config(tmp_path: Path, settings: Settings) -> Path:
     path = tmp_path / "config.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "database": {"url": settings.database.url},
-                "data_dir": str(settings.data_dir),
-                "templates_dir": str(settings.templates_dir),
-                "rules_dir": str(settings.rules_dir),
-                "log_level": "WARNING",
-            }
-        )
-    )
+    data = settings.model_dump(mode="json")
+    data["log_level"] = "WARNING"
+    path.write_text(yaml.safe_dump(data))
     return path
 
 

@@ -12,6 +12,7 @@ from gateway.errors import Stop
 if TYPE_CHECKING:
     from gateway.config import Settings
     from gateway.render import Renderer
+    from gateway.ruleset import RouteDecision, Ruleset
     from storage.blobs import BlobStore
     from storage.models import Article, InboxItem, Ticket
     from storage.tickets import TicketStore
@@ -83,6 +84,8 @@ class Context:
     sender_role: str = "requester"  # requester | agent
     automatic_reason: str | None = None  # why this mail must not be answered automatically
     article: Article | None = None
+    ruleset: Ruleset | None = None  # the routing rules in force for this mail
+    route: RouteDecision | None = None  # what they decided for a new ticket
     language: str = "de"
     decisions: list[Decision] = field(default_factory=list)
     stage: str = ""  # the stage running now, recorded when a mail is quarantined

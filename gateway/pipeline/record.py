@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from gateway import language, threadindex
+from gateway import threadindex
 from gateway.pipeline.context import Address, Context
 from gateway.pipeline.thread import clean_subject
 from storage.models import Ticket
@@ -38,7 +38,30 @@ def _open_ticket(ctx: Context) -> Ticket:
             ctx.linked_ticket, actor="system", kind="linked", now=ctx.now, new_ticket=ticket.ref
         )
     ctx.store.add_event(ticket, actor="system", kind="created", now=ctx.now, **detail)
+    if ctx.route is not None:
+        _apply_route(ctx, ticket)
     return ticket
+
+
+def _apply_route(ctx: Context, ticket: Ticket) -> None:
+    """Queue, owner, priority and tags from the routing decision, recorded as one event."""
+    assert ctx.route is not None
+    route = ctx.route
+    ticket.queue = route.queue
+    ticket.owner = route.owner
+    ticket.priority = route.priority or "normal"
+    ticket.tags = list(route.tags)
+    if route.owner is not None:
+        ctx.store.add_participant(ticket, route.owner, "agent")
+    ctx.store.add_event(
+        ticket,
+        actor="rules",
+        kind="routed",
+        now=ctx.now,
+        ruleset=ctx.ruleset.version if ctx.ruleset else None,
+        rules=list(route.rules),
+        decision=route.describe(),
+    )
 
 
 def _is_service_address(ctx: Context, address: Address) -> bool:
@@ -50,7 +73,6 @@ def _is_service_address(ctx: Context, address: Address) -> bool:
 def run(ctx: Context) -> None:
     assert ctx.mail is not None
     mail = ctx.mail
-    ctx.language = language.detect(f"{mail.subject}\n{mail.text}", ctx.settings.service.language)
     ticket = ctx.ticket if ctx.ticket is not None else _open_ticket(ctx)
     ctx.ticket = ticket
     article = ctx.store.add_article(
