@@ -9,7 +9,7 @@ CONFIG ?= config.example.yaml
 $(BIN)/postdesk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	@touch $@
 
 venv: $(BIN)/postdesk

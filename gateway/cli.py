@@ -159,6 +159,44 @@ def tickets_show(
             )
 
 
+@tickets_cli.command("original")
+def tickets_original(
+    ref: Annotated[str, typer.Argument(help="Ticket reference, e.g. LDS-1042")],
+    number: Annotated[int, typer.Argument(help="Article number as listed by `tickets show`")],
+) -> None:
+    """Print an article's original, unredacted mail (within the retention period); audited."""
+    import getpass
+
+    from gateway.secrets import fernet_key, load_secret
+    from storage import sealing
+    from storage.models import utcnow
+    from storage.retention import OriginalGone, original_mail
+
+    settings = _settings()
+    sealing.configure(fernet_key(load_secret(settings)))
+    with _database(settings).session() as session:
+        store = TicketStore(session)
+        ticket = store.by_ref(ref)
+        if ticket is None:
+            raise NotFoundError(f"no ticket {ref}")
+        try:
+            raw = original_mail(session, ref, number)
+        except (OriginalGone, sealing.SealError) as exc:
+            days = settings.redaction.raw_retention_days
+            raise NotFoundError(f"{exc} (originals are kept {days} days)") from None
+        if raw is None:
+            raise NotFoundError(f"{ticket.ref} has no article {number}")
+        store.add_event(
+            ticket,
+            actor=f"cli:{getpass.getuser()}",
+            kind="original-viewed",
+            now=utcnow(),
+            article=number,
+        )
+    sys.stdout.buffer.write(raw)
+    sys.stdout.flush()
+
+
 @inbox_cli.command("list")
 def inbox_list(
     state: Annotated[str | None, typer.Option(help="|".join(spool.INBOX_STATES))] = None,

@@ -126,6 +126,41 @@ class RoutingSettings(_Strict):
     default_queue: str = "allgemein"  # where a ticket goes when no rule matches (no owner)
 
 
+Entity = Literal[
+    "PERSON", "DATE_OF_BIRTH", "EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_CODE", "DE_TAX_ID",
+    "ID_DOCUMENT", "DE_HEALTH_INSURANCE", "STREET_ADDRESS",
+]
+DEFAULT_ENTITIES: list[Entity] = [
+    "PERSON", "DATE_OF_BIRTH", "EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_CODE", "DE_TAX_ID",
+    "ID_DOCUMENT", "DE_HEALTH_INSURANCE",
+]
+
+
+class RedactionSettings(_Strict):
+    enabled: bool = True
+    entities: list[Entity] = Field(default_factory=lambda: list(DEFAULT_ENTITIES))
+    queues: dict[str, list[Entity]] = Field(default_factory=dict)  # per-queue `entities`
+    spacy_model: str | None = None  # an installed spaCy model adds statistical NER
+    raw_retention_days: int = Field(14, ge=0)  # how long the encrypted original is kept
+
+    def entities_for(self, queue: str | None) -> list[str]:
+        return list(self.queues.get(queue or "", self.entities))
+
+    def all_entities(self) -> list[str]:
+        """Every entity some queue wants: what the (expensive) analysis has to look for."""
+        wanted = set(self.entities).union(*self.queues.values())
+        return [e for e in [*DEFAULT_ENTITIES, "STREET_ADDRESS"] if e in wanted]
+
+
+class SecretSettings(_Strict):
+    """The server secret (HMAC keys for placeholders and agent proof, the key that encrypts
+    stored originals) comes from `key_env`; without it, from `key_file`, which `postdesk init`
+    creates (mode 0600) for a first run — set the variable in production."""
+
+    key_env: str = "POSTDESK_SECRET_KEY"
+    key_file: Path = Path("var/secret.key")
+
+
 class Settings(_Strict):
     """The whole config. Relative paths are resolved against the config file's folder."""
 
@@ -143,6 +178,8 @@ class Settings(_Strict):
     rules_dir: Path = Path("rules")
     templates_dir: Path = Path("templates")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    redaction: RedactionSettings = RedactionSettings()
+    secrets: SecretSettings = SecretSettings()
     exchange: ExchangeSettings | None = None  # EWS mailbox (Exchange Server on premises)
     graph: GraphSettings | None = None  # Microsoft Graph mailbox (Exchange Online)
 
@@ -186,6 +223,10 @@ def _resolve(base: Path, data: dict[str, Any]) -> dict[str, Any]:
         value = data.get(key)
         if value is not None and not Path(str(value)).is_absolute():
             data[key] = str(base / str(value))
+    secrets = data.get("secrets") or {}
+    key_file = secrets.get("key_file", "var/secret.key")
+    if not Path(str(key_file)).is_absolute():
+        data["secrets"] = {**secrets, "key_file": str(base / str(key_file))}
     url = (data.get("database") or {}).get("url")
     prefix = "sqlite:///"
     if isinstance(url, str) and url.startswith(prefix) and not url.startswith(prefix + "/"):

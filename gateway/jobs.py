@@ -21,6 +21,20 @@ def deliver_outbox(app: App) -> None:
         )
 
 
+def purge_originals(app: App) -> None:
+    """Delete stored originals older than `redaction.raw_retention_days`."""
+    from datetime import timedelta
+
+    from storage.models import utcnow
+    from storage.retention import purge_originals as purge
+
+    cutoff = utcnow() - timedelta(days=app.settings.redaction.raw_retention_days)
+    with app.db.session() as session:
+        purged = purge(session, cutoff)
+    if purged:
+        logs.event("retention.purged", originals=purged)
+
+
 def guarded(job_name: str, app: App, job: Callable[[App], None]) -> None:
     """Run a job so that an exception is logged (class only) and the scheduler keeps going."""
     try:

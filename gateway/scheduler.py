@@ -3,6 +3,7 @@ slow run never piles up behind itself."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -22,6 +23,15 @@ def build_scheduler(app: App) -> BackgroundScheduler:
         seconds=app.settings.outgoing.interval_seconds,
         id="outbox",
         args=("outbox", app, jobs.deliver_outbox),
+        **defaults,
+    )
+    scheduler.add_job(
+        jobs.guarded,
+        "interval",
+        minutes=60,
+        id="retention",
+        args=("retention", app, jobs.purge_originals),
+        next_run_time=datetime.now(UTC),
         **defaults,
     )
     return scheduler

@@ -7,6 +7,7 @@ lease runs out), and quarantined once it has used up its attempts.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -23,9 +24,11 @@ from gateway import logs, pipeline
 from gateway.config import Settings
 from gateway.errors import Stop
 from gateway.pipeline.context import Context
+from gateway.redaction import Redactor
 from gateway.render import Renderer
 from gateway.routing import ActiveRuleset
-from storage import spool
+from gateway.secrets import derive, fernet_key, load_secret
+from storage import sealing, spool
 from storage.blobs import BlobStore
 from storage.engine import Database, open_database
 from storage.models import InboxItem, utcnow
@@ -55,6 +58,10 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.wake = threading.Event()
         self.rules = ActiveRuleset(settings)  # reloaded when rule files change
+        secret = load_secret(settings, create=True)
+        sealing.configure(fernet_key(secret))  # stored originals are encrypted at rest
+        self.pseudonym_key = derive(secret, "pseudonyms")
+        self.redactor = shared_redactor(settings) if settings.redaction.enabled else None
 
     def recover(self, lease_expired_only: bool = False) -> None:
         """Put rows a crash left mid-way back in the queue, or quarantine them once they have
@@ -80,7 +87,6 @@ class Worker:
 
     def _process(self, item_id: int, attempts: int) -> Outcome:
         ctx: Context | None = None
-        split = pipeline.FIRST_STAGE_IN_TRANSACTION
         try:
             # Parsing needs only the raw bytes: done before taking the (SQLite) write lock, so
             # the SMTP intake is not kept waiting for it.
@@ -95,16 +101,18 @@ class Worker:
                     renderer=self.renderer,
                     now=utcnow(),
                     ruleset=self.rules.current(),
+                    redactor=self.redactor,
+                    pseudonym_key=self.pseudonym_key,
                 )
                 try:
-                    pipeline.run(ctx, pipeline.STAGES[:split])
+                    pipeline.run(ctx, pipeline.PREPARE)
                 except Stop as stop:
                     ctx.stop_reason = stop.reason
             with self.db.session() as session:
                 ctx.store = TicketStore(session)
                 if ctx.stop_reason is None:
                     try:
-                        pipeline.run(ctx, pipeline.STAGES[split:])
+                        pipeline.run(ctx, pipeline.STAGES)
                     except Stop as stop:
                         ctx.stop_reason = stop.reason
                 ticket_id = ctx.ticket.id if ctx.ticket is not None else None
@@ -194,6 +202,16 @@ class Worker:
             Renderer.from_settings(settings),
             BlobStore(settings.data_dir / "blobs"),
         )
+
+
+@functools.cache
+def _redactor(entities: tuple[str, ...], model: str | None) -> Redactor:
+    return Redactor(entities=entities, spacy_model=model)
+
+
+def shared_redactor(settings: Settings) -> Redactor:
+    """One Presidio engine per process and configuration (building one takes ~1 s)."""
+    return _redactor(tuple(settings.redaction.all_entities()), settings.redaction.spacy_model)
 
 
 class Signal(Protocol):

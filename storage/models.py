@@ -20,6 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from storage.sealing import SealedBytes
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -72,6 +74,8 @@ class Ticket(Base):
     language: Mapped[str] = mapped_column(String(8), default="de")
     tags: Mapped[list[Any]] = mapped_column(default=list)
     conversation: Mapped[str | None] = mapped_column(String(64), index=True)
+    # keyed hash of a person → placeholder number, so [NAME-1] stays one person in this ticket
+    pseudonyms: Mapped[dict[str, Any]] = mapped_column(default=dict)
     linked_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -163,7 +167,7 @@ class InboxItem(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(20))  # smtp | import | exchange | graph
     source_key: Mapped[str] = mapped_column(String(255))
-    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    raw: Mapped[bytes | None] = mapped_column(SealedBytes)  # encrypted when a key is set
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     envelope_from: Mapped[str] = mapped_column(String(998), default="")
     envelope_to: Mapped[list[Any]] = mapped_column(default=list)

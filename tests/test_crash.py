@@ -11,16 +11,17 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from sqlalchemy import select
 
+from gateway.config import Settings
 from storage.engine import open_database
 from storage.models import Article, InboxItem
-from tests.conftest import ROOT, free_port, wait_for
+from tests.conftest import ROOT, wait_for
 from tests.helpers import make_mail
 
 pytestmark = pytest.mark.slow
@@ -54,17 +55,14 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> No
     raise AssertionError("server did not listen")
 
 
-def test_kill_9_while_sending_loses_and_duplicates_nothing(tmp_path: Path, db_url: str) -> None:
-    port = free_port()
-    config: dict[str, Any] = {
-        "database": {"url": db_url},
-        "data_dir": str(tmp_path / "var"),
-        "smtp": {"host": "127.0.0.1", "port": port, "accept": ["servicedesk@example.org"]},
-        "outgoing": {"transport": "maildir", "interval_seconds": 0.2},
-        "rules_dir": str(ROOT / "rules"),
-        "templates_dir": str(ROOT / "templates"),
-        "log_level": "WARNING",
-    }
+def test_kill_9_while_sending_loses_and_duplicates_nothing(
+    tmp_path: Path, db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(
+        outgoing={"transport": "maildir", "interval_seconds": 0.2}, log_level="WARNING"
+    )
+    port = settings.smtp.port
+    config = settings.model_dump(mode="json")
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     log = tmp_path / "serve.log"

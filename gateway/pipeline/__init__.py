@@ -24,26 +24,29 @@ from gateway.pipeline.context import Context
 
 Stage = Callable[[Context], None]
 
-STAGES: tuple[tuple[str, Stage], ...] = (
+# Work that needs nothing but the raw mail: the worker runs it before the write transaction,
+# so no lock is held while mail is parsed and searched for personal data.
+PREPARE: tuple[tuple[str, Stage], ...] = (
     ("parse", parse.run),
+    ("analyse", redact.prepare),
+)
+
+# One transaction per mail. Routing comes before redaction so that a queue's own choice of
+# redacted entities applies to a new ticket; rules read the mail but store nothing of it.
+STAGES: tuple[tuple[str, Stage], ...] = (
     ("guard", guard.run),
     ("thread", thread.run),
     ("identify", identify.run),
     ("commands", commands.run),
     ("quotes", quotes.run),
-    ("redact", redact.run),
     ("route", route.run),
+    ("redact", redact.run),
     ("record", record.run),
     ("notify", notify.run),
 )
 
 
-# Stages before this index read nothing but the raw mail; the worker runs them outside the
-# write transaction (they hold no lock), the rest inside one transaction per mail.
-FIRST_STAGE_IN_TRANSACTION = 1
-
-
-def run(ctx: Context, stages: Sequence[tuple[str, Stage]] = STAGES) -> None:
+def run(ctx: Context, stages: Sequence[tuple[str, Stage]] = PREPARE + STAGES) -> None:
     """Run `stages` in order; `ctx.stage` names the one running if it raises."""
     for name, stage in stages:
         ctx.stage = name

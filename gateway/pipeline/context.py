@@ -11,13 +11,22 @@ from gateway.errors import Stop
 
 if TYPE_CHECKING:
     from gateway.config import Settings
+    from gateway.redaction import Analysis, Redactor
     from gateway.render import Renderer
     from gateway.ruleset import RouteDecision, Ruleset
     from storage.blobs import BlobStore
     from storage.models import Article, InboxItem, Ticket
     from storage.tickets import TicketStore
 
-__all__ = ["Address", "Context", "Decision", "MailAttachment", "ParsedMail", "Stop"]
+__all__ = [
+    "Address",
+    "Context",
+    "Decision",
+    "MailAnalysis",
+    "MailAttachment",
+    "ParsedMail",
+    "Stop",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,16 @@ class Decision:
 
 
 @dataclass(slots=True)
+class MailAnalysis:
+    """Personal data found in a mail's subject, body and attachment names (before its ticket is
+    known); the redact stage replaces it with the ticket's placeholders."""
+
+    subject: Analysis
+    body: Analysis
+    filenames: list[Analysis]
+
+
+@dataclass(slots=True)
 class Context:
     inbox: InboxItem
     settings: Settings
@@ -86,6 +105,11 @@ class Context:
     article: Article | None = None
     ruleset: Ruleset | None = None  # the routing rules in force for this mail
     route: RouteDecision | None = None  # what they decided for a new ticket
+    redactor: Redactor | None = None  # None: redaction switched off
+    pseudonym_key: bytes = b""  # HMAC key for the ticket's placeholder numbering
+    analysis: MailAnalysis | None = None
+    redactions: dict[str, int] = field(default_factory=dict)  # replaced values per entity
+    pseudonyms: dict[str, int] | None = None  # the ticket's keyed-hash → number map, updated
     language: str = "de"
     decisions: list[Decision] = field(default_factory=list)
     stage: str = ""  # the stage running now, recorded when a mail is quarantined

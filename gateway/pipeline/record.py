@@ -109,6 +109,17 @@ def run(ctx: Context) -> None:
             ):
                 ctx.store.add_participant(ticket, address.email, "cc")
     ticket.updated_at = ctx.now
+    if ctx.pseudonyms is not None and ctx.pseudonyms != ticket.pseudonyms:
+        ticket.pseudonyms = dict(ctx.pseudonyms)  # keyed hashes and numbers, never names
+    if ctx.redactions:
+        ctx.store.add_event(
+            ticket,
+            actor="system",
+            kind="redacted",
+            now=ctx.now,
+            article_id=article.id,
+            counts=dict(ctx.redactions),
+        )
     ctx.store.add_event(
         ticket,
         actor="system",

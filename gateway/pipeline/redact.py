@@ -1,10 +1,62 @@
-"""Personal-data redaction with Presidio arrives with issue 4; it must run here, before `record`
-writes anything for the long term. Until then text is stored as received."""
+"""Replace personal data (names, birth dates, phone numbers, IBANs, …) in subject, body and
+attachment names with the ticket's placeholders before anything is written for the long term.
+
+Two steps: `prepare` finds the data (Presidio, the slow part) from the parsed mail alone, before
+the write transaction; `run` numbers the placeholders through the ticket's keyed pseudonyms
+(`[NAME-1]` stays one person across the ticket's articles) inside it, honouring the queue's
+choice of entities."""
 
 from __future__ import annotations
 
-from gateway.pipeline.context import Context
+import dataclasses
+
+from gateway.pipeline.context import Context, MailAnalysis
+from gateway.redaction import Analysis, KeyedPseudonyms, detect_language
+
+
+def prepare(ctx: Context) -> None:
+    if ctx.redactor is None or ctx.mail is None:
+        return
+    mail = ctx.mail
+    language = detect_language(f"{mail.subject}\n{mail.text}", ctx.settings.service.language)
+    names = [a.name for a in (mail.from_, *mail.to, *mail.cc, *mail.reply_to) if a.name]
+    entities = ctx.settings.redaction.all_entities()
+
+    def find(text: str) -> Analysis:
+        assert ctx.redactor is not None
+        return ctx.redactor.prepare(text, language=language, known_names=names, entities=entities)
+
+    ctx.analysis = MailAnalysis(
+        subject=find(mail.subject),
+        body=find(mail.text),
+        filenames=[find(a.filename) for a in mail.attachments],
+    )
 
 
 def run(ctx: Context) -> None:
-    return None
+    if ctx.redactor is None or ctx.analysis is None or ctx.mail is None:
+        return
+    mail, analysis, redactor = ctx.mail, ctx.analysis, ctx.redactor
+    state = dict(ctx.ticket.pseudonyms or {}) if ctx.ticket is not None else {}
+    pseudonyms = KeyedPseudonyms(ctx.pseudonym_key, state)
+    queue = ctx.ticket.queue if ctx.ticket is not None else (ctx.route.queue if ctx.route else None)
+    entities = ctx.settings.redaction.entities_for(queue)
+    counts: dict[str, int] = {}
+
+    def apply(found: Analysis) -> str:
+        result = redactor.apply(found, pseudonyms=pseudonyms, entities=entities)
+        for entity, count in result.counts.items():
+            counts[entity] = counts.get(entity, 0) + count
+        return result.text
+
+    mail.subject = apply(analysis.subject)
+    mail.text = apply(analysis.body)
+    mail.html = None  # only the redacted text is kept
+    mail.attachments = [
+        dataclasses.replace(attachment, filename=apply(found))
+        for attachment, found in zip(mail.attachments, analysis.filenames, strict=True)
+    ]
+    ctx.redactions = counts
+    ctx.pseudonyms = pseudonyms.state
+    if counts:
+        ctx.decide("redact", "redacted", **counts)

@@ -1,0 +1,420 @@
+"""Rules that find people's names in German and English service-desk mail without a
+statistical model: honorifics and titles, salutations, signature blocks after a closing,
+a known first name followed by a surname, header lines of forwarded mails, and the display
+names of this mail's own From/To/Cc/Reply-To in every form they take in the text.
+
+Each rule returns character spans of the name only ("Frau [NAME-1]" keeps the honorific, so
+the redacted text still reads naturally); `gateway.redaction.engine` merges and numbers them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from gateway.redaction.names import (
+    AMBIGUOUS_FIRST,
+    ARTICLES,
+    COMMON_WORDS,
+    DETERMINERS,
+    FUNCTION_WORDS,
+    MONTHS,
+    NOT_NAME,
+    ORG_WORDS,
+    PARTICLES,
+    WORD,
+    PersonName,
+    is_clear_first_name,
+    is_first_name,
+    last_names,
+    parse_display_name,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NameSpan:
+    start: int
+    end: int
+    score: float
+    rule: str  # which rule found it, for the benchmark's error analysis
+
+
+_END = r"(?![\w@'’-]|\.\w)"  # not inside a longer word or an address
+_UNIT = re.compile(rf"(?:{PARTICLES})?({WORD}){_END}")
+_GAP = re.compile(r"[ \t]+")
+_TITLE = (
+    r"(?:Dr\.|Prof\.|Dipl\.-\w+\.?|med\.|rer\.[ \t]?nat\.|jur\.|phil\.|h\.[ \t]?c\.|Mag\.|Ing\.)"
+)
+_HONORIFIC = re.compile(
+    rf"(?<![\w.])(?P<h>Herrn?|Frau|Hr\.|Fr\.|Mr\.?|Mrs\.?|Ms\.?|Miss|Mx\.?|{_TITLE})"
+    rf"(?:[ \t]+{_TITLE})*[ \t]+"
+)
+# Role nouns between an honorific and the name: "Frau Bürgermeisterin Schulz".
+_ROLE = re.compile(
+    r"(?:Kolleg(?:e|in)|Bürgermeister(?:in)?|Präsident(?:in)?|Direktor(?:in)?|Minister(?:in)?"
+    r"|Doktor|Professor(?:in)?|Staatssekretär(?:in)?|Abgeordnete[rn]?|Vorsitzende[rn]?"
+    r"|Pfarrer(?:in)?|Amtsleiter(?:in)?|Dezernent(?:in)?|Stadtr(?:at|ätin)|Senator(?:in)?"
+    r"|Bezirksstadtr(?:at|ätin)|Referatsleiter(?:in)?|Sachbearbeiter(?:in)?)[ \t]+"
+)
+_SALUTATION = re.compile(
+    r"^[ \t>]*(?:Sehr[ \t]+geehrte[rs]?|Hallo|Hi|Hey|Liebe[rs]?|Guten[ \t]+(?:Tag|Morgen|Abend)"
+    r"|Moin|Servus|Grüß[ \t]+Gott|Dear|Hello|Good[ \t]+(?:morning|afternoon|evening))[ \t,]+",
+    re.MULTILINE,
+)
+_CLOSING = re.compile(
+    r"^[ \t>]*(?:Mit[ \t]+(?:den[ \t]+)?(?:freundlichen|besten|herzlichen|kollegialen)"
+    r"[ \t]+Grü(?:ß|ss)en"
+    r"|Mit[ \t]+freundlichem[ \t]+Gru(?:ß|ss)"
+    r"|(?:Freundliche|Viele|Beste|Herzliche|Liebe|Schöne|Sonnige|Kollegiale|Besten)"
+    r"[ \t]+Grü(?:ß|ss)e"
+    r"|Gru(?:ß|ss)|Grü(?:ß|ss)e|MfG|LG|VG|BG|Im[ \t]+Auftrag|In[ \t]+Vertretung|i\.[ \t]?[AV]\."
+    r"|Best[ \t]+regards|Kind[ \t]+regards|Warm[ \t]+regards|Regards|Best[ \t]+wishes|Best"
+    r"|Cheers|Thanks|Thank[ \t]+you|Many[ \t]+thanks|Sincerely"
+    r"|Yours[ \t]+(?:sincerely|faithfully|truly)"
+    r"|Danke(?:schön)?|Vielen[ \t]+Dank|Herzlichen[ \t]+Dank|--)"
+    r"(?P<rest>[^\n]{0,60})$",
+    re.MULTILINE | re.IGNORECASE,
+)
+_SIGN_PREFIX = re.compile(
+    r"^[ \t>]*(?:(?:i\.[ \t]?[AV]\.|Im[ \t]+Auftrag|In[ \t]+Vertretung|gez\.|Ihr|Ihre|Euer|Eure"
+    rf"|Your|Yours)[ \t]+)?(?:(?:Herr|Frau|Mr\.?|Mrs\.?|Ms\.?)[ \t]+)?(?:(?:{_TITLE})[ \t]+)*",
+    re.IGNORECASE,
+)
+_INLINE_IA = re.compile(r"(?<![\w.])(?:i\.[ \t]?[AV]\.|gez\.)[ \t]+")
+_HEADER_LINE = re.compile(
+    r"^[ \t>*]*(?:Von|From|An|To|Cc|CC|Kopie|Absender|Sender|Reply-To|Antwort[ \t]an)[ \t]*:\*?"
+    r"[ \t]*(?P<v>[^\n]+)$",
+    re.MULTILINE,
+)
+_WROTE = re.compile(
+    rf"(?:schrieb[ \t]+\"?(?P<a>[^<\n\"]+?)\"?[ \t]*(?:<|\[mailto:|:[ \t]*$))"
+    rf"|(?P<b>(?:{WORD}[ \t]+){{0,3}}{WORD})[ \t]*(?:<[^>\n]*>|\[mailto:[^\]\n]*\])[ \t]*"
+    rf"(?:wrote|schrieb)",
+    re.MULTILINE,
+)
+_ADDRESS_PART = re.compile(r"<[^>]*>|\[mailto:[^\]]*\]|\S+@\S+")
+_NAME_LINE = re.compile(rf"(?:{PARTICLES})?{WORD}(?:[ \t]+(?:{PARTICLES})?{WORD}){{0,3}}")
+# Form fields and nouns for people that a name follows: "Nachname: Nguyen", "Kind: Emil
+# Ahrens", "meine Vertretung Otýlie Macháčková", "our contractor Tobias Oyelaran".
+_FIELD = re.compile(
+    r"(?<![\w-])(?:Name|Vorname|Vornamen|Nachname|Familienname|Geburtsname|Name,[ \t]*Vorname"
+    r"|Vor-[ \t]und[ \t]Nachname|Kind|Antragsteller(?:in)?|Ansprechpartner(?:in)?|Kontakt"
+    r"|Kontaktperson|Betroffene[rn]?|Teilnehmer(?:in)?|Benutzer(?:in)?|Nutzer(?:in)?"
+    r"|Full[ \t]name|First[ \t]name|Last[ \t]name|Surname|Given[ \t]names?|Contact|Applicant"
+    r"|Employee|Requester|Requested[ \t]by)[ \t]*:?[ \t]*"
+)
+_APPOSITION = re.compile(
+    r"(?<![\w-])(?:[Kk]olleg(?:e|in|en)|Mitarbeiter(?:in)?|Vertretung|Vorgesetzte[rn]?"
+    r"|Sachbearbeiter(?:in)?|Antragsteller(?:in)?|Bürger(?:in)?|Sohn|Tochter|Ehemann|Ehefrau"
+    r"|Vater|Mutter|Azubi|Auszubildende[rn]?|Praktikant(?:in)?|Nachfolger(?:in)?"
+    r"|Vorgänger(?:in)?|colleague|contractor|intern|manager|father|mother|son|daughter|wife"
+    r"|husband|applicant|employee|customer|client|tenant|patient|supervisor|assistant)"
+    r"[ \t]*[,:]?[ \t]+"
+)
+_SURNAME_COMMA = re.compile(rf"(?<![\w@.-])({WORD}),[ \t]+(?={WORD})")
+_AFTER_NAME = re.compile(r"[ \t]*(?:[(<\[;)\n]|$|,[ \t]*(?:geb|\*|born|DOB))", re.IGNORECASE)
+_LOWER_NEXT = re.compile(r"[ \t]+[a-zäöüß]")
+_PUNCT_NEXT = re.compile(r"[ \t]*[,.;:!?]")
+_LINE_END = re.compile(r"[ \t]*(?:[,!:;.]|$)", re.MULTILINE)
+
+
+def _prev_word(text: str, pos: int) -> str:
+    """The word just before `pos`, lower-cased ("" at the start)."""
+    head = text[max(0, pos - 30) : pos].rstrip()
+    match = re.search(r"([\wäöüß]+)\W*$", head)
+    return match.group(1).lower() if match else ""
+
+
+def _usable(word: str, stop: frozenset[str] = NOT_NAME) -> bool:
+    return word not in stop and not any(p.lower() in ORG_WORDS for p in word.split("-"))
+
+
+def name_at(
+    text: str, pos: int, *, max_words: int = 4, first: frozenset[str] = NOT_NAME
+) -> tuple[int, int, list[str]] | None:
+    """The name starting at `pos`: a capitalised word, followed by more while the last one
+    taken is a first name ("Anna Maria Schmidt", but "Frau Schmidt | Bescheid" stops).
+    `first` are the words the name may not start with."""
+    unit = _UNIT.match(text, pos)
+    if not unit or not _usable(unit.group(1), first):
+        return None
+    words, end = [unit.group(1)], unit.end()
+    while len(words) < max_words and is_first_name(words[-1]):
+        nxt = _next_unit(text, end)
+        if not nxt or not _usable(nxt.group(1), FUNCTION_WORDS):
+            break
+        words.append(nxt.group(1))
+        end = nxt.end()
+    return pos, end, words
+
+
+def _next_unit(text: str, end: int) -> re.Match[str] | None:
+    gap = _GAP.match(text, end)
+    return _UNIT.match(text, gap.end()) if gap else None
+
+
+def _titled_name(text: str, pos: int) -> tuple[int, int] | None:
+    """The name after an honorific: months may start it ("Ms April Watson"), and an unknown
+    first word takes the next one along unless that one is a known surname's follower:
+    "Frau Nihan Gülen", but "Frau Schmidt Bescheid geben"."""
+    found = name_at(text, pos, first=FUNCTION_WORDS)
+    if not found:
+        return None
+    start, end, words = found
+    if len(words) == 1 and words[0] not in last_names():
+        nxt = _next_unit(text, end)
+        if nxt and _usable(nxt.group(1)) and _surname_follows(text, nxt):
+            end = nxt.end()
+    if len(words) == 1 and words[0] in MONTHS:
+        return None  # "Herr April" is no one; "Frau April Watson" took two words above
+    return start, end
+
+
+class PersonFinder:
+    """All PERSON rules over one text; stateless and safe to share between threads."""
+
+    def find(self, text: str, known: Sequence[PersonName] = ()) -> list[NameSpan]:
+        spans: list[NameSpan] = []
+        spans += self._honorifics(text)
+        spans += self._salutations(text)
+        spans += self._signatures(text)
+        spans += self._first_names(text)
+        spans += self._fields(text)
+        spans += self._surname_first(text)
+        spans += [NameSpan(s, e, 0.95, "header") for s, e, _ in header_names(text)]
+        if known:
+            spans += KnownNames(known).find(text)
+        return spans
+
+    def _honorifics(self, text: str) -> Iterator[NameSpan]:
+        for match in _HONORIFIC.finditer(text):
+            honorific = match.group("h")
+            if honorific in ("Frau", "Herr", "Herrn") and _prev_word(text, match.start()) in (
+                DETERMINERS
+            ):
+                continue
+            pos = match.end()
+            role = _ROLE.match(text, pos)
+            if role:
+                pos = role.end()
+            found = _titled_name(text, pos)
+            if found:
+                yield NameSpan(found[0], found[1], 0.9, "honorific")
+
+    def _salutations(self, text: str) -> Iterator[NameSpan]:
+        for match in _SALUTATION.finditer(text):
+            if _HONORIFIC.match(text, match.end()):
+                continue  # "Sehr geehrte Frau Schmidt": the honorific rule has it
+            found = name_at(text, match.end(), max_words=3)
+            if not found:
+                continue
+            start, end, words = found
+            if len(words) == 1:  # "Hallo Aleksandra Nowak,": one unknown word more
+                gap = _GAP.match(text, end)
+                nxt = _UNIT.match(text, gap.end()) if gap else None
+                if nxt and _usable(nxt.group(1)) and _LINE_END.match(text, nxt.end()):
+                    end = nxt.end()
+                    words.append(nxt.group(1))
+            if is_clear_first_name(words[0]) or _LINE_END.match(text, end):
+                yield NameSpan(start, end, 0.85, "salutation")
+
+    def _fields(self, text: str) -> Iterator[NameSpan]:
+        for pattern, rule in ((_FIELD, "field"), (_APPOSITION, "apposition")):
+            for match in pattern.finditer(text):
+                if _HONORIFIC.match(text, match.end()):
+                    continue  # "Kollegin Frau Sommerfeld": the honorific rule has it
+                found = _name_or_two(text, match.end())
+                if found:
+                    yield NameSpan(found[0], found[1], 0.8, rule)
+
+    def _surname_first(self, text: str) -> Iterator[NameSpan]:
+        """ "Albers, Rüdiger (geboren …)", "Schmidt, Anna-Lena;" in running text."""
+        for match in _SURNAME_COMMA.finditer(text):
+            surname = match.group(1)
+            if not _usable(surname):
+                continue
+            given = name_at(text, match.end(), max_words=3)
+            if not given or not all(is_first_name(w) for w in given[2]):
+                continue
+            if surname in last_names() or _AFTER_NAME.match(text, given[1]):
+                yield NameSpan(match.start(1), given[1], 0.85, "surname-comma")
+
+    def _signatures(self, text: str) -> Iterator[NameSpan]:
+        for match in _CLOSING.finditer(text):
+            rest_start = match.start("rest")
+            rest = match.group("rest")
+            if rest.strip(" \t,"):  # "Viele Grüße, Anna" / "LG Anna"
+                span = _signature_line(text, rest_start, match.end(), same_line=True)
+                if span:
+                    yield span
+                continue
+            span = _next_signature_line(text, match.end())
+            if span:
+                yield span
+        for match in _INLINE_IA.finditer(text):
+            found = name_at(text, match.end())
+            if found:
+                yield NameSpan(found[0], found[1], 0.85, "signature")
+
+    def _first_names(self, text: str) -> Iterator[NameSpan]:
+        pos = 0
+        while True:
+            unit = _UNIT.search(text, pos)
+            if not unit:
+                return
+            word = unit.group(1)
+            pos = unit.end()
+            if not is_first_name(word) or word in NOT_NAME:
+                continue
+            found = name_at(text, unit.start(1))
+            if not found:
+                continue
+            start, end, words = found
+            if len(words) >= 2 and (
+                word not in AMBIGUOUS_FIRST or words[1] in last_names() or is_first_name(words[1])
+            ):
+                yield NameSpan(start, end, 0.8, "first-name")
+                pos = end
+            elif len(words) == 1 and is_clear_first_name(word) and _stands_alone(text, start, end):
+                yield NameSpan(start, end, 0.6, "first-name-alone")
+
+
+def _surname_follows(text: str, word: re.Match[str]) -> bool:
+    """Whether `word`, after an unknown capitalised word, reads as that person's surname:
+    a known surname, or followed by punctuation, a lower-case word or a noun."""
+    if word.group(1) in last_names() or _AFTER_NAME.match(text, word.end()):
+        return True
+    if _LOWER_NEXT.match(text, word.end()) or _PUNCT_NEXT.match(text, word.end()):
+        return True
+    after = _next_unit(text, word.end())
+    return bool(after and after.group(1) in NOT_NAME)
+
+
+def _name_or_two(text: str, pos: int) -> tuple[int, int] | None:
+    """A name at `pos`; an unknown first word may take one more ("Niek Bílková (…")."""
+    found = name_at(text, pos)
+    if not found:
+        return None
+    start, end, words = found
+    if len(words) == 1:
+        nxt = _next_unit(text, end)
+        if nxt and _usable(nxt.group(1)) and _surname_follows(text, nxt):
+            end = nxt.end()
+    return start, end
+
+
+_NUMBER_BEFORE = re.compile(r"\d\.?[ \t]*$")
+_LABEL_AFTER = re.compile(r"\*?:|\.?[ \t]*\d")
+
+
+def _stands_alone(text: str, start: int, end: int) -> bool:
+    """A lone first name, not "das Brett", "1. Jan. 2023", "9 Jan 2014" or a header label
+    such as Danish "Til:" or Dutch "Van:"."""
+    if _prev_word(text, start) in ARTICLES:
+        return False
+    if _NUMBER_BEFORE.search(text, max(0, start - 6), start):
+        return False
+    return not _LABEL_AFTER.match(text, end)
+
+
+def _next_signature_line(text: str, pos: int) -> NameSpan | None:
+    """The name on the first non-empty line after a closing (skipping "Im Auftrag" lines)."""
+    lines = 0
+    while pos < len(text) and lines < 4:
+        line_start = pos + 1
+        line_end = text.find("\n", line_start)
+        line_end = len(text) if line_end < 0 else line_end
+        line = text[line_start:line_end]
+        pos = line_end
+        lines += 1
+        if not line.strip(" \t>-_"):
+            continue
+        if re.fullmatch(
+            r"[ \t>]*(?:i\.[ \t]?[AV]\.|Im[ \t]+Auftrag|In[ \t]+Vertretung)[ \t]*", line
+        ):
+            continue
+        return _signature_line(text, line_start, line_end, same_line=False)
+    return None
+
+
+def _signature_line(text: str, start: int, end: int, *, same_line: bool) -> NameSpan | None:
+    """A name line in a signature: "Dr. Anna Schmidt", "Schmidt, Anna | Referat IT", "Anna"."""
+    line = text[start:end]
+    prefix = _SIGN_PREFIX.match(line.lstrip(" \t,"))
+    offset = len(line) - len(line.lstrip(" \t,")) + (prefix.end() if prefix else 0)
+    body = line[offset:]
+    cut = re.search(r"[ \t]+[|–-][ \t]|[ \t]*\(|[ \t]*/|\t|[ \t]{2,}", body)
+    body = body[: cut.start()] if cut else body
+    body = body.rstrip(" \t,.")
+    comma = re.fullmatch(rf"({WORD})[ \t]*,[ \t]*({WORD}(?:[ \t]+{WORD})?)", body)
+    if comma and is_first_name(comma.group(2).split()[0]):  # "Schmidt, Anna"
+        return NameSpan(start + offset, start + offset + len(body), 0.85, "signature")
+    body = body.split(",")[0].rstrip()
+    if not _NAME_LINE.fullmatch(body):
+        return None
+    units = list(_UNIT.finditer(body))
+    stop = NOT_NAME if len(units) == 1 else NOT_NAME - MONTHS  # "April Jones"
+    if not _usable(units[0].group(1), stop) or any(
+        not _usable(u.group(1), FUNCTION_WORDS) for u in units[1:]
+    ):
+        return None
+    if len(units) == 1 and same_line and not is_first_name(units[0].group(1)):
+        return None
+    return NameSpan(start + offset, start + offset + len(body), 0.85, "signature")
+
+
+def header_names(text: str) -> list[tuple[int, int, PersonName]]:
+    """People in quoted header lines of forwarded or replied mails: "Von: Schmidt, Anna
+    <a@b.de>", "An: Müller, Peter; Weber, Eva", "Am 3.3.2025 schrieb Anna Schmidt <…>:"."""
+    found: list[tuple[int, int, PersonName]] = []
+    for match in _HEADER_LINE.finditer(text):
+        offset = match.start("v")
+        for part in re.finditer(r"[^;]+", match.group("v")):
+            _add_header_name(found, offset + part.start(), part.group(0))
+    if "wrote" not in text and "schrieb" not in text:
+        return found
+    for match in _WROTE.finditer(text):
+        group = "a" if match.group("a") else "b"
+        _add_header_name(found, match.start(group), match.group(group))
+    return found
+
+
+def _add_header_name(found: list[tuple[int, int, PersonName]], start: int, value: str) -> None:
+    value = _ADDRESS_PART.split(value)[0]
+    value = value.split("(")[0]
+    stripped = value.strip(" \t\"'")
+    if not stripped:
+        return
+    person = parse_display_name(stripped)
+    if person is None:
+        return
+    begin = start + value.index(stripped)
+    found.append((begin, begin + len(stripped), person))
+
+
+class KnownNames:
+    """Finds the variants of given people's names ("Anna-Lena Schmidt", "Schmidt, Anna-Lena",
+    "Schmidt", "Anna-Lena"); lone variants that are ordinary words need a non-article before."""
+
+    def __init__(self, people: Iterable[PersonName]) -> None:
+        variants = sorted({v for p in people for v in p.variants()}, key=len, reverse=True)
+        self._pattern = (
+            re.compile(rf"(?<![\w@.-])(?:{'|'.join(map(re.escape, variants))}){_END}")
+            if variants
+            else None
+        )
+
+    def find(self, text: str) -> list[NameSpan]:
+        if self._pattern is None:
+            return []
+        spans = []
+        for match in self._pattern.finditer(text):
+            value = match.group(0)
+            if (
+                " " not in value
+                and (value in COMMON_WORDS or value in AMBIGUOUS_FIRST)
+                and _prev_word(text, match.start()) in ARTICLES
+            ):
+                continue
+            spans.append(NameSpan(match.start(), match.end(), 0.95, "known"))
+        return spans

@@ -1,0 +1,50 @@
+"""The one server secret and the keys derived from it, so operators manage a single value:
+placeholder pseudonyms, agent proof tokens and the encryption of stored originals each get
+their own key (HMAC-SHA256 of the secret and a purpose)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+
+from gateway.config import Settings
+from gateway.errors import ConfigError
+
+MIN_LENGTH = 32
+
+
+def load_secret(settings: Settings, *, create: bool = False) -> bytes:
+    """The secret from the environment variable, else from the key file (created if asked)."""
+    value = os.environ.get(settings.secrets.key_env)
+    if value:
+        if len(value) < MIN_LENGTH:
+            raise ConfigError(
+                f"secrets.key_env: {settings.secrets.key_env} must hold at least "
+                f"{MIN_LENGTH} characters"
+            )
+        return value.encode()
+    path = settings.secrets.key_file
+    if not path.exists():
+        if not create:
+            raise ConfigError(
+                f"no server secret: set {settings.secrets.key_env} or run `postdesk init` to "
+                f"create {path}"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+    return path.read_text().strip().encode()
+
+
+def derive(secret: bytes, purpose: str) -> bytes:
+    """A 32-byte key for one purpose ("pseudonyms", "agent-proof", "originals")."""
+    return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
+
+
+def fernet_key(secret: bytes) -> bytes:
+    """The key (Fernet format) that encrypts stored original mails."""
+    return base64.urlsafe_b64encode(derive(secret, "originals"))

@@ -1,0 +1,57 @@
+"""Retention of original mails: the raw bytes of processed mails are deleted once they are
+older than the retention period; tickets keep only the redacted text."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from storage.models import InboxItem
+
+
+def purge_originals(session: Session, received_before: datetime) -> int:
+    """Forget the raw mail of every processed (done) inbox row received before the cut-off.
+    Quarantined rows keep theirs until an admin retried or removed them: nothing is lost."""
+    result = session.execute(
+        update(InboxItem)
+        .where(
+            InboxItem.state == "done",
+            InboxItem.received_at < received_before,
+            InboxItem.raw.is_not(None),
+        )
+        .values(raw=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class OriginalGone(Exception):
+    """The article exists but its original mail was purged (or it never had one)."""
+
+
+def original_mail(session: Session, ref: str, position: int) -> bytes | None:
+    """The stored original of the ticket's `position`-th article (1-based, as listed by
+    `tickets show`); None if there is no such article, OriginalGone if it has no original."""
+    from sqlalchemy import select
+
+    from storage.models import Article, Ticket
+
+    article = (
+        session.scalars(
+            select(Article)
+            .join(Ticket, Article.ticket_id == Ticket.id)
+            .where(Ticket.ref == ref.upper())
+            .order_by(Article.id)
+            .offset(position - 1)
+            .limit(1)
+        ).first()
+        if position >= 1
+        else None
+    )
+    if article is None:
+        return None
+    item = session.get(InboxItem, article.inbox_id) if article.inbox_id is not None else None
+    if item is None or item.raw is None:
+        raise OriginalGone(f"article {position} of {ref.upper()} has no stored original")
+    return item.raw
