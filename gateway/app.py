@@ -61,7 +61,7 @@ class App:
             signal.signal(signal.SIGINT, _stop)
         runner = WorkerRunner(self)
         intake = SmtpIntake(self.settings, self.db, on_stored=runner.wake.set)
-        scheduler = build_scheduler(self)
+        scheduler = build_scheduler(self, wake=runner.wake.set)
         runner.start()
         intake.start()
         scheduler.start()

@@ -30,6 +30,10 @@ outbox_cli = typer.Typer(no_args_is_help=True, help="Outgoing mails waiting or s
 cli.add_typer(tickets_cli, name="tickets")
 cli.add_typer(inbox_cli, name="inbox")
 cli.add_typer(outbox_cli, name="outbox")
+exchange_cli = typer.Typer(no_args_is_help=True, help="Exchange Server mailbox (EWS).")
+graph_cli = typer.Typer(no_args_is_help=True, help="Exchange Online mailbox (Microsoft Graph).")
+cli.add_typer(exchange_cli, name="exchange")
+cli.add_typer(graph_cli, name="graph")
 rules_cli = typer.Typer(no_args_is_help=True, help="Check routing rules and dry-run them on mails.")
 cli.add_typer(rules_cli, name="rules")
 
@@ -315,6 +319,33 @@ def rules_test(
         raise typer.Exit(1)
 
 
+CreateFolder = Annotated[
+    bool, typer.Option("--create-folder", help="Create the processed folder if it is missing.")
+]
+
+
+@exchange_cli.command("check")
+def exchange_check(create_folder: CreateFolder = False) -> None:
+    """Log in, count the watched folder, verify the processed folder; one-line diagnosis."""
+    from gateway.intake.exchange import check
+
+    _report_check(check(_settings(), create_folder=create_folder))
+
+
+@graph_cli.command("check")
+def graph_check(create_folder: CreateFolder = False) -> None:
+    """Get a token, count the watched folder, verify folder and permissions; one line."""
+    from gateway.intake.graph import check
+
+    _report_check(check(_settings(), create_folder=create_folder))
+
+
+def _report_check(result: Any) -> None:
+    if not result.ok:
+        raise PostdeskError(result.message)
+    typer.echo(result.message)
+
+
 @cli.command()
 def status() -> None:
     """Health at a glance: inbox and outbox depth, quarantined mails."""
@@ -324,6 +355,10 @@ def status() -> None:
     typer.echo("inbox:  " + ", ".join(f"{s} {inbox.get(s, 0)}" for s in spool.INBOX_STATES))
     typer.echo("outbox: " + ", ".join(f"{s} {outbox.get(s, 0)}" for s in spool.OUTBOX_STATES))
     typer.echo("rules:  " + _rules_status(settings))
+    from gateway import health
+
+    for mailbox in health.read_all(settings.data_dir):
+        typer.echo("mailbox: " + str(mailbox["line"]))
 
 
 def _rules_status(settings: Settings) -> str:

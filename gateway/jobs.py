@@ -10,6 +10,7 @@ from gateway import logs, outbox
 
 if TYPE_CHECKING:
     from gateway.app import App
+    from gateway.intake.mailbox import MailboxPoller
 
 
 def deliver_outbox(app: App) -> None:
@@ -33,6 +34,25 @@ def purge_originals(app: App) -> None:
         purged = purge(session, cutoff)
     if purged:
         logs.event("retention.purged", originals=purged)
+
+
+def poll_mailbox(app: App, *, poller: MailboxPoller, wake: Callable[[], None]) -> None:
+    """One poll of an Exchange/Graph mailbox; its health goes where `postdesk status` reads it,
+    and the worker is woken when mail was stored."""
+    from gateway import health
+
+    report = poller.poll_once()
+    if not report.skipped:
+        health.write(app.settings.data_dir, poller.health)
+    if report.stored:
+        logs.event("mailbox.stored", source=poller.client.source, stored=report.stored,
+                   moved=report.moved)
+        wake()
+
+
+def recover_inbox(app: App) -> None:
+    """Mail whose worker died mid-way (lease expired) goes back to the queue."""
+    app.worker.recover(lease_expired_only=True)
 
 
 def guarded(job_name: str, app: App, job: Callable[[App], None]) -> None:

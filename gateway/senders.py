@@ -208,6 +208,16 @@ def make_sender(settings: Settings) -> Sender:
             password=out.password() if out.username else None,
             local_hostname=settings.service.domain,
         )
+    if out.transport == "exchange":
+        from gateway.ews import ExchangeSender
+        from gateway.intake.exchange import exchange_settings
+
+        return ExchangeSender.from_settings(exchange_settings(settings))
+    if out.transport == "graph":
+        from gateway.graph import GraphSender
+        from gateway.intake.graph import graph_settings
+
+        return GraphSender.from_settings(graph_settings(settings))
     return MaildirSender(settings.data_dir / "outgoing")
 
 

@@ -1,0 +1,45 @@
+"""Microsoft Graph intake (Exchange Online): polls the configured mailbox folder through
+`gateway.graph.GraphClient` under the durable contract of `gateway.intake.mailbox` — every item
+is committed to the inbox before it is moved to the processed folder or marked read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gateway.config import GraphSettings, Settings
+from gateway.errors import ConfigError
+from gateway.graph import GraphClient
+from gateway.intake.mailbox import MailboxPoller
+from gateway.mailbox import CheckResult
+from storage.engine import Database
+
+
+def graph_settings(settings: Settings) -> GraphSettings:
+    if settings.graph is None:
+        raise ConfigError("graph: not configured (add a `graph:` section)")
+    return settings.graph
+
+
+class GraphPoller(MailboxPoller):
+    """`GraphPoller(settings, db).poll_once() -> PollReport`; `health` for `postdesk status`."""
+
+    def __init__(self, settings: Settings, db: Database, client: GraphClient | None = None,
+                 **options: Any) -> None:
+        graph = graph_settings(settings)
+        super().__init__(graph, db, client or GraphClient(graph), **options)
+
+
+def check(settings: Settings, *, create_folder: bool = False,
+          client: Callable[[GraphSettings], GraphClient] = GraphClient) -> CheckResult:
+    """`postdesk graph check`: one line saying what works or what is wrong. Mail.Send is
+    required only when outgoing mail goes through Graph."""
+    try:
+        graph = client(graph_settings(settings))
+    except ConfigError as exc:
+        return CheckResult(False, f"graph: {exc}")
+    try:
+        return graph.check(create_folder=create_folder,
+                           sending=settings.outgoing.transport == "graph")
+    finally:
+        graph.close()
