@@ -5,7 +5,8 @@ accepted and processed end to end. Starts nothing itself.
 
 Mails are mixed German/English, plain/HTML/with attachment; 30 % are replies to earlier ones
 (threaded by In-Reply-To/References). "Processed" means every inbox row the run added is done
-(ticket or article written). Peak RSS is the server's VmHWM, found via its listening socket.
+(ticket or article written). Peak RSS is the VmHWM of the server (found via its listening
+socket) and of its child processes (the pipeline worker).
 """
 
 from __future__ import annotations
@@ -128,10 +129,40 @@ def server_pid(port: int) -> int | None:
 def peak_rss_mib(pid: int | None) -> float | None:
     if pid is None:
         return None
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return None
+
+
+def child_pids(pid: int | None) -> list[int]:
+    """The server's child processes (the pipeline worker, multiprocessing's helper)."""
+    if pid is None:
+        return []
+    children = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4: parent pid
+            children.append(int(entry))
+    return sorted(children)
+
+
+def rss_report(pid: int | None) -> str:
+    main = peak_rss_mib(pid)
+    if main is None:
+        return "unknown (server pid not found)"
+    children = [rss for rss in map(peak_rss_mib, child_pids(pid)) if rss is not None]
+    if not children:
+        return f"{main:.0f} MiB"
+    parts = " + ".join(f"{rss:.0f}" for rss in children)
+    return f"{main:.0f} MiB serve + {parts} MiB children = {main + sum(children):.0f} MiB"
 
 
 def main() -> None:
@@ -202,7 +233,7 @@ def main() -> None:
 
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0
-    rss = peak_rss_mib(server_pid(settings.smtp.port))
+    rss = rss_report(server_pid(settings.smtp.port))
     print(
         f"mails sent            {len(mails)} over {args.connections} connections "
         f"({len(failures)} refused)"
@@ -217,11 +248,7 @@ def main() -> None:
         f"p99 {p99 * 1000:.1f} ms"
     )
     print(f"inbox rows by state   {states}")
-    print(
-        f"server peak RSS       {rss:.0f} MiB"
-        if rss is not None
-        else "server peak RSS       unknown (server pid not found)"
-    )
+    print(f"server peak RSS       {rss}")
 
 
 if __name__ == "__main__":

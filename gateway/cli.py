@@ -59,6 +59,14 @@ def _settings() -> Settings:
 
 
 def _database(settings: Settings) -> Database:
+    from gateway.errors import ConfigError
+    from gateway.secrets import fernet_key, load_secret
+    from storage import sealing
+
+    try:  # stored mail is encrypted; without a secret yet, only plain rows can be read
+        sealing.configure(fernet_key(load_secret(settings)))
+    except ConfigError:
+        sealing.configure(None)
     return open_database(settings.database.url)
 
 
@@ -171,13 +179,13 @@ def tickets_original(
     """Print an article's original, unredacted mail (within the retention period); audited."""
     import getpass
 
-    from gateway.secrets import fernet_key, load_secret
+    from gateway.secrets import load_secret
     from storage import sealing
     from storage.models import utcnow
     from storage.retention import OriginalGone, original_mail
 
     settings = _settings()
-    sealing.configure(fernet_key(load_secret(settings)))
+    load_secret(settings)  # a clear error if the secret is missing
     with _database(settings).session() as session:
         store = TicketStore(session)
         ticket = store.by_ref(ref)
@@ -199,6 +207,103 @@ def tickets_original(
         )
     sys.stdout.buffer.write(raw)
     sys.stdout.flush()
+
+
+STATUSES = ("new", "open", "pending", "resolved", "closed")
+
+
+def _cli_actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+@tickets_cli.command("assign")
+def tickets_assign(
+    ref: Annotated[str, typer.Argument(help="Ticket reference")],
+    agent: Annotated[str, typer.Argument(help="Agent address, or 'none' to unassign")],
+) -> None:
+    """Assign a ticket to an agent (audited; the agent is notified by mail)."""
+    from gateway import agentmail
+    from gateway.render import Renderer
+    from gateway.secrets import derive, load_secret
+    from storage.models import utcnow
+
+    settings = _settings()
+    owner = None if agent.lower() == "none" else agent.lower()
+    if owner is not None and settings.agent(owner) is None:
+        raise PostdeskError(f"{agent} is not an agent (see `agents:` in the config)")
+    with _database(settings).session() as session:
+        store = TicketStore(session)
+        ticket = store.by_ref(ref)
+        if ticket is None:
+            raise NotFoundError(f"no ticket {ref}")
+        now = utcnow()
+        if ticket.owner != owner:
+            store.add_event(
+                ticket, actor=_cli_actor(), kind="assigned", now=now, old=ticket.owner, new=owner
+            )
+            ticket.owner, ticket.updated_at = owner, now
+            if owner is not None:
+                store.add_participant(ticket, owner, "agent")
+                mailer = agentmail.Mailer(
+                    settings,
+                    Renderer.from_settings(settings),
+                    derive(load_secret(settings), "agent-proof"),
+                )
+                agentmail.queue_agent_notification(
+                    mailer, store, ticket, owner, reason="assigned", text="", now=now
+                )
+        typer.echo(f"{ticket.ref} assigned to {owner or 'nobody'}")
+
+
+@tickets_cli.command("status")
+def tickets_status(
+    ref: Annotated[str, typer.Argument(help="Ticket reference")],
+    status: Annotated[str, typer.Argument(help="|".join(STATUSES))],
+) -> None:
+    """Set a ticket's status (audited)."""
+    from storage.models import utcnow
+
+    if status not in STATUSES:
+        raise PostdeskError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+    settings = _settings()
+    with _database(settings).session() as session:
+        store = TicketStore(session)
+        ticket = store.by_ref(ref)
+        if ticket is None:
+            raise NotFoundError(f"no ticket {ref}")
+        store.set_status(ticket, status, actor=_cli_actor(), now=utcnow())
+        typer.echo(f"{ticket.ref} is {status}")
+
+
+@tickets_cli.command("note")
+def tickets_note(
+    ref: Annotated[str, typer.Argument(help="Ticket reference")],
+    text: Annotated[str, typer.Option("--text", help="The note (internal, never sent)")],
+) -> None:
+    """Add an internal note to a ticket (audited, not sent to anyone)."""
+    from storage.models import utcnow
+
+    settings = _settings()
+    with _database(settings).session() as session:
+        store = TicketStore(session)
+        ticket = store.by_ref(ref)
+        if ticket is None:
+            raise NotFoundError(f"no ticket {ref}")
+        now = utcnow()
+        article = store.add_article(
+            ticket,
+            kind="note",
+            direction="in",
+            from_addr=_cli_actor(),
+            subject=ticket.subject,
+            body=text,
+            created_at=now,
+        )
+        store.add_event(ticket, actor=_cli_actor(), kind="note", now=now, article_id=article.id)
+        ticket.updated_at = now
+        typer.echo(f"note added to {ticket.ref}")
 
 
 @inbox_cli.command("list")

@@ -122,6 +122,17 @@ class Team(_Strict):
     lead: Email | None = None
 
 
+class AgentProofSettings(_Strict):
+    """How an agent's mail proves it is theirs besides the token of a notification: the
+    Authentication-Results of the MTA in front of postdesk, if the operator trusts it."""
+
+    trusted_authserv_id: str | None = None  # e.g. mx.example.org; None: tokens only
+
+
+class NotifySettings(_Strict):
+    assigned_mail_to_requester: bool = False  # tell requesters who handles their ticket
+
+
 class RoutingSettings(_Strict):
     default_queue: str = "allgemein"  # where a ticket goes when no rule matches (no owner)
 
@@ -175,6 +186,8 @@ class Settings(_Strict):
     agents: list[Agent] = Field(default_factory=list)
     teams: list[Team] = Field(default_factory=list)
     routing: RoutingSettings = RoutingSettings()
+    agent_proof: AgentProofSettings = AgentProofSettings()
+    notify: NotifySettings = NotifySettings()
     rules_dir: Path = Path("rules")
     templates_dir: Path = Path("templates")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

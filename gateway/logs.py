@@ -40,6 +40,7 @@ def setup(level: str = "INFO") -> None:
     logging.getLogger("mailparser").setLevel(logging.CRITICAL)  # its ERRORs quote headers
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
 
 
 def _fmt(value: Any) -> str:

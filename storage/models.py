@@ -12,7 +12,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -167,7 +166,7 @@ class InboxItem(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(20))  # smtp | import | exchange | graph
     source_key: Mapped[str] = mapped_column(String(255))
-    raw: Mapped[bytes | None] = mapped_column(SealedBytes)  # encrypted when a key is set
+    raw: Mapped[bytes | None] = mapped_column(SealedBytes)  # encrypted when a key is configured
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     envelope_from: Mapped[str] = mapped_column(String(998), default="")
     envelope_to: Mapped[list[Any]] = mapped_column(default=list)
@@ -195,7 +194,7 @@ class OutboxItem(Base):
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
     envelope_from: Mapped[str] = mapped_column(String(320))
     envelope_to: Mapped[list[Any]] = mapped_column(default=list)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    raw: Mapped[bytes] = mapped_column(SealedBytes)  # may hold relayed text: encrypted too
     state: Mapped[str] = mapped_column(String(16), default="queued")  # queued|sending|sent|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

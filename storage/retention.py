@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from storage.models import InboxItem
+from storage.models import InboxItem, OutboxItem
 
 
 def purge_originals(session: Session, received_before: datetime) -> int:
@@ -23,7 +23,12 @@ def purge_originals(session: Session, received_before: datetime) -> int:
         )
         .values(raw=None)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    sent = session.execute(  # delivered mail may quote the original (relayed agent replies)
+        update(OutboxItem)
+        .where(OutboxItem.state == "sent", OutboxItem.sent_at < received_before)
+        .values(raw=b"")
+    )
+    return int(result.rowcount) + int(sent.rowcount)  # type: ignore[attr-defined]
 
 
 class OriginalGone(Exception):

@@ -1,9 +1,11 @@
 """The inbox and outbox as durable queues: add (idempotent by key), claim, finish, quarantine,
 retry.
 
-Claiming is a compare-and-set UPDATE (state and attempts in the WHERE clause), which is safe on
-SQLite (one writer at a time) and on PostgreSQL with several instances; PostgreSQL additionally
-picks candidates with FOR UPDATE SKIP LOCKED so instances do not queue behind each other.
+A claim is one UPDATE … RETURNING whose WHERE clause picks the oldest due rows and re-checks
+that they are still due, so it is safe on SQLite (one writer at a time) and on PostgreSQL with
+several instances; PostgreSQL additionally picks candidates with FOR UPDATE SKIP LOCKED so
+instances do not queue behind each other. The statements run for every mail, so they are built
+once at import.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, Table, Update, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import InboxItem, OutboxItem, utcnow
@@ -37,69 +40,111 @@ def message_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
+def insert_unless_present(dialect: str, table: Table) -> Insert:
+    """INSERT that skips a row whose unique key is already stored: `ON CONFLICT DO NOTHING`,
+    the same SQL on SQLite and PostgreSQL (one statement instead of a SELECT, then an INSERT)."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    raise NotImplementedError(f"no insert-unless-present for {dialect}")
+
+
+_INBOX = cast(Table, InboxItem.__table__)
+_ADD_INBOX = {
+    dialect: insert_unless_present(dialect, _INBOX).returning(
+        _INBOX.c.id, _INBOX.c.source, _INBOX.c.source_key
+    )
+    for dialect in ("sqlite", "postgresql")
+}
+_INBOX_BY_KEY = select(_INBOX.c.id).where(
+    _INBOX.c.source == bindparam("source"), _INBOX.c.source_key == bindparam("source_key")
+)
+
+
 def add_inbox_items(session: Session, items: Sequence[NewInboxItem]) -> list[int]:
-    """Insert items in the caller's transaction; an item whose (source, source_key) is already
-    stored returns the existing id."""
+    """Insert items in the caller's transaction, all in one INSERT; an item whose
+    (source, source_key) is already stored (or comes twice) returns the existing id."""
+    if not items:
+        return []
+    rows = [
+        {
+            "source": item.source,
+            "source_key": item.source_key,
+            "raw": item.raw,
+            "size": len(item.raw),
+            "envelope_from": item.envelope_from,
+            "envelope_to": list(item.envelope_to),
+            "message_hash": message_hash(item.raw),
+        }
+        for item in items
+    ]
+    statement = _ADD_INBOX[session.get_bind().dialect.name]
+    inserted = {(r.source, r.source_key): r.id for r in session.execute(statement, rows)}
     ids: list[int] = []
     for item in items:
-        existing = session.scalar(
-            select(InboxItem.id).where(
-                InboxItem.source == item.source, InboxItem.source_key == item.source_key
-            )
-        )
-        if existing is not None:
-            ids.append(existing)
-            continue
-        row = InboxItem(
-            source=item.source,
-            source_key=item.source_key,
-            raw=item.raw,
-            size=len(item.raw),
-            envelope_from=item.envelope_from,
-            envelope_to=list(item.envelope_to),
-            message_hash=message_hash(item.raw),
-        )
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
-            concurrent = session.scalar(
-                select(InboxItem.id).where(
-                    InboxItem.source == item.source, InboxItem.source_key == item.source_key
-                )
-            )
-            if concurrent is None:  # not a concurrent insert of the same key: a real failure
-                raise
-            ids.append(concurrent)
-            continue
-        ids.append(row.id)
+        key = (item.source, item.source_key)
+        if key not in inserted:  # stored before (a re-fetch, a retried commit)
+            inserted[key] = session.execute(
+                _INBOX_BY_KEY, {"source": item.source, "source_key": item.source_key}
+            ).scalar_one()
+        ids.append(inserted[key])
     return ids
+
+
+def _claim_statement(skip_locked: bool) -> Update:
+    oldest = select(_INBOX.c.id).where(_INBOX.c.state == "queued").order_by(_INBOX.c.id).limit(1)
+    if skip_locked:
+        oldest = oldest.with_for_update(skip_locked=True)
+    return (
+        update(_INBOX)
+        .where(_INBOX.c.id == oldest.scalar_subquery(), _INBOX.c.state == "queued")
+        .values(
+            state="processing",
+            attempts=_INBOX.c.attempts + 1,
+            claimed_at=bindparam("now", type_=_INBOX.c.claimed_at.type),
+            claimed_by=bindparam("worker", type_=_INBOX.c.claimed_by.type),
+        )
+        .returning(*_INBOX.c)
+    )
+
+
+# Built once: the worker claims a row for every mail.
+_CLAIM = {"sqlite": _claim_statement(False), "postgresql": _claim_statement(True)}
+_RELEASE = (
+    update(_INBOX)
+    .where(
+        _INBOX.c.id == bindparam("item_id"),
+        _INBOX.c.state == "processing",
+        _INBOX.c.claimed_by == bindparam("worker"),
+    )
+    .values(state="queued", attempts=_INBOX.c.attempts - 1, claimed_at=None, claimed_by=None)
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
     id: int
     attempts: int  # including this one
+    item: InboxItem  # the row as claimed: a plain record, not tracked by any session
 
 
 def claim_inbox(session: Session, worker: str) -> Claim | None:
-    """Take the oldest queued row and mark it processing, in one UPDATE … RETURNING (PostgreSQL
-    picks the row with SKIP LOCKED, so several instances never wait on each other)."""
-    oldest = select(InboxItem.id).where(InboxItem.state == "queued").order_by(InboxItem.id).limit(1)
-    if session.get_bind().dialect.name == "postgresql":
-        oldest = oldest.with_for_update(skip_locked=True)
-    row = session.execute(
-        update(InboxItem)
-        .where(InboxItem.id == oldest.scalar_subquery(), InboxItem.state == "queued")
-        .values(
-            state="processing",
-            attempts=InboxItem.attempts + 1,
-            claimed_at=utcnow(),
-            claimed_by=worker,
-        )
-        .returning(InboxItem.id, InboxItem.attempts)
-    ).first()
-    return None if row is None else Claim(row.id, row.attempts)
+    """Take the oldest queued row and mark it processing, in one UPDATE … RETURNING that also
+    hands back the whole row, raw mail included (PostgreSQL picks the row with SKIP LOCKED, so
+    several instances never wait on each other)."""
+    statement = _CLAIM.get(session.get_bind().dialect.name, _CLAIM["sqlite"])
+    row = session.execute(statement, {"now": utcnow(), "worker": worker}).first()
+    if row is None:
+        return None
+    return Claim(row.id, row.attempts, InboxItem(**row._mapping))
+
+
+def release_inbox(session: Session, claim: Claim, worker: str) -> bool:
+    """Give back a row claimed but never worked on (the worker stops): queued again, and the
+    attempt it was charged is taken back. False if it is no longer ours to give back."""
+    result = session.execute(_RELEASE, {"item_id": claim.id, "worker": worker})
+    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 def recover_inbox(
@@ -125,13 +170,26 @@ def recover_inbox(
     return requeued, quarantined
 
 
+_FINISH = (
+    update(_INBOX)
+    .where(_INBOX.c.id == bindparam("item_id"))
+    .values(
+        state="done",
+        ticket_id=bindparam("ticket_id", type_=_INBOX.c.ticket_id.type),
+        stage=bindparam("stage", type_=_INBOX.c.stage.type),
+        reason=bindparam("reason", type_=_INBOX.c.reason.type),
+        finished_at=bindparam("now", type_=_INBOX.c.finished_at.type),
+    )
+)
+
+
 def finish_inbox(
     session: Session, item_id: int, *, ticket_id: int | None, stage: str | None, reason: str | None
 ) -> None:
     session.execute(
-        update(InboxItem)
-        .where(InboxItem.id == item_id)
-        .values(state="done", ticket_id=ticket_id, stage=stage, reason=reason, finished_at=utcnow())
+        _FINISH,
+        {"item_id": item_id, "ticket_id": ticket_id, "stage": stage, "reason": reason,
+         "now": utcnow()},
     )
 
 
@@ -185,32 +243,66 @@ def add_outbox_item(session: Session, item: OutboxItem) -> OutboxItem:
     return item
 
 
-def claim_outbox(session: Session, now: datetime, lease: timedelta, limit: int) -> list[OutboxItem]:
-    """Due rows (queued and due, or `sending` whose lease ran out after a crash) → `sending`."""
-    stale = now - lease
-    query = (
-        select(OutboxItem.id, OutboxItem.attempts)
-        .where(
-            ((OutboxItem.state == "queued") & (OutboxItem.next_attempt_at <= now))
-            | ((OutboxItem.state == "sending") & (OutboxItem.claimed_at < stale))
-        )
-        .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
-        .limit(limit)
+_OUTBOX = cast(Table, OutboxItem.__table__)
+
+
+def _outbox_claim_statement(skip_locked: bool) -> Update:
+    now = bindparam("now", type_=_OUTBOX.c.claimed_at.type)
+    due = ((_OUTBOX.c.state == "queued") & (_OUTBOX.c.next_attempt_at <= now)) | (
+        (_OUTBOX.c.state == "sending")
+        & (_OUTBOX.c.claimed_at < bindparam("stale", type_=_OUTBOX.c.claimed_at.type))
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    claimed: list[OutboxItem] = []
-    for row in session.execute(query).all():
-        result = session.execute(
-            update(OutboxItem)
-            .where(OutboxItem.id == row.id, OutboxItem.attempts == row.attempts)
-            .values(state="sending", attempts=OutboxItem.attempts + 1, claimed_at=now)
+    candidates = (
+        select(_OUTBOX.c.id)
+        .where(due)
+        .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id)
+        .limit(bindparam("limit"))
+    )
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id.in_(candidates.scalar_subquery()), due)
+        .values(state="sending", attempts=_OUTBOX.c.attempts + 1, claimed_at=now)
+        .returning(*_OUTBOX.c)
+    )
+
+
+_CLAIM_OUTBOX = {
+    "sqlite": _outbox_claim_statement(False),
+    "postgresql": _outbox_claim_statement(True),
+}
+
+
+def claim_outbox(session: Session, now: datetime, lease: timedelta, limit: int) -> list[OutboxItem]:
+    """Due rows (queued and due, or `sending` whose lease ran out after a crash) → `sending`,
+    up to `limit` of them in one UPDATE … RETURNING (PostgreSQL skips rows another instance
+    has locked). Returned as plain records (not tracked by the session), oldest due first."""
+    statement = _CLAIM_OUTBOX.get(session.get_bind().dialect.name, _CLAIM_OUTBOX["sqlite"])
+    rows = session.execute(statement, {"now": now, "stale": now - lease, "limit": limit}).all()
+    items = [OutboxItem(**row._mapping) for row in rows]
+    items.sort(key=lambda item: (item.next_attempt_at, item.id))
+    return items
+
+
+def mark_outbox_sent(session: Session, item_ids: Sequence[int], now: datetime) -> None:
+    """Record several successful deliveries at once."""
+    if item_ids:
+        session.execute(
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(list(item_ids)))
+            .values(state="sent", last_error=None, sent_at=now)
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            item = session.get(OutboxItem, row.id, populate_existing=True)
-            if item is not None:
-                claimed.append(item)
-    return claimed
+
+
+def renew_outbox_claims(session: Session, item_ids: Sequence[int], now: datetime) -> None:
+    """Rows still `sending` in a batch stay ours: their lease starts again at `now`."""
+    if item_ids:
+        session.execute(
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(list(item_ids)), _OUTBOX.c.state == "sending")
+            .values(claimed_at=now)
+        )
 
 
 def mark_outbox(

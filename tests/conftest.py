@@ -24,6 +24,16 @@ PY_EMAIL_DATA = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / 
 PG_URL = os.environ.get("POSTDESK_TEST_DATABASE_URL")
 
 
+@pytest.fixture(autouse=True)
+def _no_sealing_key_from_an_earlier_test() -> Iterator[None]:
+    """The sealing key is per process (set by App.build): tests must not inherit one."""
+    from storage import sealing
+
+    sealing.configure(None)
+    yield
+    sealing.configure(None)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

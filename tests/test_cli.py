@@ -95,7 +95,7 @@ def test_inbox_outbox_and_status(
     code, out, _ = run(capsys, config, "outbox", "list", "--state", "queued")
     assert code == 0 and "requester-received" in out
     code, out, _ = run(capsys, config, "status")
-    assert code == 0 and "done 1" in out and "queued 1" in out
+    assert code == 0 and "done 1" in out and "queued 2" in out  # acknowledgement + agent
 
 
 def test_user_errors_exit_1_with_one_line(
@@ -121,3 +121,25 @@ def test_usage_errors_exit_2(config: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["--config", str(config), "tickets", "frobnicate"]) == 2
     assert main(["--config", str(config), "inbox", "retry", "not-a-number"]) == 2
     capsys.readouterr()
+
+
+def test_admin_actions_are_audited_and_assignment_notifies_the_agent(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a.eml").write_bytes(make_mail(subject="Frage zur Rechnung").as_bytes())
+    run(capsys, config, "import", str(tmp_path / "a.eml"))
+    assert run(capsys, config, "tickets", "assign", "LDS-1", "ben.mueller@example.org")[0] == 0
+    assert run(capsys, config, "tickets", "status", "LDS-1", "pending")[0] == 0
+    assert run(capsys, config, "tickets", "note", "LDS-1", "--text", "Rückruf vereinbart")[0] == 0
+    code, out, _ = run(capsys, config, "tickets", "show", "LDS-1", "--json")
+    detail = json.loads(out)
+    assert (detail["owner"], detail["status"]) == ("ben.mueller@example.org", "pending")
+    assert detail["articles"][-1]["kind"] == "note"
+    assert detail["articles"][-1]["body"] == "Rückruf vereinbart"
+    code, out, _ = run(capsys, config, "outbox", "list")
+    assert "agent-notify" in out
+
+    code, _, err = run(capsys, config, "tickets", "assign", "LDS-1", "nobody@example.org")
+    assert code == 1 and "is not an agent" in err
+    code, _, err = run(capsys, config, "tickets", "status", "LDS-1", "done")
+    assert code == 1 and "unknown status" in err

@@ -180,3 +180,45 @@ def test_display_name_line_breaks_are_flattened() -> None:
     msg = parse(build(to=[Address("Erika\r\nBcc: victim@example.org", "erika@example.net")]))
     assert msg["Bcc"] is None
     assert msg["To"].addresses[0].addr_spec == "erika@example.net"
+
+
+def test_subject_text_comes_back_exactly_and_only_needed_words_are_encoded() -> None:
+    subjects = [
+        "AW: WG: [LDS-7] Rechnung 12345/2024  über 1.234,56 € –\tbitte prüfen",
+        "Straße Straße Straße Straße Straße Straße Straße Straße Straße Straße Straße",
+        "x" * 120 + " kurz",  # a word too long for one line
+        "=?utf-8?q?kein_encoded_word?= bleibt Text",  # what a requester typed stays literal
+        "Grüße 😀 aus Köln\u00a0(geschützt)",  # emoji and a no-break space
+    ]
+    for subject in subjects:
+        raw = build(subject=subject)
+        assert raw.isascii()
+        assert all(len(line) <= 78 for line in header_block(raw).split(b"\r\n"))
+        assert parse(raw)["Subject"] == subject
+    assert b"Subject: AW: WG: [LDS-7] Rechnung 12345/2024 " in header_block(
+        build(subject=subjects[0]))
+
+
+def test_display_names_with_specials_are_quoted_or_encoded() -> None:
+    names = ['Schmidt, "Anna" \\ IT', "x =?utf-8?q?evil?= y", "A" * 90, "Ärger 名前"]
+    raw = build(to=[Address(name, f"user{n}@example.net") for n, name in enumerate(names)])
+    assert all(len(line) <= 78 for line in header_block(raw).split(b"\r\n"))
+    msg = parse(raw)
+    assert [a.addr_spec for a in msg["To"].addresses] == [
+        f"user{n}@example.net" for n in range(len(names))]
+    decoded = rfc2047(msg, "To")  # encoded words decoded; the quoted string stays quoted
+    assert all(name in decoded for name in names[1:])
+    assert msg["To"].addresses[0].display_name == 'Schmidt, "Anna" \\ IT'
+
+
+def test_given_message_id_and_reply_to_are_used() -> None:
+    mail = compose(sender_address="servicedesk@example.org", sender_name="Servicedesk",
+                   domain="example.org", to=[Address("", "anna@example.org")], cc=[],
+                   subject="[LDS-1] Neu", text="x", html=None, in_reply_to=None, references=[],
+                   thread_index=None, automatic=True, now=NOW, message_id="<fixed.1@example.org>",
+                   reply_to=Address("Servicedesk", "servicedesk+t0k@example.org"))
+    msg = parse(mail.raw)
+    assert mail.message_id == msg["Message-ID"] == "<fixed.1@example.org>"
+    assert msg["Reply-To"].addresses[0].addr_spec == "servicedesk+t0k@example.org"
+    with pytest.raises(ValueError, match="message_id"):
+        build(message_id="not-an-id")

@@ -20,13 +20,12 @@ from tests.helpers import OUTLOOK_THREAD_INDEX, articles, make_mail, running, se
 
 @pytest.fixture
 def service(make_settings: Callable[..., Settings], sink: Sink) -> Iterator[App]:
+    # Agents in no team: no agent notifications, so the sink sees only requester mail here
+    # (agents' mail is tested in test_agents.py).
     settings = make_settings(
-        outgoing={
-            "transport": "smtp",
-            "host": "127.0.0.1",
-            "port": sink.port,
-            "interval_seconds": 0.1,
-        }
+        outgoing={"transport": "smtp", "host": "127.0.0.1", "port": sink.port,
+                  "interval_seconds": 0.1},
+        agents=[{"email": "anna.schmidt@example.org", "name": "Anna Schmidt"}],
     )
     app = App.build(settings)
     with running(app):

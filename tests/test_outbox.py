@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import mailbox
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,11 +14,12 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
+from gateway import outbox
 from gateway.compose import compose
 from gateway.config import Settings
-from gateway.errors import ConfigError, TemporaryDeliveryError
+from gateway.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
 from gateway.outbox import backoff, deliver_due, lease
 from gateway.pipeline.context import Address
 from gateway.senders import (
@@ -111,13 +113,11 @@ def queue_mail(db: Database, settings: Settings, subject: str = "[LDS-1] Eingang
                        domain=settings.service.domain, to=[Address("Erika Muster", RECIPIENT)],
                        cc=[], subject=subject, text="Grüße\n", html=None, in_reply_to=None,
                        references=[], thread_index=None, automatic=True, now=now)
-        item = store.add_outbox(OutboxItem(ticket_id=ticket.id, kind="requester-received",
-                                           message_id=mail.message_id,
-                                           envelope_from=settings.service.address,
-                                           envelope_to=[RECIPIENT], raw=mail.raw,
-                                           next_attempt_at=now, created_at=now))
-        session.flush()
-        return item.id, mail.message_id, ticket.id
+        item_id = store.add_outbox(ticket=ticket, kind="requester-received",
+                                   message_id=mail.message_id,
+                                   envelope_from=settings.service.address,
+                                   envelope_to=[RECIPIENT], raw=mail.raw, now=now)
+        return item_id, mail.message_id, ticket.id
 
 
 def row(db: Database, item_id: int) -> OutboxItem:
@@ -313,6 +313,41 @@ def test_recording_sender_raises_queued_failures_first(db: Database, settings: S
     queue_mail(db, settings)
     recorder = RecordingSender(failures=[TemporaryDeliveryError("try later")])
     assert deliver_due(db, recorder, settings).retried == 1 and recorder.sent == []
+
+
+def test_a_batch_is_claimed_and_recorded_in_one_transaction_each(
+    db: Database, settings: Settings
+) -> None:
+    rows = [queue_mail(db, settings, subject=f"[LDS-{n}] Eingang") for n in range(1, 4)]
+    commits: list[int] = []
+    event.listen(db.engine, "commit", lambda _conn: commits.append(1))
+    recorder = RecordingSender(failures=[PermanentDeliveryError("refused")])  # the first only
+    report = deliver_due(db, recorder, settings)
+    assert (report.sent, report.retried, report.failed) == (2, 0, 1)
+    assert len(commits) == 2  # claim all three, then record all three outcomes
+    assert [row(db, item_id).state for item_id, _, _ in rows] == ["failed", "sent", "sent"]
+    assert [m.message_id for m in recorder.sent] == [message_id for _, message_id, _ in rows[1:]]
+    assert len(events(db, rows[0][2], "delivery-failed")) == 1
+
+
+def test_rows_waiting_in_a_slow_batch_keep_their_lease(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox, "FLUSH_SECONDS", 0.0)  # record after every send
+    rows = [queue_mail(db, settings, subject=f"[LDS-{n}] Eingang") for n in range(1, 4)]
+    last_id = rows[-1][0]
+    leases: list[datetime | None] = []
+
+    class SlowSender:
+        def send(self, envelope_from: str, envelope_to: list[str], raw: bytes,
+                 message_id: str) -> None:
+            leases.append(row(db, last_id).claimed_at)
+            time.sleep(0.01)
+
+    assert deliver_due(db, SlowSender(), settings).sent == 3
+    assert leases[0] is not None and leases[1] is not None and leases[2] is not None
+    assert leases[0] < leases[1] < leases[2]  # renewed while it waited its turn
+    assert all(row(db, item_id).state == "sent" for item_id, _, _ in rows)
 
 
 def test_backoff_doubles_and_is_capped(settings: Settings) -> None:

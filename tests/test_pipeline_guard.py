@@ -33,11 +33,12 @@ def mail(
     )
 
 
-def verdict(m: ParsedMail, envelope_from: str | None = "erika@example.net") -> str | None:
+def verdict(m: ParsedMail, envelope_from: str | None = "erika@example.net",
+            sent_by_us: bool = False) -> str | None:
     return auto_reply_verdict(
         m,
         envelope_from=envelope_from,
-        domain="example.org",
+        sent_by_us=sent_by_us,
         service_address="servicedesk@example.org",
     )
 
@@ -92,5 +93,6 @@ def test_robot_senders(sender: str) -> None:
 
 def test_own_mail_coming_back_is_a_loop() -> None:
     assert verdict(mail(sender="servicedesk@example.org")) == "mail from our own address (loop)"
-    looped = mail(message_id="<1234@example.org>")
-    assert verdict(looped) == "our own Message-ID came back (loop)"
+    colleague = mail(sender="anna.schmidt@example.org", message_id="<1234@example.org>")
+    assert verdict(colleague) is None  # same domain as the service is not a loop
+    assert verdict(colleague, sent_by_us=True) == "our own Message-ID came back (loop)"

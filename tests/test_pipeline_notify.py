@@ -195,11 +195,12 @@ def test_english_requester_gets_english_mail(db: Database,
     assert body is not None and "Kind regards" in body.get_content()
 
 
-def test_no_mail_for_automatic_messages_or_agents(db: Database,
-                                                  run_notify: Callable[..., Context]) -> None:
+def test_no_mail_for_automatic_messages_and_only_help_for_unverified_agents(
+        db: Database, run_notify: Callable[..., Context]) -> None:
     run_notify(automatic_reason="Auto-Submitted: auto-replied")
-    run_notify(sender_role="agent-unverified")
     assert outbox(db) == []
+    run_notify(sender_role="agent-unverified")  # no acknowledgement; the "how to reply" mail
+    assert [item.kind for item in outbox(db)] == ["agent-unverified"]
 
 
 def test_no_mail_for_replies_that_change_nothing(db: Database,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -109,3 +110,43 @@ def test_retry_refuses_rows_that_are_not_quarantined(app: App) -> None:
     with app.db.session() as session:
         assert not spool.retry_inbox(session, item_id)
         assert not spool.retry_inbox(session, 9999)
+
+
+def test_the_next_row_is_claimed_and_counted_before_its_processing_starts(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [enqueue(app, make_mail().as_bytes(), f"ahead-{n}") for n in range(3)]
+    seen: list[tuple[int, str, int]] = []
+
+    def look(ctx: Context) -> None:  # what another connection sees while a mail is worked on
+        with app.db.reading() as session:
+            stored = session.get(InboxItem, ctx.inbox.id)
+            assert stored is not None
+            seen.append((stored.id, stored.state, stored.attempts))
+
+    monkeypatch.setattr(pipeline, "STAGES", (("look", look), *pipeline.STAGES))
+    outcomes = app.worker.drain()
+    assert [o.inbox_id for o in outcomes] == ids
+    assert seen == [(i, "processing", 1) for i in ids]  # committed before the work began
+    assert all(row(app, i).state == "done" and row(app, i).attempts == 1 for i in ids)
+
+
+def test_a_row_claimed_ahead_goes_back_to_the_queue_when_the_worker_stops(app: App) -> None:
+    first = enqueue(app, make_mail().as_bytes(), "stop-1")
+    second = enqueue(app, make_mail().as_bytes(), "stop-2")
+    stop = threading.Event()
+    app.worker.process_one()  # its transaction also claimed the next row
+    assert (row(app, second).state, row(app, second).attempts) == ("processing", 1)
+    stop.set()
+    app.worker.run_forever(stop)  # stops at once and gives the claimed row back
+    assert row(app, first).state == "done"
+    released = row(app, second)
+    assert (released.state, released.attempts, released.claimed_by) == ("queued", 0, None)
+    [outcome] = app.worker.drain()
+    assert outcome.inbox_id == second and row(app, second).attempts == 1
+
+
+def test_drain_with_a_limit_leaves_the_rest_queued(app: App) -> None:
+    ids = [enqueue(app, make_mail().as_bytes(), f"limit-{n}") for n in range(3)]
+    assert [o.inbox_id for o in app.worker.drain(limit=2)] == ids[:2]
+    assert (row(app, ids[2]).state, row(app, ids[2]).attempts) == ("queued", 0)

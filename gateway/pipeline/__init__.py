@@ -28,6 +28,7 @@ Stage = Callable[[Context], None]
 # so no lock is held while mail is parsed and searched for personal data.
 PREPARE: tuple[tuple[str, Stage], ...] = (
     ("parse", parse.run),
+    ("quotes", quotes.prepare),
     ("analyse", redact.prepare),
 )
 

@@ -1,10 +1,65 @@
-"""Agent #commands (close, assign, priority, note) arrive with issue 5; until then this stage
-acts on nothing, because no sender can yet be proven to be an agent."""
+"""Carry out the #commands at the top of a verified agent's reply — all of them or, if any line
+is wrong, none (the agent gets a mail naming the line, and nothing reaches the requester)."""
 
 from __future__ import annotations
 
+from gateway import agentcommands
 from gateway.pipeline.context import Context
 
 
 def run(ctx: Context) -> None:
-    return None
+    if ctx.sender_role != "agent" or ctx.commands is None or ctx.ticket is None:
+        return
+    assert ctx.mail is not None
+    agent = ctx.mail.from_.email
+    block = ctx.commands
+    agents = [(a.email, a.name) for a in ctx.settings.agents]
+    errors = agentcommands.validate(block, agents=agents, acting_agent=agent, queues=None)
+    if errors:
+        ctx.command_errors = errors
+        ctx.decide("commands", "rejected", lines=[e.line_no for e in errors])
+        ctx.store.add_event(
+            ctx.ticket,
+            actor=agent,
+            kind="commands-rejected",
+            now=ctx.now,
+            lines=[e.line_no for e in errors],
+        )
+        return
+    ticket, store = ctx.ticket, ctx.store
+    for command in block.commands:
+        if command.kind == "status" and command.value:
+            store.set_status(ticket, command.value, actor=agent, now=ctx.now)
+        elif command.kind == "assign" and command.value:
+            owner = agentcommands.resolve_agent(command.value, agents=agents, acting_agent=agent)
+            if owner != ticket.owner:
+                store.add_event(
+                    ticket, actor=agent, kind="assigned", now=ctx.now, old=ticket.owner, new=owner
+                )
+                ticket.owner = owner
+                store.add_participant(ticket, owner, "agent")
+                if owner != agent:
+                    ctx.notify_agents.append((owner, "assigned"))
+        elif command.kind == "priority" and command.value and command.value != ticket.priority:
+            store.add_event(
+                ticket,
+                actor=agent,
+                kind="priority",
+                now=ctx.now,
+                old=ticket.priority,
+                new=command.value,
+            )
+            ticket.priority = command.value
+        elif command.kind == "queue" and command.value and command.value != ticket.queue:
+            store.add_event(
+                ticket, actor=agent, kind="queue", now=ctx.now, old=ticket.queue, new=command.value
+            )
+            ticket.queue = command.value
+        elif command.kind == "tag" and command.value and command.value not in ticket.tags:
+            store.add_event(ticket, actor=agent, kind="tag", now=ctx.now, tag=command.value)
+            ticket.tags = [*ticket.tags, command.value]
+        elif command.kind == "note":
+            ctx.internal = True
+    if block.commands:
+        ctx.decide("commands", "applied", kinds=[c.kind for c in block.commands])
+    ticket.updated_at = ctx.now

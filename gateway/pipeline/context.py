@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.errors import Stop
 
 if TYPE_CHECKING:
+    from gateway.agentcommands import CommandBlock, CommandError
     from gateway.config import Settings
     from gateway.redaction import Analysis, Redactor
     from gateway.render import Renderer
@@ -80,11 +81,11 @@ class Decision:
 
 @dataclass(slots=True)
 class MailAnalysis:
-    """Personal data found in a mail's subject, body and attachment names (before its ticket is
-    known); the redact stage replaces it with the ticket's placeholders."""
+    """Personal data found in a mail's subject, body variants and attachment names (before its
+    ticket is known); the redact stage replaces it with the ticket's placeholders."""
 
     subject: Analysis
-    body: Analysis
+    bodies: dict[str, Analysis]  # by body variant, see Context.texts
     filenames: list[Analysis]
 
 
@@ -110,6 +111,15 @@ class Context:
     analysis: MailAnalysis | None = None
     redactions: dict[str, int] = field(default_factory=dict)  # replaced values per entity
     pseudonyms: dict[str, int] | None = None  # the ticket's keyed-hash → number map, updated
+    proof_key: bytes = b""  # HMAC key of agents' proof tokens
+    # The body in its variants, made before the transaction: "full" (as received), "reply"
+    # (quoted history and signature stripped), "relay" (an agent's reply without #commands).
+    texts: dict[str, str] = field(default_factory=dict)
+    body_variant: str = "full"  # which one is stored, chosen by the quotes stage
+    commands: CommandBlock | None = None  # parsed from an agent address's reply
+    command_errors: list[CommandError] = field(default_factory=list)
+    internal: bool = False  # an agent's #intern: stored as a note, not relayed
+    notify_agents: list[tuple[str, str]] = field(default_factory=list)  # (agent, reason)
     language: str = "de"
     decisions: list[Decision] = field(default_factory=list)
     stage: str = ""  # the stage running now, recorded when a mail is quarantined

@@ -19,7 +19,7 @@ _ROBOT_LOCALPARTS = (
 
 
 def auto_reply_verdict(
-    mail: ParsedMail, *, envelope_from: str | None, domain: str, service_address: str
+    mail: ParsedMail, *, envelope_from: str | None, sent_by_us: bool, service_address: str
 ) -> str | None:
     """Why this mail must not get an automatic answer, or None if it may.
 
@@ -32,7 +32,8 @@ def auto_reply_verdict(
     - the envelope sender is empty (`MAIL FROM:<>`) or `Return-Path: <>` (bounces, DSNs);
     - it is a delivery or read report (`multipart/report`);
     - the sender is a robot address (mailer-daemon, postmaster, noreply variants);
-    - it comes from ourselves: From is the central address, or its Message-ID is one of ours.
+    - it comes from ourselves: From is the central address, or its Message-ID is one we sent
+      (`sent_by_us`, looked up in the ticket index: agents share our domain).
     `envelope_from` is None when the intake knows no envelope (file import).
     """
     auto_submitted = (mail.header("auto-submitted") or "").strip().lower()
@@ -64,7 +65,7 @@ def auto_reply_verdict(
         return "robot sender address"
     if sender == service_address:
         return "mail from our own address (loop)"
-    if not mail.message_id_generated and mail.message_id.rstrip(">").endswith("@" + domain):
+    if sent_by_us:
         return "our own Message-ID came back (loop)"
     return None
 
@@ -76,7 +77,9 @@ def run(ctx: Context) -> None:
     reason = auto_reply_verdict(
         ctx.mail,
         envelope_from=ctx.inbox.envelope_from if ctx.inbox.source == "smtp" else None,
-        domain=ctx.settings.service.domain,
+        # Exactly a Message-ID we sent: matching our domain would also catch our colleagues.
+        sent_by_us=not ctx.mail.message_id_generated
+        and ctx.store.sent_message_id(ctx.mail.message_id),
         service_address=ctx.settings.service.address,
     )
     if reason is not None:

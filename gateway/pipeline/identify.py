@@ -1,16 +1,55 @@
-"""Tell requesters from agents. An agent address alone proves nothing (From is trivially forged),
-so until agent proof tokens exist (issue 5) mail from an agent address is kept as an unverified
-internal note: stored, never relayed, never acted on, never answered."""
+"""Tell requesters from agents. An agent address alone proves nothing (From is trivially
+forged), so a mail acts as an agent only with proof: a valid proof token for this agent and
+ticket (from a notification: plus-addressed recipient, In-Reply-To or References), or — if the
+operator trusts the MTA in front of postdesk — its Authentication-Results showing DMARC/DKIM pass
+for the agent's domain. Agent mail without proof on a ticket is kept as an unverified note."""
 
 from __future__ import annotations
 
+from gateway import agentproof
 from gateway.pipeline.context import Context
+
+
+def _trusted_authentication(ctx: Context, agent: str) -> bool:
+    assert ctx.mail is not None
+    authserv_id = ctx.settings.agent_proof.trusted_authserv_id
+    if authserv_id is None:
+        return False
+    return agentproof.authentication_results_verdict(
+        ctx.mail.headers.get("authentication-results", []),
+        authserv_id,
+        agent.rsplit("@", 1)[1],
+    )
 
 
 def run(ctx: Context) -> None:
     assert ctx.mail is not None
-    if ctx.settings.agent(ctx.mail.from_.email) is not None:
-        ctx.sender_role = "agent-unverified"
-        ctx.decide("identify", "agent-unverified", reason="agent address without proof")
-    else:
+    mail = ctx.mail
+    sender = mail.from_.email
+    if ctx.settings.agent(sender) is None:
         ctx.sender_role = "requester"
+        return
+    if ctx.automatic_reason is not None:  # e.g. an agent's out-of-office: kept, never acted on
+        ctx.sender_role = "agent-unverified" if ctx.ticket is not None else "requester"
+        return
+    proof = agentproof.verify(
+        ctx.proof_key,
+        sender,
+        recipients=[*ctx.inbox.envelope_to, *(a.email for a in (*mail.to, *mail.cc))],
+        in_reply_to=" ".join(mail.in_reply_to) or None,
+        references=mail.references,
+        ticket_ref_hint=ctx.ticket.ref if ctx.ticket is not None else None,
+    )
+    if proof.ok and ctx.ticket is None and proof.ticket_ref is not None:
+        ctx.ticket = ctx.store.by_ref(proof.ticket_ref)  # subject and threading headers lost
+    if ctx.ticket is None:
+        ctx.sender_role = "requester"  # an agent writing in with a request of their own
+    elif proof.ok:
+        ctx.sender_role = "agent"
+        ctx.decide("identify", "agent", via=proof.via)
+    elif _trusted_authentication(ctx, sender):
+        ctx.sender_role = "agent"
+        ctx.decide("identify", "agent", via="authentication-results")
+    else:
+        ctx.sender_role = "agent-unverified"
+        ctx.decide("identify", "agent-unverified", reason=proof.reason)

@@ -13,12 +13,11 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from gateway import logs, threadindex
+from gateway import agentmail, logs, threadindex
 from gateway.compose import ComposedMail, ascii_address, compose
 from gateway.errors import DeliveryError, TemplateError
 from gateway.pipeline.context import Address, Context
 from gateway.render import RenderedMail
-from storage.models import OutboxItem
 
 STAGE = "notify"
 RECEIVED = "requester-received"
@@ -31,7 +30,10 @@ def choose_template(ctx: Context) -> str | None:
     """The mail this run calls for, or None: new ticket → received (or new-linked when it was
     split from an older ticket); a reply that reopened a resolved ticket → reopened."""
     if ctx.ticket_is_new:
-        return NEW_LINKED if ctx.linked_ticket is not None else RECEIVED
+        if ctx.linked_ticket is not None:
+            return NEW_LINKED
+        chosen = ctx.route.template if ctx.route is not None else None  # a rule's `template:`
+        return None if chosen == "none" else (chosen or RECEIVED)
     if any(d.what == "reopened" for d in ctx.decisions):
         return REOPENED
     return None
@@ -40,6 +42,7 @@ def choose_template(ctx: Context) -> str | None:
 def run(ctx: Context) -> None:
     if ctx.mail is None or ctx.ticket is None:
         return
+    agentmail.after_mail(ctx)  # relays, status mails, agent notifications and help
     template = choose_template(ctx)
     if template is None or ctx.automatic_reason is not None or ctx.sender_role != "requester":
         return
@@ -145,11 +148,10 @@ def _queue(ctx: Context, template: str, recipient: Address, envelope_to: str,
            rendered: RenderedMail, composed: ComposedMail) -> None:
     assert ctx.ticket is not None
     ticket, service = ctx.ticket, ctx.settings.service
-    ctx.store.add_outbox(OutboxItem(
-        ticket_id=ticket.id, kind=template, message_id=composed.message_id,
-        envelope_from=service.address, envelope_to=[envelope_to], raw=composed.raw,
-        state="queued", attempts=0, next_attempt_at=ctx.now, created_at=ctx.now,
-    ))
+    ctx.store.add_outbox(
+        ticket=ticket, kind=template, message_id=composed.message_id,
+        envelope_from=service.address, envelope_to=[envelope_to], raw=composed.raw, now=ctx.now,
+    )
     ctx.store.log_auto_reply(recipient.email, ctx.now)
     ctx.store.add_message_refs(ticket, [composed.message_id], "out")
     ctx.store.add_article(

@@ -1,10 +1,36 @@
-"""Stripping quoted history and signatures arrives with issue 5; until then the whole body is
-kept, which loses nothing."""
+"""Keep what a person newly wrote, not the whole quoted history: replies are stored (and an
+agent's reply relayed) without the quoted earlier mails, signature and #command lines.
+
+`prepare` makes the body variants from the mail alone, before the write transaction (so the
+redaction analysis can run on each); `run` chooses the one to store once the ticket and the
+sender's role are known. A new ticket keeps the full text: a forwarded history may be the
+request itself."""
 
 from __future__ import annotations
 
+from gateway import agentcommands, replytext
 from gateway.pipeline.context import Context
 
 
+def prepare(ctx: Context) -> None:
+    assert ctx.mail is not None
+    full = ctx.mail.text
+    reply = replytext.new_text(full)  # "" when nothing stands above the quoted history
+    ctx.texts = {"full": full, "reply": reply}
+    if ctx.settings.agent(ctx.mail.from_.email) is not None:
+        ctx.commands = agentcommands.parse_commands(reply)
+        ctx.texts["relay"] = ctx.commands.remaining_text
+
+
 def run(ctx: Context) -> None:
-    return None
+    assert ctx.mail is not None
+    if ctx.sender_role == "agent" and not ctx.command_errors:
+        variant = "relay"
+    elif ctx.sender_role == "requester" and (ctx.ticket is None or not ctx.texts["reply"]):
+        variant = "full"  # a new request, or a reply whose new text we cannot tell apart
+    else:
+        variant = "reply"
+    ctx.body_variant = variant if variant in ctx.texts else "full"
+    ctx.mail.text = ctx.texts.get(ctx.body_variant, ctx.mail.text)
+    if ctx.body_variant != "full":
+        ctx.decide("quotes", "stripped", variant=ctx.body_variant)

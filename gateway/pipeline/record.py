@@ -10,7 +10,12 @@ from gateway.pipeline.context import Address, Context
 from gateway.pipeline.thread import clean_subject
 from storage.models import Ticket
 
-ARTICLE_KIND = {"requester": "requester", "agent": "agent", "agent-unverified": "note"}
+
+def article_kind(ctx: Context) -> str:
+    """requester | agent (relayed) | note (internal, unverified, or commands rejected)."""
+    if ctx.sender_role == "agent":
+        return "note" if ctx.internal or ctx.command_errors else "agent"
+    return "note" if ctx.sender_role == "agent-unverified" else "requester"
 
 
 def _open_ticket(ctx: Context) -> Ticket:
@@ -64,6 +69,20 @@ def _apply_route(ctx: Context, ticket: Ticket) -> None:
     )
 
 
+def _agents_to_notify(ctx: Context, ticket: Ticket) -> None:
+    """Who hears about this mail: on a new ticket its owner (or, with none, the team the rules
+    chose); on a requester's follow-up the owner. Automatic mail notifies nobody."""
+    if ctx.automatic_reason is not None or ctx.sender_role != "requester":
+        return
+    reopened = any(d.what == "reopened" for d in ctx.decisions)
+    if ticket.owner is not None:
+        reason = "new" if ctx.ticket_is_new else ("reopened" if reopened else "requester-replied")
+        ctx.notify_agents.append((ticket.owner, reason))
+    elif ctx.ticket_is_new and ctx.route is not None and ctx.route.team is not None:
+        for agent in ctx.settings.team_members(ctx.route.team):
+            ctx.notify_agents.append((agent.email, "new"))
+
+
 def _is_service_address(ctx: Context, address: Address) -> bool:
     local, _, domain = address.email.partition("@")
     base = f"{local.split('+', 1)[0]}@{domain}"
@@ -77,7 +96,7 @@ def run(ctx: Context) -> None:
     ctx.ticket = ticket
     article = ctx.store.add_article(
         ticket,
-        kind=ARTICLE_KIND.get(ctx.sender_role, "requester"),
+        kind=article_kind(ctx),
         direction="in",
         from_addr=mail.from_.email,
         to_addrs=[a.email for a in mail.to],
@@ -109,6 +128,7 @@ def run(ctx: Context) -> None:
             ):
                 ctx.store.add_participant(ticket, address.email, "cc")
     ticket.updated_at = ctx.now
+    _agents_to_notify(ctx, ticket)
     if ctx.pseudonyms is not None and ctx.pseudonyms != ticket.pseudonyms:
         ticket.pseudonyms = dict(ctx.pseudonyms)  # keyed hashes and numbers, never names
     if ctx.redactions:

@@ -26,9 +26,15 @@ def prepare(ctx: Context) -> None:
         assert ctx.redactor is not None
         return ctx.redactor.prepare(text, language=language, known_names=names, entities=entities)
 
+    texts = ctx.texts or {"full": mail.text}
+    by_text: dict[str, Analysis] = {}  # the variants are often equal: analyse each text once
+    for text in texts.values():
+        if text not in by_text:
+            by_text[text] = find(text)
+    bodies = {variant: by_text[text] for variant, text in texts.items()}
     ctx.analysis = MailAnalysis(
         subject=find(mail.subject),
-        body=find(mail.text),
+        bodies=bodies,
         filenames=[find(a.filename) for a in mail.attachments],
     )
 
@@ -50,7 +56,8 @@ def run(ctx: Context) -> None:
         return result.text
 
     mail.subject = apply(analysis.subject)
-    mail.text = apply(analysis.body)
+    body = analysis.bodies.get(ctx.body_variant) or analysis.bodies["full"]
+    mail.text = apply(body)
     mail.html = None  # only the redacted text is kept
     mail.attachments = [
         dataclasses.replace(attachment, filename=apply(found))
