@@ -74,6 +74,12 @@ _INBOUND_ARTICLE = (
     .where(_ARTICLES.c.message_id == bindparam("message_id"), _ARTICLES.c.direction == "in")
     .limit(1)
 )
+_SENT_MESSAGE_ID = (
+    select(_MESSAGE_REFS.c.id)
+    .where(_MESSAGE_REFS.c.message_id == bindparam("message_id"),
+           _MESSAGE_REFS.c.direction == "out")
+    .limit(1)
+)
 _MESSAGE_IDS_OF = (
     select(_MESSAGE_REFS.c.message_id)
     .where(_MESSAGE_REFS.c.ticket_id == bindparam("ticket_id"))
@@ -159,14 +165,8 @@ class TicketStore:
 
     def sent_message_id(self, message_id: str) -> bool:
         """True if we sent a mail with this Message-ID (it came back: a loop)."""
-        return (
-            self.session.scalar(
-                select(MessageRef.id)
-                .where(MessageRef.message_id == message_id, MessageRef.direction == "out")
-                .limit(1)
-            )
-            is not None
-        )
+        found = self.session.execute(_SENT_MESSAGE_ID, {"message_id": message_id}).first()
+        return found is not None
 
     def message_ids(self, ticket: Ticket) -> list[str]:
         """Every Message-ID seen or sent on the ticket, oldest first."""

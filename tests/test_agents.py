@@ -61,13 +61,11 @@ def events(app: App, kind: str) -> list[Event]:
 
 
 def open_ticket(app: App, sink: Sink) -> EmailMessage:
-    """A requester's incident; returns the notification Anna (owner by round robin) got."""
-    send(
-        app.settings,
-        make_mail(
-            subject="VPN Störung seit heute", body="Guten Tag,\ndas VPN bricht ständig ab.\n"
-        ),
-    )
+    """A requester's incident; returns the notification Anna (owner by round robin) got, once
+    the requester's acknowledgement has arrived too (the outbox sends them in any order)."""
+    send(app.settings, make_mail(subject="VPN Störung seit heute",
+                                 body="Guten Tag,\ndas VPN bricht ständig ab.\n"))
+    wait_for(lambda: mails_to(sink, REQUESTER))
     return wait_for(lambda: next(iter(mails_to(sink, ANNA)), None))
 
 
