@@ -208,3 +208,28 @@ def test_rules_test_prints_one_decision_per_mail_and_stores_nothing(
     assert result["decision"]["queue"] == "personal"
     assert [hit["rule"] for hit in result["hits"]] == ["krankmeldung"]
     assert any(miss["rule"] == "buergerservice" for miss in result["misses"])
+
+
+def test_template_action_chooses_or_suppresses_the_acknowledgement(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "10-stumm.yaml").write_text(
+        "- name: newsletter-stumm\n"
+        "  when: {subject: {contains: [Newsletter]}}\n"
+        "  then: {queue: info, template: none}\n"
+        "- name: wiedereroeffnet\n"
+        "  when: {subject: {contains: [Wieder]}}\n"
+        "  then: {queue: info, template: requester-reopened}\n"
+    )
+    app = App.build(make_settings(rules_dir=str(rules)), sender=RecordingSender())
+    app.init_database()
+    deliver(app, make_mail(subject="Newsletter November").as_bytes(),
+            make_mail(subject="Wieder da: Frage").as_bytes())
+    with app.db.session() as session:
+        from storage.models import OutboxItem
+
+        kinds = [item.kind for item in session.query(OutboxItem).order_by(OutboxItem.id)]
+    assert kinds == ["requester-reopened"]
+    app.db.dispose()
