@@ -64,7 +64,13 @@ class Worker:
         sealing.configure(fernet_key(secret))  # stored originals are encrypted at rest
         self.pseudonym_key = derive(secret, "pseudonyms")
         self.proof_key = derive(secret, "agent-proof")
-        self.redactor = shared_redactor(settings) if settings.redaction.enabled else None
+
+    def redactor(self) -> Redactor | None:
+        """Presidio, built on first use (~1 s, ~70 MiB): serve's own process, which only
+        recovers rows and runs the scheduler, never needs it."""
+        if not self.settings.redaction.enabled:
+            return None
+        return shared_redactor(self.settings)
 
     def recover(self, lease_expired_only: bool = False) -> None:
         """Put rows a crash left mid-way back in the queue, or quarantine them once they have
@@ -117,7 +123,7 @@ class Worker:
                     renderer=self.renderer,
                     now=utcnow(),
                     ruleset=self.rules.current(),
-                    redactor=self.redactor,
+                    redactor=self.redactor(),
                     pseudonym_key=self.pseudonym_key,
                     proof_key=self.proof_key,
                 )
