@@ -16,6 +16,7 @@ from gateway.config import Settings, default_config_path, load_settings
 from gateway.errors import NotFoundError, PostdeskError
 from storage import spool
 from storage.engine import Database, open_database
+from storage.models import Ticket
 from storage.tickets import TicketStore, ticket_detail, ticket_summary
 
 cli = typer.Typer(
@@ -68,6 +69,14 @@ def _database(settings: Settings) -> Database:
     except ConfigError:
         sealing.configure(None)
     return open_database(settings.database.url)
+
+
+def _ticket(store: TicketStore, ref: str) -> Ticket:
+    """The ticket named on the command line, or a one-line error."""
+    ticket = store.by_ref(ref)
+    if ticket is None:
+        raise NotFoundError(f"no ticket {ref}")
+    return ticket
 
 
 def _echo_json(data: Any) -> None:
@@ -188,9 +197,7 @@ def tickets_original(
     load_secret(settings)  # a clear error if the secret is missing
     with _database(settings).session() as session:
         store = TicketStore(session)
-        ticket = store.by_ref(ref)
-        if ticket is None:
-            raise NotFoundError(f"no ticket {ref}")
+        ticket = _ticket(store, ref)
         try:
             raw = original_mail(session, ref, number)
         except (OriginalGone, sealing.SealError) as exc:
@@ -235,9 +242,7 @@ def tickets_assign(
         raise PostdeskError(f"{agent} is not an agent (see `agents:` in the config)")
     with _database(settings).session() as session:
         store = TicketStore(session)
-        ticket = store.by_ref(ref)
-        if ticket is None:
-            raise NotFoundError(f"no ticket {ref}")
+        ticket = _ticket(store, ref)
         now = utcnow()
         if ticket.owner != owner:
             store.add_event(
@@ -270,9 +275,7 @@ def tickets_status(
     settings = _settings()
     with _database(settings).session() as session:
         store = TicketStore(session)
-        ticket = store.by_ref(ref)
-        if ticket is None:
-            raise NotFoundError(f"no ticket {ref}")
+        ticket = _ticket(store, ref)
         store.set_status(ticket, status, actor=_cli_actor(), now=utcnow())
         typer.echo(f"{ticket.ref} is {status}")
 
@@ -288,9 +291,7 @@ def tickets_note(
     settings = _settings()
     with _database(settings).session() as session:
         store = TicketStore(session)
-        ticket = store.by_ref(ref)
-        if ticket is None:
-            raise NotFoundError(f"no ticket {ref}")
+        ticket = _ticket(store, ref)
         now = utcnow()
         article = store.add_article(
             ticket,
