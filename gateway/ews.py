@@ -39,16 +39,14 @@ from exchangelib.protocol import BaseProtocol
 
 from gateway import logs
 from gateway.config import ExchangeSettings
-from gateway.errors import TemporaryDeliveryError
 from gateway.mailbox import (
     CheckResult,
     ItemRef,
     MailboxAuthError,
     MailboxError,
     MailboxRequestError,
+    MailboxSender,
     MailboxUnavailable,
-    delivery_error,
-    with_envelope_bcc,
 )
 
 # Account attribute of each well-known folder a folder path may start with.
@@ -363,23 +361,9 @@ class EwsClient:
             self._account.protocol.close()
 
 
-@dataclass
-class ExchangeSender:
-    """Sends outgoing mail through the mailbox over EWS (`outgoing.transport: exchange`).
-
-    The MIME goes as it is, so Message-ID, In-Reply-To and References survive; Exchange takes
-    the recipients from the headers, so envelope recipients missing there are added as Bcc."""
-
-    client: EwsClient
+class ExchangeSender(MailboxSender):
+    """Sends outgoing mail through the mailbox (`outgoing.transport: exchange`)."""
 
     @classmethod
     def from_settings(cls, settings: ExchangeSettings) -> ExchangeSender:
-        return cls(EwsClient(settings))
-
-    def send(self, envelope_from: str, envelope_to: list[str], raw: bytes, message_id: str) -> None:
-        try:
-            self.client.send_mime(with_envelope_bcc(raw, envelope_to))
-        except MailboxError as exc:
-            raise delivery_error(exc, "Exchange did not send the mail") from None
-        except Exception as exc:
-            raise TemporaryDeliveryError(f"Exchange send failed ({type(exc).__name__})") from None
+        return cls(EwsClient(settings), "Exchange")

@@ -18,7 +18,6 @@ import json
 import logging
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -30,16 +29,14 @@ import requests
 
 from gateway import logs
 from gateway.config import GraphSettings
-from gateway.errors import TemporaryDeliveryError
 from gateway.mailbox import (
     CheckResult,
     ItemRef,
     MailboxAuthError,
     MailboxError,
     MailboxRequestError,
+    MailboxSender,
     MailboxUnavailable,
-    delivery_error,
-    with_envelope_bcc,
 )
 
 WELL_KNOWN = {"inbox", "msgfolderroot", "sentitems", "drafts", "deleteditems", "junkemail",
@@ -361,23 +358,9 @@ class GraphClient:
         self._http.close()
 
 
-@dataclass
-class GraphSender:
-    """Sends outgoing mail through the mailbox with Graph (`outgoing.transport: graph`).
-
-    MIME as it is (Message-ID, In-Reply-To, References survive); Graph sends to the header
-    recipients, so envelope recipients missing there are added as Bcc."""
-
-    client: GraphClient
+class GraphSender(MailboxSender):
+    """Sends outgoing mail through the mailbox (`outgoing.transport: graph`)."""
 
     @classmethod
     def from_settings(cls, settings: GraphSettings) -> GraphSender:
-        return cls(GraphClient(settings))
-
-    def send(self, envelope_from: str, envelope_to: list[str], raw: bytes, message_id: str) -> None:
-        try:
-            self.client.send_mime(with_envelope_bcc(raw, envelope_to))
-        except MailboxError as exc:
-            raise delivery_error(exc, "Graph did not send the mail") from None
-        except Exception as exc:
-            raise TemporaryDeliveryError(f"Graph send failed ({type(exc).__name__})") from None
+        return cls(GraphClient(settings), "Graph")

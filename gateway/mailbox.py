@@ -127,6 +127,30 @@ def delivery_error(exc: MailboxError, what: str) -> DeliveryError:
     return TemporaryDeliveryError(f"{what}: {exc}")
 
 
+class MimeSender(Protocol):
+    def send_mime(self, raw: bytes) -> None: ...
+
+
+@dataclass
+class MailboxSender:
+    """Sends outgoing mail through the mailbox (EWS or Graph) as MIME as it is, so Message-ID,
+    In-Reply-To and References survive; the server sends to the header recipients, so envelope
+    recipients missing there are added as Bcc. Failures are classified like the SMTP sender's."""
+
+    client: MimeSender
+    label: str  # "Exchange" or "Graph", for error messages
+
+    def send(self, envelope_from: str, envelope_to: list[str], raw: bytes, message_id: str) -> None:
+        try:
+            self.client.send_mime(with_envelope_bcc(raw, envelope_to))
+        except MailboxError as exc:
+            raise delivery_error(exc, f"{self.label} did not send the mail") from None
+        except Exception as exc:
+            raise TemporaryDeliveryError(
+                f"{self.label} send failed ({type(exc).__name__})"
+            ) from None
+
+
 def with_envelope_bcc(raw: bytes, envelope_to: list[str]) -> bytes:
     """The MIME to hand to Exchange or Graph, which send to the header recipients only: any
     envelope recipient missing from To/Cc/Bcc is added in a Bcc header (which they strip)."""
