@@ -238,10 +238,6 @@ def queue_depths(session: Session) -> tuple[dict[str, int], dict[str, int]]:
 # --- outbox -------------------------------------------------------------------------------
 
 
-def add_outbox_item(session: Session, item: OutboxItem) -> OutboxItem:
-    session.add(item)
-    return item
-
 
 _OUTBOX = cast(Table, OutboxItem.__table__)
 
