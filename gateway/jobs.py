@@ -13,13 +13,22 @@ if TYPE_CHECKING:
     from gateway.intake.mailbox import MailboxPoller
 
 
+OUTBOX_RUN = 100  # rows per `deliver_due` call, each run logged
+
+
 def deliver_outbox(app: App) -> None:
-    """Send due outbox rows; failures are classified and recorded by `outbox.deliver_due`."""
-    report = outbox.deliver_due(app.db, app.sender, app.settings)
-    if report.sent or report.retried or report.failed:
-        logs.event(
-            "outbox.delivered", sent=report.sent, retried=report.retried, failed=report.failed
-        )
+    """Send due outbox rows until none is left, in runs of OUTBOX_RUN rows: a burst of
+    acknowledgements leaves at the transport's pace, not OUTBOX_RUN per scheduler interval.
+    Failures are classified and recorded by `outbox.deliver_due`."""
+    while not app.stop_event.is_set():
+        report = outbox.deliver_due(app.db, app.sender, app.settings, limit=OUTBOX_RUN)
+        handled = report.sent + report.retried + report.failed
+        if handled:
+            logs.event(
+                "outbox.delivered", sent=report.sent, retried=report.retried, failed=report.failed
+            )
+        if handled < OUTBOX_RUN:
+            return
 
 
 def purge_originals(app: App) -> None:

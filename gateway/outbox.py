@@ -6,9 +6,10 @@ ticket.
 A crash between a send and the record of its outcome leaves the row in `sending`; once its
 lease runs out it is claimed again and re-sent with the stored bytes, so the same Message-ID
 (at-least-once delivery; receivers and our own maildir sender de-duplicate by Message-ID). A
-recorded success is final. Outcomes are recorded at least every FLUSH_SECONDS, which also renews
-the lease of the batch's rows not sent yet, so a slow relay never lets a claimed row look
-abandoned while it waits its turn.
+recorded success is final, and recorded only once it is durable: a sender that defers that
+(the maildir fsyncs its folder once per batch, not per mail) is flushed first. Outcomes are
+recorded at least every FLUSH_SECONDS, which also renews the lease of the batch's rows not sent
+yet, so a slow relay never lets a claimed row look abandoned while it waits its turn.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta
 from gateway import logs
 from gateway.config import OutgoingSettings, Settings
 from gateway.errors import DeliveryError, PermanentDeliveryError
-from gateway.senders import Sender
+from gateway.senders import Flushable, Sender
 from storage import spool
 from storage.engine import Database
 from storage.models import OutboxItem, utcnow
@@ -111,15 +112,16 @@ def _claim(db: Database, settings: Settings, now: datetime, limit: int) -> list[
 
 def _deliver_batch(db: Database, sender: Sender, settings: Settings, batch: list[_Claimed],
                    clock: Callable[[], datetime], report: DeliveryReport) -> None:
+    out = settings.outgoing
     outcomes: list[_Outcome] = []
     last_record = time.monotonic()
     for index, item in enumerate(batch):
-        outcomes.append(_attempt(sender, settings.outgoing, item, clock))
+        outcomes.append(_attempt(sender, out, item, clock))
         if time.monotonic() - last_record >= FLUSH_SECONDS:
-            _record(db, outcomes, batch[index + 1:], clock(), report)
+            _record(db, _flushed(sender, out, outcomes, clock), batch[index + 1:], clock(), report)
             outcomes = []
             last_record = time.monotonic()
-    _record(db, outcomes, [], clock(), report)
+    _record(db, _flushed(sender, out, outcomes, clock), [], clock(), report)
 
 
 def _attempt(sender: Sender, out: OutgoingSettings, item: _Claimed,
@@ -132,14 +134,35 @@ def _attempt(sender: Sender, out: OutgoingSettings, item: _Claimed,
     except PermanentDeliveryError as exc:
         return _Outcome(item, "failed", str(exc), type(exc).__name__, _code(exc))
     except Exception as exc:  # temporary, or a bug in a transport: retry, never lose the row
-        if not isinstance(exc, DeliveryError):
-            logs.event("outbox.unexpected-error", outbox=item.id, error=type(exc).__name__)
-        error = str(exc) if isinstance(exc, DeliveryError) else type(exc).__name__
-        if item.attempts >= out.max_attempts:
-            return _Outcome(item, "failed", error, type(exc).__name__, _code(exc))
-        return _Outcome(item, "queued", error, type(exc).__name__, _code(exc),
-                        retry_at=clock() + backoff(out, item.attempts))
+        return _temporary(item, out, exc, clock)
     return _Outcome(item, "sent")
+
+
+def _temporary(item: _Claimed, out: OutgoingSettings, exc: Exception,
+               clock: Callable[[], datetime]) -> _Outcome:
+    """Retry later with back-off, or fail once the attempts are used up."""
+    if not isinstance(exc, DeliveryError):
+        logs.event("outbox.unexpected-error", outbox=item.id, error=type(exc).__name__)
+    error = str(exc) if isinstance(exc, DeliveryError) else type(exc).__name__
+    if item.attempts >= out.max_attempts:
+        return _Outcome(item, "failed", error, type(exc).__name__, _code(exc))
+    return _Outcome(item, "queued", error, type(exc).__name__, _code(exc),
+                    retry_at=clock() + backoff(out, item.attempts))
+
+
+def _flushed(sender: Sender, out: OutgoingSettings, outcomes: list[_Outcome],
+             clock: Callable[[], datetime]) -> list[_Outcome]:
+    """The outcomes to record: a sender that makes its sends durable in `flush()` (the maildir
+    syncs its folder once per batch) is flushed first; if that fails, its successes are
+    retried (the re-send finds the written copy), never recorded as sent."""
+    if not isinstance(sender, Flushable) or all(o.state != "sent" for o in outcomes):
+        return outcomes
+    try:
+        sender.flush()
+    except Exception as exc:
+        return [_temporary(o.item, out, exc, clock) if o.state == "sent" else o
+                for o in outcomes]
+    return outcomes
 
 
 def _record(db: Database, outcomes: list[_Outcome], pending: Sequence[_Claimed], now: datetime,

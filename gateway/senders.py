@@ -6,16 +6,18 @@ error text never carries the relay's reply text, which usually repeats the recip
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mailbox
 import os
 import re
 import smtplib
 import ssl
-import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from gateway import logs
 from gateway.config import Settings
@@ -28,6 +30,16 @@ class Sender(Protocol):
     """Delivers one mail or raises Temporary-/PermanentDeliveryError."""
 
     def send(self, envelope_from: str, envelope_to: list[str], raw: bytes, message_id: str) -> None:
+        ...
+
+
+@runtime_checkable
+class Flushable(Protocol):
+    """A sender whose sends are durable only after `flush()` (the maildir syncs its folder once
+    per batch). The outbox flushes before it records any success, and retries them if the
+    flush fails."""
+
+    def flush(self) -> None:
         ...
 
 
@@ -115,19 +127,31 @@ def _worst(recipients: dict[str, tuple[int, bytes]]) -> DeliveryError:
     return permanent[0] if permanent else errors[0]
 
 
+_SETTLED_NS = 2_000_000_000
+"""How old a folder's mtime must be before its listing may be cached: a change within the same
+timestamp tick (a clock tick; 1 s on ext3, 2 s on FAT) leaves the mtime where it was."""
+
+
 @dataclass
 class MaildirSender:
     """Writes each mail into a maildir (`data_dir/outgoing`) for local runs and inspection.
 
     Idempotent per Message-ID: the file name is derived from it and created with an atomic
-    link, so a re-send after a crash finds the first copy instead of writing a second one."""
+    link, so a re-send after a crash finds the first copy instead of writing a second one, also
+    after a reader moved it to `cur/<key>:2,S`. Each file is fsynced before it is linked; the
+    folder entries become durable at `flush()`, which the outbox calls once per batch before it
+    records the batch's successes."""
 
     root: Path
+    _cur_listing: tuple[int, frozenset[str]] | None = field(default=None, init=False, repr=False)
+    _unsynced: set[str] = field(default_factory=set, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
         self.root.parent.mkdir(parents=True, exist_ok=True)
-        self.maildir = mailbox.Maildir(self.root, create=True)
+        mailbox.Maildir(self.root, create=True)  # creates tmp/, new/ and cur/
+        self._tmp, self._new, self._cur = (str(self.root / sub) for sub in ("tmp", "new", "cur"))
 
     def key(self, message_id: str) -> str:
         return _digest(message_id)
@@ -135,37 +159,69 @@ class MaildirSender:
     def send(self, envelope_from: str, envelope_to: list[str], raw: bytes, message_id: str) -> None:
         key = self.key(message_id)
         try:
-            if self._has(key):
+            if key in self._cur_keys():
+                self._mark_unsynced(self._cur)  # its move may not be on disk yet either
                 return
             self._deliver(key, raw)
         except OSError as exc:
             raise TemporaryDeliveryError(f"maildir write failed ({type(exc).__name__})") from None
 
-    def _has(self, key: str) -> bool:
-        for sub in ("new", "cur"):
-            folder = self.root / sub
-            if (folder / key).exists() or any(folder.glob(f"{key}:*")):
-                return True
-        return False
+    def flush(self) -> None:
+        """Make the folder entries of every mail sent since the last flush durable (one fsync
+        per folder, not one per mail); a send counts as done only after this returned."""
+        with self._lock:  # a send that marks a folder during the fsync keeps it marked
+            try:
+                for folder in sorted(self._unsynced):
+                    _fsync_dir(folder)
+            except OSError as exc:
+                raise TemporaryDeliveryError(
+                    f"maildir sync failed ({type(exc).__name__})") from None
+            self._unsynced.clear()
+
+    def _mark_unsynced(self, folder: str) -> None:
+        with self._lock:
+            self._unsynced.add(folder)
+
+    def _cur_keys(self) -> frozenset[str]:
+        """Keys of the mails a reader moved to cur/ (`<key>:2,S`). The listing is kept while
+        cur/'s mtime stays the same, so a send costs one stat instead of a directory listing;
+        a listing taken while the mtime was still too recent to trust is not kept."""
+        mtime = os.stat(self._cur).st_mtime_ns
+        cached = self._cur_listing
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        keys = frozenset(name.partition(":")[0] for name in os.listdir(self._cur))
+        settled = time.time_ns() - mtime >= _SETTLED_NS
+        self._cur_listing = (mtime, keys) if settled else None
+        return keys
 
     def _deliver(self, key: str, raw: bytes) -> None:
-        """Maildir delivery: write and fsync in tmp/, then link into new/ (atomic, no overwrite)."""
-        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix=f"{key}.")
+        """Maildir delivery: write and fsync in tmp/, then link into new/ (atomic, never
+        overwrites: if new/<key> exists, that first copy stays)."""
+        tmp = os.path.join(self._tmp, f"{key}.{os.getpid()}.{time.time_ns()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(raw)
-                handle.flush()
-                os.fsync(handle.fileno())
             try:
-                os.link(tmp, self.root / "new" / key)
-            except FileExistsError:
-                return  # another worker delivered the same Message-ID first
-            _fsync_dir(self.root / "new")
+                _write_all(fd, raw)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            with contextlib.suppress(FileExistsError):  # a re-send, or another instance's copy
+                os.link(tmp, os.path.join(self._new, key))
+            self._mark_unsynced(self._new)  # an existing entry may not be durable yet either
         finally:
-            Path(tmp).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 
-def _fsync_dir(path: Path) -> None:
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write may write less than asked (a signal, a full disk quota): loop until done."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

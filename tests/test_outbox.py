@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import mailbox
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -393,6 +394,106 @@ def test_outbox_to_maildir_after_crash_keeps_one_copy(db: Database, settings: Se
     assert row(db, item_id).state == "sent"
 
 
+def test_maildir_finds_a_copy_moved_to_cur_without_listing_per_mail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sender = MaildirSender(tmp_path / "outgoing")
+    cur = tmp_path / "outgoing" / "cur"
+    raw = b"Message-ID: <a@example.org>\r\nSubject: x\r\n\r\nbody\r\n"
+    listings: list[str] = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path: listings.append(str(path))
+                        or real_listdir(path))
+    settled = time.time_ns() - 60 * 10**9
+    os.utime(cur, ns=(settled, settled))  # cur/ last changed a minute ago
+    for n in range(50):
+        sender.send("servicedesk@example.org", [RECIPIENT], raw, f"<{n}@example.org>")
+    assert len(listings) == 1  # listed once, then one stat per mail
+    # a reader moves a mail to cur/ and flags it seen: cur/'s mtime moves, the list is renewed
+    key = sender.key("<7@example.org>")
+    (tmp_path / "outgoing" / "new" / key).rename(cur / f"{key}:2,S")
+    sender.send("servicedesk@example.org", [RECIPIENT], raw, "<7@example.org>")
+    sender.flush()
+    assert len(listings) == 2
+    assert len(mailbox.Maildir(tmp_path / "outgoing", create=False)) == 50
+    assert not (tmp_path / "outgoing" / "new" / key).exists()
+
+
+def test_maildir_does_not_trust_a_listing_taken_within_the_mtime_granularity(
+    tmp_path: Path,
+) -> None:
+    """A move into cur/ within the same timestamp tick as the listing leaves cur/'s mtime
+    unchanged; such a recent listing is therefore never reused."""
+    sender = MaildirSender(tmp_path / "outgoing")
+    cur = tmp_path / "outgoing" / "cur"
+    raw = b"Message-ID: <a@example.org>\r\nSubject: x\r\n\r\nbody\r\n"
+    sender.send("servicedesk@example.org", [RECIPIENT], raw, "<a@example.org>")
+    just_now = cur.stat().st_mtime_ns
+    sender.send("servicedesk@example.org", [RECIPIENT], raw, "<b@example.org>")  # lists cur/
+    key = sender.key("<a@example.org>")
+    (tmp_path / "outgoing" / "new" / key).rename(cur / f"{key}:2,S")
+    os.utime(cur, ns=(just_now, just_now))  # the move fell into the same tick
+    sender.send("servicedesk@example.org", [RECIPIENT], raw, "<a@example.org>")
+    assert sorted(p.name for p in (tmp_path / "outgoing" / "new").iterdir()) == [
+        sender.key("<b@example.org>")]
+
+
+def test_maildir_second_instance_keeps_the_first_copy(tmp_path: Path) -> None:
+    first, second = MaildirSender(tmp_path / "outgoing"), MaildirSender(tmp_path / "outgoing")
+    first.send("servicedesk@example.org", [RECIPIENT], b"Subject: first\r\n\r\n", "<a@x>")
+    second.send("servicedesk@example.org", [RECIPIENT], b"Subject: second\r\n\r\n", "<a@x>")
+    second.flush()
+    [message] = mailbox.Maildir(tmp_path / "outgoing", create=False)
+    assert message["Subject"] == "first"
+    assert not list((tmp_path / "outgoing" / "tmp").iterdir())
+
+
+def test_maildir_batch_syncs_its_folder_once_before_recording(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [queue_mail(db, settings, subject=f"[LDS-{n}] Eingang") for n in range(1, 4)]
+    states_at_flush: list[list[str]] = []
+
+    @dataclass
+    class WatchedMaildir(MaildirSender):
+        def flush(self) -> None:
+            states_at_flush.append([row(db, item_id).state for item_id, _, _ in rows])
+            super().flush()
+
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: fsyncs.append(fd) or real_fsync(fd))
+    assert deliver_due(db, WatchedMaildir(settings.data_dir / "outgoing"), settings).sent == 3
+    assert states_at_flush == [["sending"] * 3]  # durable first, recorded after
+    assert [row(db, item_id).state for item_id, _, _ in rows] == ["sent"] * 3
+    assert len(fsyncs) == 4  # one per mail, one for new/ (was one per mail and one per link)
+
+
+def test_a_failed_maildir_sync_is_retried_not_recorded_as_sent(
+    db: Database, settings: Settings
+) -> None:
+    item_id, message_id, _ = queue_mail(db, settings)
+
+    @dataclass
+    class SyncFailsOnce(MaildirSender):
+        failed: bool = False
+
+        def flush(self) -> None:
+            if not self.failed:
+                self.failed = True
+                raise TemporaryDeliveryError("maildir sync failed (OSError)")
+            super().flush()
+
+    sender = SyncFailsOnce(settings.data_dir / "outgoing")
+    assert deliver_due(db, sender, settings).retried == 1
+    stored = row(db, item_id)
+    assert stored.state == "queued" and stored.last_error == "maildir sync failed (OSError)"
+    assert deliver_due(db, sender, settings, now=utcnow() + timedelta(hours=1)).sent == 1
+    box = mailbox.Maildir(settings.data_dir / "outgoing", create=False)
+    assert [m["Message-ID"] for m in box] == [message_id]  # the re-send found the first copy
+    assert row(db, item_id).state == "sent"
+
+
 # --- transport selection ------------------------------------------------------------------
 
 
@@ -438,3 +539,14 @@ def test_non_ascii_envelope_address_is_permanent(smtp_sink: ControlledSink) -> N
         sender.send("servicedesk@example.org", ["jürgen@example.net"], b"Subject: x\r\n\r\nx\r\n",
                     "<x@y>")
     assert "jürgen" not in str(info.value) and smtp_sink.messages == []
+
+
+def test_one_job_run_drains_a_burst_bigger_than_a_run(db: Database, settings: Settings) -> None:
+    from gateway import jobs
+    from gateway.app import App
+
+    app = App.build(settings, sender=RecordingSender())
+    ids = [queue_mail(db, settings, subject=f"[LDS-{n}] Eingang")[0] for n in range(250)]
+    jobs.deliver_outbox(app)  # 250 > jobs.OUTBOX_RUN: not 100 now and the rest intervals later
+    assert {row(db, item_id).state for item_id in ids} == {"sent"}
+    assert len(app.sender.sent) == 250  # type: ignore[attr-defined]
