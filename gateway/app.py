@@ -108,7 +108,7 @@ class WorkerRunner:
                 target=run_worker_process,
                 args=(self.app.settings, self._stop, self.wake, os.getpid()),
                 name="postdesk-worker",
-                daemon=True,
+                daemon=False,  # it starts the prepare process; it ends with serve on its own
             )
             process.start()
             process.join()

@@ -108,6 +108,7 @@ class WorkerSettings(_Strict):
     interval_seconds: float = Field(0.2, gt=0)
     max_attempts: int = Field(3, ge=1)
     lease_seconds: float = Field(300, gt=0)
+    prepare_timeout_seconds: float = Field(120, gt=0)  # per mail, in the prepare process
 
 
 class Agent(_Strict):

@@ -8,24 +8,25 @@ lease runs out), and quarantined once it has used up its attempts.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import signal
 import socket
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from gateway import logs, pipeline
 from gateway.config import Settings
 from gateway.errors import Stop
 from gateway.pipeline.context import Context
-from gateway.redaction import Redactor
+from gateway.prepare import InlinePreparer, PrepareFailed, Preparer, ProcessPreparer
 from gateway.render import Renderer
 from gateway.routing import ActiveRuleset
 from gateway.secrets import derive, fernet_key, load_secret
@@ -51,6 +52,7 @@ class Worker:
         renderer: Renderer,
         blobs: BlobStore,
         name: str | None = None,
+        preparer: Preparer | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -58,19 +60,14 @@ class Worker:
         self.blobs = blobs
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.wake = threading.Event()
-        self._claimed: spool.Claim | None = None  # claimed ahead by the last transaction
+        self.preparer: Preparer = preparer or InlinePreparer(settings)
+        # Rows claimed (committed) and handed to the preparer, oldest first.
+        self._ahead: deque[spool.Claim] = deque()
         self.rules = ActiveRuleset(settings)  # reloaded when rule files change
         secret = load_secret(settings, create=True)
         sealing.configure(fernet_key(secret))  # stored originals are encrypted at rest
         self.pseudonym_key = derive(secret, "pseudonyms")
         self.proof_key = derive(secret, "agent-proof")
-
-    def redactor(self) -> Redactor | None:
-        """Presidio, built on first use (~1 s, ~70 MiB): serve's own process, which only
-        recovers rows and runs the scheduler, never needs it."""
-        if not self.settings.redaction.enabled:
-            return None
-        return shared_redactor(self.settings)
 
     def recover(self, lease_expired_only: bool = False) -> None:
         """Put rows a crash left mid-way back in the queue, or quarantine them once they have
@@ -86,53 +83,76 @@ class Worker:
         if requeued or quarantined:
             logs.event("worker.recovered", requeued=requeued, quarantined=quarantined)
 
-    def process_one(self, claim_next: bool = True) -> Outcome | None:
-        """Process one inbox row (the one claimed ahead, else the oldest queued); None when the
-        queue is empty. With `claim_next` the transaction that finishes this row also claims the
-        next one, so a busy queue costs one commit per mail, not two; the next row's attempt is
-        still counted (committed) before its processing starts."""
-        claim, self._claimed = self._claimed, None
-        if claim is None:
+    def process_one(self, ahead: int | None = None) -> Outcome | None:
+        """Process one inbox row, the oldest claimed; None when the queue is empty.
+
+        The transaction that finishes a row also claims the next ones, up to `ahead` rows
+        (default: as many as the preparer works ahead), so a busy queue costs one commit per
+        mail, and the prepare process already works on the next mails while this one is
+        written. A row's attempt is counted (committed) before its processing starts."""
+        ahead = self.preparer.ahead if ahead is None else ahead
+        if not self._ahead:
             with self.db.session() as session:
-                claim = spool.claim_inbox(session, self.name)
-            if claim is None:
+                claims = self._claim(session, max(ahead, 1))
+            self._hand_over(claims)
+            if not self._ahead:
                 return None
-        return self._process(claim, claim_next)
+        claim = self._ahead.popleft()
+        return self._process(claim, max(0, ahead - len(self._ahead)))
+
+    def _claim(self, session: Session, count: int) -> list[spool.Claim]:
+        claims: list[spool.Claim] = []
+        while len(claims) < count:
+            claim = spool.claim_inbox(session, self.name)
+            if claim is None:
+                break
+            claims.append(claim)
+        return claims
+
+    def _hand_over(self, claims: list[spool.Claim]) -> None:
+        """Committed claims go to the preparer, in inbox order."""
+        for claim in claims:
+            self._ahead.append(claim)
+            self.preparer.submit(claim.item)
 
     def release(self) -> None:
-        """Give back the row claimed ahead, if any (the worker stops before working on it)."""
-        claim, self._claimed = self._claimed, None
-        if claim is not None:
+        """Give back the rows claimed ahead (the worker stops before working on them)."""
+        claims, self._ahead = list(self._ahead), deque()
+        self.preparer.discard()
+        if claims:
             with self.db.session() as session:
-                spool.release_inbox(session, claim, self.name)
+                for claim in claims:
+                    spool.release_inbox(session, claim, self.name)
 
-    def _process(self, claim: spool.Claim, claim_next: bool) -> Outcome:
+    def _process(self, claim: spool.Claim, claim_more: int) -> Outcome:
         item_id, attempts, item = claim.id, claim.attempts, claim.item
         ctx: Context | None = None
-        next_claim: spool.Claim | None = None
+        next_claims: list[spool.Claim] = []
         try:
-            # Parsing and the search for personal data need only the raw bytes, which came with
-            # the claim: done before taking the (SQLite) write lock, so the intake is not kept
-            # waiting. The session is opened only if a stage asks (read-only).
-            with self.db.read_sessions() as read:
+            # Parsing and the search for personal data need only the raw bytes, which came
+            # with the claim: done before taking the (SQLite) write lock, so the intake is not
+            # kept waiting — in serve by the prepare process, while earlier mails are written.
+            try:
+                prepared = self.preparer.take()
+            except PrepareFailed as failed:
+                return self._failed(item_id, attempts, "prepare", str(failed), transient=True)
+            if prepared.error is not None:
+                return self._failed(
+                    item_id, attempts, prepared.stage, prepared.error, transient=False
+                )
+            with self.db.session() as session:
                 ctx = Context(
                     inbox=item,
                     settings=self.settings,
-                    store=TicketStore(read),
+                    store=TicketStore(session),
                     blobs=self.blobs,
                     renderer=self.renderer,
                     now=utcnow(),
                     ruleset=self.rules.current(),
-                    redactor=self.redactor(),
                     pseudonym_key=self.pseudonym_key,
                     proof_key=self.proof_key,
                 )
-                try:
-                    pipeline.run(ctx, pipeline.PREPARE)
-                except Stop as stop:
-                    ctx.stop_reason = stop.reason
-            with self.db.session() as session:
-                ctx.store = TicketStore(session)
+                prepared.into(ctx)
                 if ctx.stop_reason is None:
                     try:
                         pipeline.run(ctx, pipeline.STAGES)
@@ -146,9 +166,8 @@ class Worker:
                     stage=ctx.stage if ctx.stop_reason else None,
                     reason=ctx.stop_reason,
                 )
-                if claim_next:
-                    next_claim = spool.claim_inbox(session, self.name)
-            self._claimed = next_claim  # only once committed
+                next_claims = self._claim(session, claim_more)
+            self._hand_over(next_claims)  # only once committed
             logs.event(
                 "worker.done",
                 inbox_id=item_id,
@@ -199,7 +218,10 @@ class Worker:
         outcomes: list[Outcome] = []
         try:
             while limit is None or len(outcomes) < limit:
-                outcome = self.process_one(claim_next=limit is None or len(outcomes) + 1 < limit)
+                ahead = None
+                if limit is not None:  # claim no row beyond the limit
+                    ahead = min(self.preparer.ahead, limit - len(outcomes) - 1)
+                outcome = self.process_one(ahead)
                 if outcome is None:
                     break
                 outcomes.append(outcome)
@@ -227,23 +249,18 @@ class Worker:
             self.release()  # stopping with a row claimed ahead: it goes back to the queue
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Worker:
+    def from_settings(cls, settings: Settings, preparer: Preparer | None = None) -> Worker:
         return cls(
             settings,
             open_database(settings.database.url),
             Renderer.from_settings(settings),
             BlobStore(settings.data_dir / "blobs"),
+            preparer=preparer,
         )
 
-
-@functools.cache
-def _redactor(entities: tuple[str, ...], model: str | None) -> Redactor:
-    return Redactor(entities=entities, spacy_model=model)
-
-
-def shared_redactor(settings: Settings) -> Redactor:
-    """One Presidio engine per process and configuration (building one takes ~1 s)."""
-    return _redactor(tuple(settings.redaction.all_entities()), settings.redaction.spacy_model)
+    def close(self) -> None:
+        self.preparer.close()
+        self.db.dispose()
 
 
 class Signal(Protocol):
@@ -277,8 +294,8 @@ def run_worker_process(settings: Settings, stop: Signal, wake: Signal, parent_pi
     _yield_to_intake()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to serve, which stops us
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    worker = Worker.from_settings(settings)
+    worker = Worker.from_settings(settings, preparer=ProcessPreparer(settings))
     try:
         worker.run_forever(stop, wake, alive=lambda: os.getppid() == parent_pid)
     finally:
-        worker.db.dispose()
+        worker.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from gateway.pipeline.context import Context, MailAnalysis
-from gateway.redaction import Analysis, KeyedPseudonyms, detect_language
+from gateway.redaction import Analysis, KeyedPseudonyms, apply_analysis, detect_language
 
 
 def prepare(ctx: Context) -> None:
@@ -40,9 +40,9 @@ def prepare(ctx: Context) -> None:
 
 
 def run(ctx: Context) -> None:
-    if ctx.redactor is None or ctx.analysis is None or ctx.mail is None:
+    if ctx.analysis is None or ctx.mail is None:  # no analysis: redaction is switched off
         return
-    mail, analysis, redactor = ctx.mail, ctx.analysis, ctx.redactor
+    mail, analysis = ctx.mail, ctx.analysis
     state = dict(ctx.ticket.pseudonyms or {}) if ctx.ticket is not None else {}
     pseudonyms = KeyedPseudonyms(ctx.pseudonym_key, state)
     queue = ctx.ticket.queue if ctx.ticket is not None else (ctx.route.queue if ctx.route else None)
@@ -50,7 +50,7 @@ def run(ctx: Context) -> None:
     counts: dict[str, int] = {}
 
     def apply(found: Analysis) -> str:
-        result = redactor.apply(found, pseudonyms=pseudonyms, entities=entities)
+        result = apply_analysis(found, pseudonyms=pseudonyms, entities=entities)
         for entity, count in result.counts.items():
             counts[entity] = counts.get(entity, 0) + count
         return result.text

@@ -16,6 +16,7 @@ from gateway.redaction.engine import (
     Finding,
     Redaction,
     Redactor,
+    apply_analysis,
 )
 from gateway.redaction.language import Language, detect_language
 from gateway.redaction.names import PersonName, parse_display_name
@@ -33,6 +34,7 @@ __all__ = [
     "Pseudonyms",
     "Redaction",
     "Redactor",
+    "apply_analysis",
     "detect_language",
     "parse_display_name",
     "placeholder",

@@ -339,29 +339,8 @@ class Redactor:
         pseudonyms: Pseudonyms,
         entities: Collection[str] | None = None,
     ) -> Redaction:
-        """Replace what `prepare` found (only `entities`, if given: a queue's narrower choice)
-        by placeholders numbered through the ticket's `pseudonyms`."""
-        text = analysis.text
-        wanted = None if entities is None else _check_entities(entities)
-        findings = [f for f in analysis.findings if wanted is None or f.entity in wanted]
-        if not findings:
-            return Redaction(text, {})
-        full_names = [_as_person(text[f.start : f.end]) for f in findings if f.entity == "PERSON"]
-        parts: list[str] = []
-        counts: dict[str, int] = {}
-        last = 0
-        for finding in findings:
-            value = text[finding.start : finding.end]
-            number = None
-            if finding.entity in NUMBERED:
-                identity = _identity(value, analysis.people,
-                                     [p for p in full_names if p and p.given])
-                number = pseudonyms.number(finding.entity, identity)
-            parts += [text[last : finding.start], placeholder(finding.entity, number)]
-            counts[finding.entity] = counts.get(finding.entity, 0) + 1
-            last = finding.end
-        parts.append(text[last:])
-        return Redaction("".join(parts), counts)
+        """See `apply_analysis`."""
+        return apply_analysis(analysis, pseudonyms=pseudonyms, entities=entities)
 
     def redact(
         self,
@@ -472,3 +451,35 @@ def _same_person(found: PersonName, person: PersonName) -> bool:
     return first == person.given[0] or (
         bool(_INITIAL.match(first)) and person.given[0].startswith(first[0])
     )
+
+
+def apply_analysis(
+    analysis: Analysis,
+    *,
+    pseudonyms: Pseudonyms,
+    entities: Collection[str] | None = None,
+) -> Redaction:
+    """Replace what `Redactor.prepare` found (only `entities`, if given: a queue's narrower
+    choice) by placeholders numbered through the ticket's `pseudonyms`. Needs no Presidio, so
+    the process that writes tickets never has to load it."""
+    text = analysis.text
+    wanted = None if entities is None else _check_entities(entities)
+    findings = [f for f in analysis.findings if wanted is None or f.entity in wanted]
+    if not findings:
+        return Redaction(text, {})
+    full_names = [_as_person(text[f.start : f.end]) for f in findings if f.entity == "PERSON"]
+    parts: list[str] = []
+    counts: dict[str, int] = {}
+    last = 0
+    for finding in findings:
+        value = text[finding.start : finding.end]
+        number = None
+        if finding.entity in NUMBERED:
+            identity = _identity(value, analysis.people,
+                                 [p for p in full_names if p and p.given])
+            number = pseudonyms.number(finding.entity, identity)
+        parts += [text[last : finding.start], placeholder(finding.entity, number)]
+        counts[finding.entity] = counts.get(finding.entity, 0) + 1
+        last = finding.end
+    parts.append(text[last:])
+    return Redaction("".join(parts), counts)
