@@ -25,7 +25,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.context import SpawnProcess
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
 from gateway import logs, pipeline
 from gateway.config import Settings
@@ -139,6 +139,7 @@ class Preparer(Protocol):
 
     def submit(self, item: InboxItem) -> None: ...
     def take(self) -> Prepared: ...
+    def take_ready(self) -> Prepared | None: ...
     def discard(self) -> None: ...
     def close(self) -> None: ...
 
@@ -158,6 +159,10 @@ class InlinePreparer:
     def take(self) -> Prepared:
         """The oldest submitted mail, prepared."""
         return prepare_item(self._items.popleft(), self.settings)
+
+    def take_ready(self) -> Prepared | None:
+        """Nothing is ever prepared before it is asked for."""
+        return None
 
     def discard(self) -> None:
         """Forget every submitted mail (the worker gave their rows back)."""
@@ -213,38 +218,53 @@ class ProcessPreparer:
         (the child is then replaced and the mails behind it are handed to the new one). The
         time limit counts from when the child is ready: its start-up (loading Presidio) is
         not the mail's fault."""
-        sequence, _ = self._pending.popleft()
         deadline = time.monotonic() + self.timeout
         while True:
+            was_ready = self._ready
+            prepared = self._receive(timeout=min(1.0, self.timeout))
+            if prepared is not None:
+                return prepared
+            if self._ready and not was_ready:  # the limit counts from now
+                deadline = time.monotonic() + self.timeout
+            assert self._process is not None
+            if not self._process.is_alive():
+                self._fail_head(f"the prepare process died on this mail (exit code "
+                                f"{self._process.exitcode})")
+            if not self._ready:
+                deadline = time.monotonic() + self.timeout
+                if time.monotonic() - self._started_at > STARTUP_SECONDS:
+                    self._fail_head(f"the prepare process did not start within "
+                                    f"{STARTUP_SECONDS} s")
+            elif time.monotonic() > deadline:
+                self._fail_head(f"preparing this mail took longer than {self.timeout:g} s")
+
+    def take_ready(self) -> Prepared | None:
+        """The oldest submitted mail if it is prepared already, else None (without waiting)."""
+        return self._receive(timeout=None)
+
+    def _receive(self, timeout: float | None) -> Prepared | None:
+        """The head's result if it arrives within `timeout` (None: only if already there)."""
+        sequence = self._pending[0][0]
+        while True:
             try:
-                got, prepared = self._results.get(timeout=min(1.0, self.timeout))
+                if timeout is None:
+                    got, prepared = self._results.get_nowait()
+                else:
+                    got, prepared = self._results.get(timeout=timeout)
             except queue.Empty:
-                assert self._process is not None
-                if not self._process.is_alive():
-                    exitcode = self._process.exitcode
-                    self._restart()
-                    raise PrepareFailed(
-                        f"the prepare process died on this mail (exit code {exitcode})"
-                    ) from None
-                if not self._ready:
-                    deadline = time.monotonic() + self.timeout
-                    if time.monotonic() - self._started_at > STARTUP_SECONDS:
-                        self._restart()
-                        raise PrepareFailed(
-                            f"the prepare process did not start within {STARTUP_SECONDS} s"
-                        ) from None
-                elif time.monotonic() > deadline:
-                    self._restart()
-                    raise PrepareFailed(
-                        f"preparing this mail took longer than {self.timeout:g} s"
-                    ) from None
-                continue
+                return None
             if got == _READY:
                 self._ready = True
-                deadline = time.monotonic() + self.timeout
             elif got == sequence:
+                self._pending.popleft()
                 return cast(Prepared, prepared)
             # else older than `sequence`: a mail given back by `discard`, its result is stale
+
+    def _fail_head(self, reason: str) -> NoReturn:
+        """Give up on the head mail: replace the child, hand it the mails behind."""
+        self._pending.popleft()
+        self._restart()
+        raise PrepareFailed(reason)
 
     def discard(self) -> None:
         """Forget every submitted mail; results still coming for them are skipped."""

@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,14 +27,14 @@ from gateway import logs, pipeline
 from gateway.config import Settings
 from gateway.errors import Stop
 from gateway.pipeline.context import Context
-from gateway.prepare import InlinePreparer, PrepareFailed, Preparer, ProcessPreparer
+from gateway.prepare import InlinePreparer, Prepared, PrepareFailed, Preparer, ProcessPreparer
 from gateway.render import Renderer
 from gateway.routing import ActiveRuleset
 from gateway.secrets import derive, fernet_key, load_secret
 from storage import sealing, spool
 from storage.blobs import BlobStore
 from storage.engine import Database, open_database
-from storage.models import utcnow
+from storage.models import InboxItem, utcnow
 from storage.tickets import TicketStore
 
 
@@ -42,6 +43,43 @@ class Outcome:
     inbox_id: int
     state: str  # done | quarantined | requeued
     ticket_id: int | None = None
+
+
+BATCH_SECONDS = 0.008
+"""A write transaction goes on with the next mail, if that one is prepared already, while it has
+been open less than this. Several mails then share one commit (one fsync, one claim round) when
+the queue is busy, and the intake, which waits for the same SQLite write lock, never waits much
+longer than for one mail."""
+BATCH_MAILS = 8  # and at most this many mails per transaction
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    """One mail's outcome in a batch, logged once the batch is committed."""
+
+    outcome: Outcome
+    item: InboxItem
+    stage: str
+    reason: str | None = None  # why it stopped, or why it was quarantined
+    ref: str | None = None
+
+    def log(self) -> None:
+        if self.outcome.state == "done":
+            logs.event("worker.done", inbox_id=self.outcome.inbox_id,
+                       hash=self.item.message_hash, ticket=self.ref, stop=self.reason)
+        else:
+            _log_failure(self.outcome, self.stage, self.reason or "")
+
+
+def _log_failure(outcome: Outcome, stage: str, reason: str) -> None:
+    # The reason may quote mail content, so only its class goes to the log.
+    logs.event(
+        "worker.requeued" if outcome.state == "requeued" else "worker.quarantined",
+        logging.WARNING,
+        inbox_id=outcome.inbox_id,
+        stage=stage,
+        error=reason.split(":", 1)[0],
+    )
 
 
 class Worker:
@@ -83,22 +121,31 @@ class Worker:
         if requeued or quarantined:
             logs.event("worker.recovered", requeued=requeued, quarantined=quarantined)
 
-    def process_one(self, ahead: int | None = None) -> Outcome | None:
-        """Process one inbox row, the oldest claimed; None when the queue is empty.
+    def process_some(self, limit: int | None = None) -> list[Outcome]:
+        """Process the oldest claimed row and, in the same transaction, the rows behind it that
+        are prepared already (see BATCH_SECONDS); [] when the queue is empty. At most `limit`
+        rows are processed, and no row beyond them is claimed.
 
-        The transaction that finishes a row also claims the next ones, up to `ahead` rows
-        (default: as many as the preparer works ahead), so a busy queue costs one commit per
-        mail, and the prepare process already works on the next mails while this one is
-        written. A row's attempt is counted (committed) before its processing starts."""
-        ahead = self.preparer.ahead if ahead is None else ahead
+        The transaction also claims the next rows, up to as many as the preparer works ahead,
+        so a busy queue costs no commit of its own for claiming, and the prepare process works
+        on the next mails while these are written. A row's attempt is counted (committed)
+        before its processing starts."""
+        ahead = self.preparer.ahead if limit is None else min(self.preparer.ahead, limit - 1)
         if not self._ahead:
             with self.db.session() as session:
                 claims = self._claim(session, max(ahead, 1))
             self._hand_over(claims)
             if not self._ahead:
-                return None
+                return []
         claim = self._ahead.popleft()
-        return self._process(claim, max(0, ahead - len(self._ahead)))
+        try:
+            # Parsing and the search for personal data need only the raw bytes, which came
+            # with the claim: done before taking the (SQLite) write lock, so the intake is not
+            # kept waiting — in serve by the prepare process, while earlier mails are written.
+            prepared = self.preparer.take()
+        except PrepareFailed as failed:
+            return [self._failed(claim.id, claim.attempts, "prepare", str(failed), transient=True)]
+        return self._process_batch(claim, prepared, limit)
 
     def _claim(self, session: Session, count: int) -> list[spool.Claim]:
         claims: list[spool.Claim] = []
@@ -124,75 +171,88 @@ class Worker:
                 for claim in claims:
                     spool.release_inbox(session, claim, self.name)
 
-    def _process(self, claim: spool.Claim, claim_more: int) -> Outcome:
-        item_id, attempts, item = claim.id, claim.attempts, claim.item
-        ctx: Context | None = None
+    def _process_batch(
+        self, claim: spool.Claim, prepared: Prepared, limit: int | None
+    ) -> list[Outcome]:
+        most = BATCH_MAILS if limit is None else min(BATCH_MAILS, limit)
+        batch = [claim]
+        results: list[_Result] = []
         next_claims: list[spool.Claim] = []
         try:
-            # Parsing and the search for personal data need only the raw bytes, which came
-            # with the claim: done before taking the (SQLite) write lock, so the intake is not
-            # kept waiting — in serve by the prepare process, while earlier mails are written.
-            try:
-                prepared = self.preparer.take()
-            except PrepareFailed as failed:
-                return self._failed(item_id, attempts, "prepare", str(failed), transient=True)
-            if prepared.error is not None:
-                return self._failed(
-                    item_id, attempts, prepared.stage, prepared.error, transient=False
-                )
             with self.db.session() as session:
-                ctx = Context(
-                    inbox=item,
-                    settings=self.settings,
-                    store=TicketStore(session),
-                    blobs=self.blobs,
-                    renderer=self.renderer,
-                    now=utcnow(),
-                    ruleset=self.rules.current(),
-                    pseudonym_key=self.pseudonym_key,
-                    proof_key=self.proof_key,
-                )
-                prepared.into(ctx)
-                if ctx.stop_reason is None:
-                    try:
-                        pipeline.run(ctx, pipeline.STAGES)
-                    except Stop as stop:
-                        ctx.stop_reason = stop.reason
-                ticket_id = ctx.ticket.id if ctx.ticket is not None else None
-                spool.finish_inbox(
-                    session,
-                    item_id,
-                    ticket_id=ticket_id,
-                    stage=ctx.stage if ctx.stop_reason else None,
-                    reason=ctx.stop_reason,
-                )
-                next_claims = self._claim(session, claim_more)
-            self._hand_over(next_claims)  # only once committed
-            logs.event(
-                "worker.done",
-                inbox_id=item_id,
-                hash=item.message_hash,
-                ticket=ctx.ticket.ref if ctx.ticket else None,
-                stop=ctx.stop_reason,
-            )
-            return Outcome(item_id, "done", ticket_id)
+                began = time.monotonic()
+                while True:
+                    results.append(self._run(session, batch[-1], prepared))
+                    if (
+                        len(batch) >= most
+                        or not self._ahead
+                        or time.monotonic() - began >= BATCH_SECONDS
+                    ):
+                        break
+                    ready = self.preparer.take_ready()
+                    if ready is None:
+                        break
+                    batch.append(self._ahead.popleft())
+                    prepared = ready
+                room = self.preparer.ahead
+                if limit is not None:  # claim no row beyond the limit
+                    room = min(room, limit - len(batch))
+                next_claims = self._claim(session, max(0, room - len(self._ahead)))
         except OperationalError as exc:
-            # The database itself failed (locked, connection lost): worth another attempt.
-            return self._failed(
-                item_id,
-                attempts,
-                ctx.stage if ctx else "worker",
-                f"database error: {type(exc.orig).__name__}",
-                transient=True,
+            # The database itself failed (locked, connection lost): worth another attempt,
+            # for every mail of the transaction.
+            stage = results[-1].stage if results else "worker"
+            reason = f"database error: {type(exc.orig).__name__}"
+            return [self._failed(c.id, c.attempts, stage, reason, transient=True) for c in batch]
+        self._hand_over(next_claims)  # only once committed
+        for result in results:
+            result.log()
+        return [result.outcome for result in results]
+
+    def _run(self, session: Session, claim: spool.Claim, prepared: Prepared) -> _Result:
+        """One mail's STAGES inside the batch's transaction, in a savepoint of its own: a mail
+        that fails is rolled back alone and quarantined with the stage and reason."""
+        item = claim.item
+        if prepared.error is not None:
+            spool.quarantine_inbox(session, claim.id, stage=prepared.stage, reason=prepared.error)
+            return _Result(Outcome(claim.id, "quarantined"), item, prepared.stage, prepared.error)
+        ctx = Context(
+            inbox=item,
+            settings=self.settings,
+            store=TicketStore(session),
+            blobs=self.blobs,
+            renderer=self.renderer,
+            now=utcnow(),
+            ruleset=self.rules.current(),
+            pseudonym_key=self.pseudonym_key,
+            proof_key=self.proof_key,
+        )
+        savepoint = session.begin_nested()
+        try:
+            prepared.into(ctx)
+            if ctx.stop_reason is None:
+                try:
+                    pipeline.run(ctx, pipeline.STAGES)
+                except Stop as stop:
+                    ctx.stop_reason = stop.reason
+            ticket_id = ctx.ticket.id if ctx.ticket is not None else None
+            spool.finish_inbox(
+                session,
+                claim.id,
+                ticket_id=ticket_id,
+                stage=ctx.stage if ctx.stop_reason else None,
+                reason=ctx.stop_reason,
             )
+            savepoint.commit()
+        except OperationalError:
+            raise
         except Exception as exc:
-            return self._failed(
-                item_id,
-                attempts,
-                ctx.stage if ctx else "worker",
-                f"{type(exc).__name__}: {exc}",
-                transient=False,
-            )
+            savepoint.rollback()
+            reason = f"{type(exc).__name__}: {exc}"
+            spool.quarantine_inbox(session, claim.id, stage=ctx.stage, reason=reason)
+            return _Result(Outcome(claim.id, "quarantined"), item, ctx.stage, reason)
+        ref = ctx.ticket.ref if ctx.ticket is not None else None
+        return _Result(Outcome(claim.id, "done", ticket_id), item, ctx.stage, ctx.stop_reason, ref)
 
     def _failed(
         self, item_id: int, attempts: int, stage: str, reason: str, transient: bool
@@ -203,28 +263,19 @@ class Worker:
                 spool.requeue_inbox(session, item_id, reason=reason)
             else:
                 spool.quarantine_inbox(session, item_id, stage=stage, reason=reason)
-        # The reason may quote mail content, so only its class goes to the log.
-        logs.event(
-            "worker.requeued" if retry else "worker.quarantined",
-            logging.WARNING,
-            inbox_id=item_id,
-            stage=stage,
-            error=reason.split(":", 1)[0],
-        )
-        return Outcome(item_id, "requeued" if retry else "quarantined")
+        outcome = Outcome(item_id, "requeued" if retry else "quarantined")
+        _log_failure(outcome, stage, reason)
+        return outcome
 
     def drain(self, limit: int | None = None) -> list[Outcome]:
         """Process rows until the queue is empty (or `limit` rows); used by tests and `import`."""
         outcomes: list[Outcome] = []
         try:
             while limit is None or len(outcomes) < limit:
-                ahead = None
-                if limit is not None:  # claim no row beyond the limit
-                    ahead = min(self.preparer.ahead, limit - len(outcomes) - 1)
-                outcome = self.process_one(ahead)
-                if outcome is None:
+                done = self.process_some(None if limit is None else limit - len(outcomes))
+                if not done:
                     break
-                outcomes.append(outcome)
+                outcomes += done
         finally:
             self.release()
         return outcomes
@@ -239,7 +290,7 @@ class Worker:
             while not stop.is_set() and alive():
                 wake.clear()  # before draining: a mail stored while we drain wakes the next round
                 try:
-                    while not stop.is_set() and self.process_one() is not None:
+                    while not stop.is_set() and self.process_some():
                         pass
                 except Exception as exc:  # the loop must survive a database outage
                     logs.event("worker.error", logging.ERROR, error=type(exc).__name__)

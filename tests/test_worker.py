@@ -6,12 +6,13 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from gateway import pipeline
+from gateway import pipeline, worker
 from gateway.app import App
 from gateway.config import Settings
 from gateway.pipeline.context import Context
+from gateway.prepare import InlinePreparer, Prepared
 from gateway.senders import RecordingSender
 from storage import spool
 from storage.models import InboxItem, Ticket
@@ -135,7 +136,7 @@ def test_a_row_claimed_ahead_goes_back_to_the_queue_when_the_worker_stops(app: A
     first = enqueue(app, make_mail().as_bytes(), "stop-1")
     second = enqueue(app, make_mail().as_bytes(), "stop-2")
     stop = threading.Event()
-    app.worker.process_one()  # its transaction also claimed the next row
+    app.worker.process_some()  # its transaction also claimed the next row
     assert (row(app, second).state, row(app, second).attempts) == ("processing", 1)
     stop.set()
     app.worker.run_forever(stop)  # stops at once and gives the claimed row back
@@ -150,3 +151,37 @@ def test_drain_with_a_limit_leaves_the_rest_queued(app: App) -> None:
     ids = [enqueue(app, make_mail().as_bytes(), f"limit-{n}") for n in range(3)]
     assert [o.inbox_id for o in app.worker.drain(limit=2)] == ids[:2]
     assert (row(app, ids[2]).state, row(app, ids[2]).attempts) == ("queued", 0)
+
+
+class _AllReady(InlinePreparer):
+    """As if the prepare process were far ahead: every submitted mail is ready at once."""
+
+    ahead = 4
+
+    def take_ready(self) -> Prepared | None:
+        return self.take() if self._items else None
+
+
+def test_mails_prepared_ahead_share_one_transaction_and_a_failing_one_is_rolled_back_alone(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.worker.preparer = _AllReady(app.settings)
+    ids = [
+        enqueue(app, make_mail(subject=f"Anfrage {n}").as_bytes(), f"batch-{n}") for n in range(3)
+    ]
+
+    def explode_on_the_second(ctx: Context) -> None:
+        if ctx.mail is not None and ctx.mail.subject == "Anfrage 1":
+            raise ValueError("template exploded")
+
+    monkeypatch.setattr(pipeline, "STAGES", (*pipeline.STAGES, ("boom", explode_on_the_second)))
+    monkeypatch.setattr(worker, "BATCH_SECONDS", 60.0)  # a slow test machine still batches
+    commits: list[int] = []
+    event.listen(app.db.engine, "commit", lambda _conn: commits.append(1))
+    outcomes = app.worker.process_some()
+    assert [o.state for o in outcomes] == ["done", "quarantined", "done"]
+    assert len(commits) == 2  # one claiming all three, one processing all three
+    assert (row(app, ids[1]).state, row(app, ids[1]).stage) == ("quarantined", "boom")
+    with app.db.reading() as session:  # the second mail's ticket was rolled back with it
+        subjects = sorted(session.scalars(select(Ticket.subject)).all())
+    assert subjects == ["Anfrage 0", "Anfrage 2"]
