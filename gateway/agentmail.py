@@ -73,7 +73,7 @@ def _queue(
     to: str,
     now: datetime,
 ) -> None:
-    store.add_outbox(
+    store.queue_outbox(
         ticket=ticket,
         kind=kind,
         message_id=message_id,
@@ -254,7 +254,7 @@ def queue_requester_mail(
         now=now,
         thread_topic=ticket.subject,
     )
-    store.add_outbox(
+    store.queue_outbox(
         ticket=ticket,
         kind=template,
         message_id=composed.message_id,

@@ -14,6 +14,7 @@ Templates are compiled once and cached; `reload()` drops the caches after an edi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -32,6 +33,7 @@ from gateway.errors import TemplateError
 PLAIN_TYPES = (str, int, float, bool, type(None), datetime, date)
 TIME_FORMATS = {"de": "%d.%m.%Y, %H:%M Uhr", "en": "%Y-%m-%d %H:%M"}
 DEFAULT_TIME_FORMAT = "%Y-%m-%d %H:%M"
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")  # any below space but tab: no subject line
 _SAFE_JINJA_ERRORS = (
     jinja2.UndefinedError,
     jinja2.TemplateSyntaxError,
@@ -85,6 +87,8 @@ class Renderer:
         self.zone = ZoneInfo(timezone)
         self._env = self._make_env()
         self._resolved: dict[tuple[str, str, str | None], _Resolved] = {}
+        # compiled templates by path: Jinja's own cache lookup costs more than a dict's
+        self._templates: dict[str, jinja2.Template] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Renderer:
@@ -114,6 +118,7 @@ class Renderer:
         """Forget compiled templates and lookups (after an admin edited the files)."""
         self._env = self._make_env()
         self._resolved.clear()
+        self._templates.clear()
 
     # --- lookup ----------------------------------------------------------------------------
 
@@ -170,7 +175,7 @@ class Renderer:
         resolved = self._resolve(name, language, queue)
         values = {**view, "language": resolved.language}
         subject = self._render_file(name, resolved.subject, values).strip()
-        if any(ord(ch) < 32 and ch != "\t" for ch in subject):
+        if _CONTROL.search(subject):
             raise TemplateError(
                 f"template {name!r}: the subject contains a line break or control character"
             )
@@ -182,7 +187,10 @@ class Renderer:
 
     def _render_file(self, name: str, path: str, values: Mapping[str, Any]) -> str:
         try:
-            return self._env.get_template(path).render(values)
+            template = self._templates.get(path)
+            if template is None:
+                template = self._templates[path] = self._env.get_template(path)
+            return template.render(values)
         except _SAFE_JINJA_ERRORS as exc:
             # Jinja's own messages name variables, attributes and template lines: no mail data.
             raise TemplateError(f"template {name!r} ({path}): {_describe(exc)}") from exc

@@ -8,15 +8,35 @@ refs, outbox rows) are written with Core INSERTs instead of ORM objects and flus
 "insert unless present" is one `INSERT … ON CONFLICT DO NOTHING` (SQLite and PostgreSQL) instead
 of a SELECT followed by an INSERT. Only the ticket itself is an ORM object, because stages
 change it (status, queue, owner) and the session writes those changes at commit.
+
+Those Core statements run on the session's connection, not through `Session.execute`: that
+skips the ORM's per-statement work, and above all its autoflush, which wrote a ticket's changes
+in an UPDATE before every following INSERT (a routed ticket was UPDATEd two or three times in
+one transaction; now once at commit, or not at all when its values went into its INSERT).
+Nothing these statements read can be pending in the session: only tickets are ORM objects, and
+the queries that read tickets still go through the session and flush first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, bindparam, func, insert, inspect, select, update
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Insert,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 
 from storage.models import (
@@ -52,6 +72,12 @@ _NEXT_NUMBER = (
     .returning(_COUNTERS.c.value)
 )
 _ADD_TICKET = insert(_TICKETS).returning(*_TICKETS.c)
+_TOUCH_TICKET = (
+    update(_TICKETS)
+    .where(_TICKETS.c.id == bindparam("ticket_id"))
+    .values(updated_at=bindparam("now", type_=_TICKETS.c.updated_at.type))
+)
+_TICKET_MAPPER = inspect(Ticket)
 # column name → mapped attribute name, to turn an inserted row into a Ticket
 _TICKET_ATTRIBUTES = {
     attribute.columns[0].name: attribute.key for attribute in inspect(Ticket).column_attrs
@@ -69,6 +95,8 @@ _TICKET_OF_MESSAGE_IDS = (
     .order_by(_MESSAGE_REFS.c.ticket_id.desc())
     .limit(1)
 )
+# the ticket itself in the same statement (a lookup by id after it was one more round trip)
+_BY_MESSAGE_IDS = select(Ticket).where(Ticket.id == _TICKET_OF_MESSAGE_IDS.scalar_subquery())
 _INBOUND_ARTICLE = (
     select(_ARTICLES.c.id)
     .where(_ARTICLES.c.message_id == bindparam("message_id"), _ARTICLES.c.direction == "in")
@@ -79,6 +107,10 @@ _SENT_MESSAGE_ID = (
     .where(_MESSAGE_REFS.c.message_id == bindparam("message_id"),
            _MESSAGE_REFS.c.direction == "out")
     .limit(1)
+)
+# both of the guard's questions about a Message-ID in one round trip (each an index lookup)
+_MESSAGE_ID_SEEN = select(
+    exists(_INBOUND_ARTICLE).label("received"), exists(_SENT_MESSAGE_ID).label("sent")
 )
 _MESSAGE_IDS_OF = (
     select(_MESSAGE_REFS.c.message_id)
@@ -100,7 +132,22 @@ _ADD_ARTICLE = insert(_ARTICLES).returning(_ARTICLES.c.id)
 _ADD_ATTACHMENT = insert(_ATTACHMENTS)
 _ADD_EVENT = insert(_EVENTS)
 _ADD_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id)
+_QUEUE_OUTBOX = insert(_OUTBOX)
 _ADD_AUTO_REPLY = insert(_AUTO_REPLIES)
+# Log an automatic reply only while the recipient is under the limit: the count and the insert
+# in one statement (INSERT … SELECT … WHERE, the same SQL on SQLite and PostgreSQL).
+_ADD_AUTO_REPLY_UNDER_LIMIT = (
+    insert(_AUTO_REPLIES)
+    .from_select(
+        ["recipient", "created_at"],
+        select(
+            bindparam("recipient", type_=_AUTO_REPLIES.c.recipient.type),
+            bindparam("created_at", type_=_AUTO_REPLIES.c.created_at.type),
+        ).where(_AUTO_REPLIES_SINCE.scalar_subquery() < bindparam("limit")),
+    )
+    .returning(_AUTO_REPLIES.c.id)
+)
+_REMOVE_AUTO_REPLY = _AUTO_REPLIES.delete().where(_AUTO_REPLIES.c.id == bindparam("id"))
 
 
 _ADD_IF_NEW: dict[tuple[str, str], Insert] = {
@@ -115,23 +162,59 @@ class TicketStore:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._connection: Connection | None = None
         self._dialect: str | None = None
+        self._deferring = False
+        self._outbox: list[dict[str, Any]] = []  # held by `deferred()`
+        self._refs: list[dict[str, Any]] = []  # held by `deferred()`
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hold the outbox rows (`queue_outbox`) and Message-ID refs written in the block and
+        write each table with one statement when it ends: the mails one incoming mail causes
+        (notifications, acknowledgement) cost two statements, not two per mail. Reads in the
+        block see the held rows (they are written first). If the block raises, they are
+        dropped with the transaction it fails."""
+        if self._deferring:  # nested: the outer block writes
+            yield
+            return
+        self._deferring = True
+        try:
+            yield
+            self._deferring = False
+            self._write_deferred()
+        finally:
+            self._deferring = False
+            self._outbox, self._refs = [], []
+
+    def _write_deferred(self) -> None:
+        outbox, refs = self._outbox, self._refs
+        self._outbox, self._refs = [], []
+        if outbox:
+            self._run(_QUEUE_OUTBOX, outbox)
+        self._add_if_new(_MESSAGE_REFS, refs)
+
+    def _run(self, statement: Executable, params: Any = None) -> Any:
+        """Run a Core statement on the session's connection (see the module docstring)."""
+        connection = self._connection
+        if connection is None or connection.closed or not connection.in_transaction():
+            # the session's current transaction (a store may outlive one of them)
+            connection = self._connection = self.session.connection()
+        return connection.execute(statement, params)
 
     def _add_if_new(self, table: Table, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         if self._dialect is None:
             self._dialect = self.session.get_bind().dialect.name
-        self.session.execute(_ADD_IF_NEW[(self._dialect, table.name)], rows)
+        self._run(_ADD_IF_NEW[(self._dialect, table.name)], rows)
 
     # --- numbering -----------------------------------------------------------------------
 
     def next_ticket_number(self) -> int:
         """Atomically take the next number from the counter row (safe under concurrency:
         the UPDATE locks the row on PostgreSQL; SQLite has one writer)."""
-        value = self.session.execute(
-            _NEXT_NUMBER, {"counter": TICKET_COUNTER}
-        ).scalar_one_or_none()
+        value = self._run(_NEXT_NUMBER, {"counter": TICKET_COUNTER}).scalar_one_or_none()
         if value is None:  # first ticket ever, or a database created without the seed row
             self.session.add(Counter(name=TICKET_COUNTER, value=1))
             self.session.flush()
@@ -150,31 +233,35 @@ class TicketStore:
         """The newest ticket that has seen or sent any of these Message-IDs."""
         if not message_ids:
             return None
-        ticket_id = self.session.execute(
-            _TICKET_OF_MESSAGE_IDS, {"ids": list(message_ids)}
-        ).scalar()
-        return None if ticket_id is None else self.session.get(Ticket, ticket_id)
+        self._write_deferred()
+        return self.session.execute(_BY_MESSAGE_IDS, {"ids": list(message_ids)}).scalar()
 
     def by_conversation(self, conversation: str) -> Ticket | None:
         return self.session.execute(_BY_CONVERSATION, {"conversation": conversation}).scalar()
 
     def has_inbound_message(self, message_id: str) -> bool:
         """True if a received article already carries this Message-ID (duplicate delivery)."""
-        found = self.session.execute(_INBOUND_ARTICLE, {"message_id": message_id}).first()
-        return found is not None
+        return self.message_id_seen(message_id)[0]
 
     def sent_message_id(self, message_id: str) -> bool:
         """True if we sent a mail with this Message-ID (it came back: a loop)."""
-        found = self.session.execute(_SENT_MESSAGE_ID, {"message_id": message_id}).first()
-        return found is not None
+        return self.message_id_seen(message_id)[1]
+
+    def message_id_seen(self, message_id: str) -> tuple[bool, bool]:
+        """(a received article carries this Message-ID, we sent a mail with it): the guard's
+        duplicate and loop checks in one round trip."""
+        self._write_deferred()
+        received, sent = self._run(_MESSAGE_ID_SEEN, {"message_id": message_id}).one()
+        return bool(received), bool(sent)
 
     def message_ids(self, ticket: Ticket) -> list[str]:
         """Every Message-ID seen or sent on the ticket, oldest first."""
-        return list(self.session.execute(_MESSAGE_IDS_OF, {"ticket_id": ticket.id}).scalars())
+        self._write_deferred()
+        return list(self._run(_MESSAGE_IDS_OF, {"ticket_id": ticket.id}).scalars())
 
     def participants(self, ticket: Ticket) -> dict[str, str]:
         """address → role for everyone who is a party to the ticket."""
-        rows = self.session.execute(_PARTICIPANTS_OF, {"ticket_id": ticket.id}).all()
+        rows = self._run(_PARTICIPANTS_OF, {"ticket_id": ticket.id}).all()
         return {email: role for email, role in rows}
 
     # --- writes --------------------------------------------------------------------------
@@ -193,12 +280,14 @@ class TicketStore:
         owner: str | None = None,
         priority: str = "normal",
         tags: Sequence[str] = (),
+        pseudonyms: dict[str, Any] | None = None,
     ) -> Ticket:
         """Insert a new ticket with the next number. It comes back attached to the session
         (changes to it are saved at commit) without the unit-of-work flush an added object
-        would cost: one INSERT … RETURNING."""
+        would cost: one INSERT … RETURNING. Values known before the insert (routing,
+        pseudonyms) belong in it: set afterwards they cost an UPDATE at commit."""
         number = self.next_ticket_number()
-        row = self.session.execute(
+        row = self._run(
             _ADD_TICKET,
             {
                 "number": number,
@@ -213,32 +302,49 @@ class TicketStore:
                 "owner": owner,
                 "priority": priority,
                 "tags": list(tags),
+                "pseudonyms": dict(pseudonyms or {}),
                 "created_at": now,
                 "updated_at": now,
             },
         ).one()
         ticket = Ticket(**{_TICKET_ATTRIBUTES[name]: value for name, value in row._mapping.items()})
         make_transient_to_detached(ticket)  # as if loaded: the session knows it is stored
+        # The worker runs each mail of a batch in a savepoint. One rolled back after its INSERT
+        # leaves that ticket in the session, under the id (SQLite) this one may now reuse.
+        key = _TICKET_MAPPER.identity_key_from_primary_key((ticket.id,))
+        stale = self.session.identity_map.get(key)
+        if stale is not None:
+            self.session.expunge(stale)
         self.session.add(ticket)
         return ticket
 
     def add_participant(self, ticket: Ticket, email: str, role: str) -> None:
         """Make `email` a party to the ticket; an existing participant keeps their role."""
-        row = {"ticket_id": ticket.id, "email": email.lower(), "role": role}
-        self._add_if_new(_PARTICIPANTS, [row])
+        self.add_participants(ticket, [(email, role)])
+
+    def add_participants(self, ticket: Ticket, parties: Iterable[tuple[str, str]]) -> None:
+        """`add_participant` for several (email, role) pairs, in order, in one statement."""
+        rows = [
+            {"ticket_id": ticket.id, "email": email.lower(), "role": role}
+            for email, role in parties
+        ]
+        self._add_if_new(_PARTICIPANTS, rows)
 
     def add_article(self, ticket: Ticket, **fields: Any) -> Article:
         """Insert an article; returns it as a plain record with its id (not tracked by the
         session: later changes to it are not saved)."""
-        article_id = self.session.execute(
-            _ADD_ARTICLE, {"ticket_id": ticket.id, **fields}
-        ).scalar_one()
+        article_id = self.insert_article(ticket, **fields)
         return Article(id=article_id, ticket_id=ticket.id, **fields)
+
+    def insert_article(self, ticket: Ticket, **fields: Any) -> int:
+        """`add_article` for callers that need only the new article's id: building the record
+        costs about half as much again as the INSERT."""
+        return int(self._run(_ADD_ARTICLE, {"ticket_id": ticket.id, **fields}).scalar_one())
 
     def add_attachment(
         self, article: Article, *, filename: str, content_type: str, size: int, sha256: str
     ) -> None:
-        self.session.execute(
+        self._run(
             _ADD_ATTACHMENT,
             {
                 "article_id": article.id,
@@ -255,21 +361,35 @@ class TicketStore:
             {"ticket_id": ticket.id, "message_id": message_id, "direction": direction}
             for message_id in dict.fromkeys(m for m in message_ids if m)
         ]
-        self._add_if_new(_MESSAGE_REFS, rows)
+        if self._deferring:
+            self._refs.extend(rows)
+        else:
+            self._add_if_new(_MESSAGE_REFS, rows)
 
     def add_event(
         self, ticket: Ticket | None, *, actor: str, kind: str, now: datetime, **detail: Any
     ) -> None:
-        self.session.execute(
-            _ADD_EVENT,
-            {
-                "ticket_id": ticket.id if ticket else None,
-                "actor": actor,
-                "kind": kind,
-                "detail": detail,
-                "created_at": now,
-            },
-        )
+        self.add_events([event_row(ticket, actor=actor, kind=kind, now=now, **detail)])
+
+    def add_events(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Several audit events (made with `event_row`), in order, in one statement."""
+        if rows:
+            self._run(_ADD_EVENT, list(rows))
+
+    def touch(self, ticket: Ticket, now: datetime) -> None:
+        """Set `ticket.updated_at` (a mail was added to it). Most often that is the ticket's
+        only change in the transaction: then one UPDATE now, not through the session, whose
+        flush at commit costs several times that statement. A ticket with other changes gets
+        it through the session, in the one UPDATE that writes them all."""
+        if ticket.updated_at == now:
+            return
+        if inspect(ticket).modified:
+            ticket.updated_at = now
+            return
+        self._run(_TOUCH_TICKET, {"ticket_id": ticket.id, "now": now})
+        # Stored: nothing left to flush. Expired, not set: read again, it comes from the
+        # database, right even after a savepoint rollback took the UPDATE back.
+        self.session.expire(ticket, ["updated_at"])
 
     def set_status(self, ticket: Ticket, status: str, *, actor: str, now: datetime) -> None:
         if ticket.status == status:
@@ -291,34 +411,54 @@ class TicketStore:
         now: datetime,
     ) -> int:
         """Queue a rendered mail for delivery now; returns the outbox row's id."""
-        return int(
-            self.session.execute(
-                _ADD_OUTBOX,
-                {
-                    "ticket_id": ticket.id if ticket else None,
-                    "kind": kind,
-                    "message_id": message_id,
-                    "envelope_from": envelope_from,
-                    "envelope_to": envelope_to,
-                    "raw": raw,
-                    "state": "queued",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                },
-            ).scalar_one()
-        )
+        row = _outbox_row(ticket, kind, message_id, envelope_from, envelope_to, raw, now)
+        return int(self._run(_ADD_OUTBOX, row).scalar_one())
+
+    def queue_outbox(
+        self,
+        *,
+        ticket: Ticket | None,
+        kind: str,
+        message_id: str,
+        envelope_from: str,
+        envelope_to: list[str],
+        raw: bytes,
+        now: datetime,
+    ) -> None:
+        """`add_outbox` for callers that need no id: inside `deferred()` the row is held and
+        written together with the block's other outbox rows."""
+        row = _outbox_row(ticket, kind, message_id, envelope_from, envelope_to, raw, now)
+        if self._deferring:
+            self._outbox.append(row)
+        else:
+            self._run(_QUEUE_OUTBOX, row)
 
     # --- automatic-reply rate limit ------------------------------------------------------
 
     def auto_replies_since(self, recipient: str, since: datetime) -> int:
-        count = self.session.execute(
+        count = self._run(
             _AUTO_REPLIES_SINCE, {"recipient": recipient.lower(), "since": since}
         ).scalar()
         return int(count or 0)
 
     def log_auto_reply(self, recipient: str, now: datetime) -> None:
-        self.session.execute(_ADD_AUTO_REPLY, {"recipient": recipient.lower(), "created_at": now})
+        self._run(_ADD_AUTO_REPLY, {"recipient": recipient.lower(), "created_at": now})
+
+    def log_auto_reply_within(
+        self, recipient: str, now: datetime, *, since: datetime, limit: int
+    ) -> int | None:
+        """`log_auto_reply` only if fewer than `limit` were logged since `since`, checked and
+        logged in one statement; the log row's id (for `unlog_auto_reply`), or None when the
+        recipient is at the limit and nothing was logged."""
+        logged = self._run(
+            _ADD_AUTO_REPLY_UNDER_LIMIT,
+            {"recipient": recipient.lower(), "created_at": now, "since": since, "limit": limit},
+        ).scalar()
+        return None if logged is None else int(logged)
+
+    def unlog_auto_reply(self, log_id: int) -> None:
+        """Take back a logged automatic reply that was not sent after all."""
+        self._run(_REMOVE_AUTO_REPLY, {"id": log_id})
 
     # --- listing for the CLI -------------------------------------------------------------
 
@@ -345,6 +485,43 @@ class TicketStore:
                 select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id)
             )
         )
+
+
+def _outbox_row(
+    ticket: Ticket | None,
+    kind: str,
+    message_id: str,
+    envelope_from: str,
+    envelope_to: list[str],
+    raw: bytes,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket.id if ticket else None,
+        "kind": kind,
+        "message_id": message_id,
+        "envelope_from": envelope_from,
+        "envelope_to": envelope_to,
+        "raw": raw,
+        "state": "queued",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def event_row(
+    ticket: Ticket | None, *, actor: str, kind: str, now: datetime, **detail: Any
+) -> dict[str, Any]:
+    """One audit event as `TicketStore.add_events` takes it: collect a mail's events, then
+    write them together."""
+    return {
+        "ticket_id": ticket.id if ticket else None,
+        "actor": actor,
+        "kind": kind,
+        "detail": detail,
+        "created_at": now,
+    }
 
 
 def ticket_summary(ticket: Ticket) -> dict[str, Any]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.charset import QP, Charset
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 
+from gateway import compose as compose_module
 from gateway import threadindex
 from gateway.compose import MAX_REFERENCES, compose
 from gateway.errors import PermanentDeliveryError
@@ -222,3 +224,38 @@ def test_given_message_id_and_reply_to_are_used() -> None:
     assert msg["Reply-To"].addresses[0].addr_spec == "servicedesk+t0k@example.org"
     with pytest.raises(ValueError, match="message_id"):
         build(message_id="not-an-id")
+
+
+# Texts that exercise quoted-printable's corners: escapes, soft breaks next to an escape,
+# whitespace at line ends, every kind of line end, and characters str.splitlines() splits at.
+TRICKY_TEXTS = [
+    "",
+    "Grüße =?utf-8?q?x?= 100 % sicher\n",
+    "a" * 74 + "=\n" + "b" * 75 + "ä\n" + "c" * 76 + " \n" + "d" * 73 + "\t\n" + "e" * 200,
+    "Zeile mit Leerzeichen am Ende \nund Tab\t\r\nund CR\rund nichts ",
+    "\x0b\x0c\x1c\x85\u2028 Steuerzeichen\x00 und 😀 " * 9,
+    "=" * 80 + "\n" + " " * 80 + "\n",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXTS)
+def test_quoted_printable_is_exactly_the_stdlib_encoding(text: str) -> None:
+    stdlib = Charset("utf-8")
+    stdlib.body_encoding = QP
+    assert compose_module.quoted_printable(text) == stdlib.body_encode(text)
+
+
+@pytest.mark.parametrize("html", [None, "<p>Grüße</p>\n" + "x" * 90])
+@pytest.mark.parametrize("text", TRICKY_TEXTS[1:])
+def test_mail_without_attachments_is_written_byte_for_byte_as_the_stdlib_writes_it(
+    text: str, html: str | None
+) -> None:
+    body = compose_module._text_part("plain", text)
+    if html is not None:
+        body = compose_module._multipart(
+            "alternative", [body, compose_module._text_part("html", html)])
+    headers = [("Subject", "=?utf-8?q?Gr=C3=BC=C3=9Fe?=\n x"), ("MIME-Version", "1.0")]
+    ours = compose_module._serialise(
+        compose_module._Part([*headers, *body.headers], body.payload, body.boundary))
+    stdlib = compose_module._message(body, headers).as_bytes(policy=compose_module._PREFOLDED)
+    assert ours == stdlib

@@ -269,6 +269,8 @@ def test_broken_template_keeps_the_ticket_and_records_why(
     with rows(db) as session:
         [event] = session.scalars(select(Event).where(Event.kind == "auto-reply-suppressed"))
         assert event.detail["error"] == "TemplateError" and "nicht_da" in event.detail["detail"]
+        # nothing was sent, so nothing counts against the requester's hourly limit
+        assert TicketStore(session).auto_replies_since(REQUESTER, ctx.now - timedelta(hours=1)) == 0
 
 
 def test_sender_without_usable_address_or_our_own_is_not_answered(

@@ -3,11 +3,26 @@ INSERT … ON CONFLICT DO NOTHING, one-statement claims) keep the semantics of t
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
 
 from storage import spool
 from storage.engine import Database
-from storage.models import Article, Event, InboxItem, MessageRef, Participant, Ticket, utcnow
+from storage.models import (
+    Article,
+    Event,
+    InboxItem,
+    MessageRef,
+    OutboxItem,
+    Participant,
+    Ticket,
+    utcnow,
+)
 from storage.tickets import TicketStore
 
 
@@ -107,3 +122,154 @@ def test_claim_hands_out_the_oldest_row_whole_and_release_takes_the_attempt_back
     with db.session() as session:
         again = spool.claim_inbox(session, "w1")
     assert again is not None and again.id == ids[0] and again.attempts == 1
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    """The SQL statements run on `db` inside the block (an executemany counts once)."""
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(" ".join(args[2].split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_message_id_seen_answers_the_duplicate_and_the_loop_question_at_once(
+    db: Database,
+) -> None:
+    with db.session() as session:
+        store = TicketStore(session)
+        ticket = new_ticket(store)
+        store.add_article(ticket, kind="requester", direction="in", from_addr="e@example.net",
+                          to_addrs=[], cc_addrs=[], subject="s", body="b",
+                          message_id="<in@x>", created_at=utcnow())
+        store.add_article(ticket, kind="system", direction="out", from_addr="sd@example.org",
+                          to_addrs=[], cc_addrs=[], subject="s", body="b",
+                          message_id="<ack@x>", created_at=utcnow())
+        store.add_message_refs(ticket, ["<in@x>"], "in")
+        store.add_message_refs(ticket, ["<ack@x>"], "out")
+        with statements(db) as seen:
+            answers = [store.message_id_seen(m) for m in ("<in@x>", "<ack@x>", "<new@x>")]
+        assert answers == [(True, False), (False, True), (False, False)]
+        assert len(seen) == 3  # one statement per Message-ID
+        assert store.has_inbound_message("<in@x>") and store.sent_message_id("<ack@x>")
+
+
+def test_a_routed_ticket_is_written_by_its_insert_alone(db: Database) -> None:
+    with statements(db) as seen, db.session() as session:
+        store = TicketStore(session)
+        ticket = store.create_ticket(prefix="LDS", subject="VPN", requester="e@example.net",
+                                     language="de", conversation=None, now=utcnow(),
+                                     queue="it", owner="anna@example.org", priority="high",
+                                     tags=["vpn"], pseudonyms={"ab12": 1})
+        store.touch(ticket, ticket.updated_at)  # unchanged: nothing to write
+    assert not [s for s in seen if s.startswith("UPDATE tickets")]
+    with db.reading() as session:
+        stored = session.scalars(select(Ticket)).one()
+        assert (stored.queue, stored.owner, stored.priority, stored.tags, stored.pseudonyms) == (
+            "it", "anna@example.org", "high", ["vpn"], {"ab12": 1})
+
+
+def test_touch_stores_updated_at_at_once_and_leaves_nothing_to_flush(db: Database) -> None:
+    with db.session() as session:
+        ref = new_ticket(TicketStore(session)).ref
+    later = utcnow() + timedelta(minutes=5)
+    with db.session() as session:
+        store = TicketStore(session)
+        ticket = store.by_ref(ref)
+        assert ticket is not None
+        store.touch(ticket, later)
+        assert ticket.updated_at == later and not session.dirty
+    with db.reading() as session:
+        assert session.scalars(select(Ticket.updated_at)).one() == later
+
+
+def test_deferred_outbox_rows_and_refs_are_written_together_and_read_back_inside(
+    db: Database,
+) -> None:
+    now = utcnow()
+    with db.session() as session:
+        store = TicketStore(session)
+        ticket = new_ticket(store)
+        with statements(db) as seen, store.deferred():
+            for n in (1, 2):
+                store.queue_outbox(ticket=ticket, kind="agent-notify", message_id=f"<o{n}@x>",
+                                   envelope_from="sd@example.org", envelope_to=["a@example.org"],
+                                   raw=b"mail", now=now)
+                store.add_message_refs(ticket, [f"<o{n}@x>"], "out")
+            assert session.scalar(select(func.count()).select_from(OutboxItem)) == 0  # held
+            assert store.message_ids(ticket) == ["<o1@x>", "<o2@x>"]  # a read writes them first
+            store.add_message_refs(ticket, ["<o3@x>"], "out")
+        assert [s.split(" (")[0] for s in seen if s.startswith("INSERT")] == [
+            "INSERT INTO outbox", "INSERT INTO message_refs", "INSERT INTO message_refs"]
+        with pytest.raises(RuntimeError), store.deferred():
+            store.queue_outbox(ticket=ticket, kind="agent-notify", message_id="<lost@x>",
+                               envelope_from="sd@example.org", envelope_to=["a@example.org"],
+                               raw=b"mail", now=now)
+            raise RuntimeError  # the transaction fails: its held rows are dropped
+        assert store.message_ids(ticket) == ["<o1@x>", "<o2@x>", "<o3@x>"]
+    with db.reading() as session:
+        stored = session.scalars(select(OutboxItem.message_id).order_by(OutboxItem.id)).all()
+        assert stored == ["<o1@x>", "<o2@x>"]
+
+
+def test_auto_reply_is_logged_only_under_the_limit_and_can_be_taken_back(db: Database) -> None:
+    now = utcnow()
+    since = now - timedelta(hours=1)
+    with db.session() as session:
+        store = TicketStore(session)
+        store.log_auto_reply("erika@example.net", since - timedelta(seconds=1))  # too old
+        logged = [store.log_auto_reply_within("Erika@example.net", now, since=since, limit=2)
+                  for _ in range(3)]
+        assert logged[0] is not None and logged[1] is not None and logged[2] is None
+        assert store.auto_replies_since("erika@example.net", since) == 2
+        store.unlog_auto_reply(logged[1])
+        assert store.auto_replies_since("erika@example.net", since) == 1
+        assert store.log_auto_reply_within("erika@example.net", now, since=since, limit=2)
+
+
+def test_touch_joins_other_changes_in_one_update(db: Database) -> None:
+    with db.session() as session:
+        ref = new_ticket(TicketStore(session)).ref
+    with statements(db) as seen, db.session() as session:
+        store = TicketStore(session)
+        ticket = store.by_ref(ref)
+        assert ticket is not None
+        ticket.pseudonyms = {"ab12": 1}
+        store.touch(ticket, utcnow() + timedelta(minutes=5))
+    assert len([s for s in seen if s.startswith("UPDATE tickets")]) == 1
+
+
+def test_a_ticket_rolled_back_with_its_savepoint_does_not_block_the_next(db: Database) -> None:
+    """The worker runs each mail of a batch in a savepoint; a failed one takes its ticket back,
+    and the next mail's ticket may get the same number and id."""
+    with db.session() as session:
+        failed = session.begin_nested()
+        first = new_ticket(TicketStore(session), "wird zurückgerollt")
+        failed.rollback()
+        done = session.begin_nested()
+        store = TicketStore(session)
+        second = new_ticket(store, "bleibt")
+        done.commit()
+        assert second.ref == first.ref and store.by_ref(second.ref) is second
+    with db.reading() as session:
+        assert session.scalars(select(Ticket.subject)).all() == ["bleibt"]
+
+
+def test_touch_taken_back_by_a_savepoint_rollback_is_not_remembered(db: Database) -> None:
+    with db.session() as session:
+        ticket = new_ticket(TicketStore(session))
+        stored = ticket.updated_at
+    with db.session() as session:
+        store = TicketStore(session)
+        ticket = store.by_ref(ticket.ref)
+        assert ticket is not None
+        savepoint = session.begin_nested()
+        store.touch(ticket, utcnow() + timedelta(minutes=5))
+        savepoint.rollback()
+        assert ticket.updated_at == stored

@@ -72,14 +72,14 @@ def auto_reply_verdict(
 
 def run(ctx: Context) -> None:
     assert ctx.mail is not None
-    if ctx.store.has_inbound_message(ctx.mail.message_id):
+    received, sent = ctx.store.message_id_seen(ctx.mail.message_id)  # one round trip for both
+    if received:
         raise Stop("duplicate: a mail with this Message-ID is already stored")
     reason = auto_reply_verdict(
         ctx.mail,
         envelope_from=ctx.inbox.envelope_from if ctx.inbox.source == "smtp" else None,
         # Exactly a Message-ID we sent: matching our domain would also catch our colleagues.
-        sent_by_us=not ctx.mail.message_id_generated
-        and ctx.store.sent_message_id(ctx.mail.message_id),
+        sent_by_us=not ctx.mail.message_id_generated and sent,
         service_address=ctx.settings.service.address,
     )
     if reason is not None:

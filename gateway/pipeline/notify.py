@@ -42,7 +42,14 @@ def choose_template(ctx: Context) -> str | None:
 def run(ctx: Context) -> None:
     if ctx.mail is None or ctx.ticket is None:
         return
-    agentmail.after_mail(ctx)  # relays, status mails, agent notifications and help
+    with ctx.store.deferred():  # all of this mail's outgoing mail: one INSERT per table
+        agentmail.after_mail(ctx)  # relays, status mails, agent notifications and help
+        _acknowledge(ctx)
+
+
+def _acknowledge(ctx: Context) -> None:
+    """The requester's acknowledgement, if this run calls for one."""
+    assert ctx.mail is not None and ctx.ticket is not None
     template = choose_template(ctx)
     if template is None or ctx.automatic_reason is not None or ctx.sender_role != "requester":
         return
@@ -51,7 +58,8 @@ def run(ctx: Context) -> None:
     if reason is not None:
         ctx.decide(STAGE, "not-answered", template=template, reason=reason)
         return
-    if _over_rate_limit(ctx, recipient.email):
+    log_id = _log_within_rate_limit(ctx, recipient.email)
+    if log_id is None:
         _suppress(ctx, template, "rate-limited")
         return
     try:
@@ -61,6 +69,7 @@ def run(ctx: Context) -> None:
     except (TemplateError, DeliveryError) as exc:
         # A broken admin template must not stop tickets from being recorded: the ticket is
         # kept, the missing acknowledgement is on its trail and in the log.
+        ctx.store.unlog_auto_reply(log_id)  # nothing was sent: it does not count
         _suppress(ctx, template, "cannot-compose", error=type(exc).__name__, detail=str(exc))
         return
     _queue(ctx, template, recipient, envelope_to, rendered, composed)
@@ -94,9 +103,16 @@ def _unanswerable(ctx: Context, email: str) -> str | None:
     return None
 
 
-def _over_rate_limit(ctx: Context, email: str) -> bool:
-    limit = ctx.settings.guard.max_auto_replies_per_hour
-    return ctx.store.auto_replies_since(email, ctx.now - RATE_WINDOW) >= limit
+def _log_within_rate_limit(ctx: Context, email: str) -> int | None:
+    """Count the acknowledgement against the recipient's hourly limit before composing it (the
+    check and the log in one statement): the log row's id, or None when the limit is reached.
+    A mail that then cannot be composed takes its log row back."""
+    return ctx.store.log_auto_reply_within(
+        email,
+        ctx.now,
+        since=ctx.now - RATE_WINDOW,
+        limit=ctx.settings.guard.max_auto_replies_per_hour,
+    )
 
 
 def _suppress(ctx: Context, template: str, reason: str, **detail: Any) -> None:
@@ -148,13 +164,12 @@ def _queue(ctx: Context, template: str, recipient: Address, envelope_to: str,
            rendered: RenderedMail, composed: ComposedMail) -> None:
     assert ctx.ticket is not None
     ticket, service = ctx.ticket, ctx.settings.service
-    ctx.store.add_outbox(
+    ctx.store.queue_outbox(
         ticket=ticket, kind=template, message_id=composed.message_id,
         envelope_from=service.address, envelope_to=[envelope_to], raw=composed.raw, now=ctx.now,
     )
-    ctx.store.log_auto_reply(recipient.email, ctx.now)
     ctx.store.add_message_refs(ticket, [composed.message_id], "out")
-    ctx.store.add_article(
+    ctx.store.insert_article(
         ticket, kind="system", direction="out", from_addr=service.address,
         to_addrs=[recipient.email], cc_addrs=[], subject=rendered.subject, body=rendered.text,
         message_id=composed.message_id, created_at=ctx.now,

@@ -1,14 +1,32 @@
 """Write what the earlier stages decided: the ticket (new or found), the article, its attachments
-(blobs first, rows after), the Message-ID index, participants and audit events."""
+(blobs first, rows after), the Message-ID index, participants and audit events.
+
+It runs for every mail inside the write transaction, so it writes each table once: a new
+ticket's INSERT already carries its routing and pseudonyms (no UPDATE follows), and the mail's
+participants and events are collected in order and written with one statement each."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
+from typing import Any
 
 from gateway import threadindex
 from gateway.pipeline.context import Address, Context
 from gateway.pipeline.thread import clean_subject
 from storage.models import Ticket
+from storage.tickets import event_row
+
+
+@dataclass(slots=True)
+class _Rows:
+    """What this mail adds to the ticket's participants and audit trail, in order."""
+
+    participants: list[tuple[str, str]] = field(default_factory=list)  # (email, role)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def event(self, ctx: Context, ticket: Ticket, actor: str, kind: str, **detail: Any) -> None:
+        self.events.append(event_row(ticket, actor=actor, kind=kind, now=ctx.now, **detail))
 
 
 def article_kind(ctx: Context) -> str:
@@ -18,9 +36,9 @@ def article_kind(ctx: Context) -> str:
     return "note" if ctx.sender_role == "agent-unverified" else "requester"
 
 
-def _open_ticket(ctx: Context) -> Ticket:
+def _open_ticket(ctx: Context, rows: _Rows) -> Ticket:
     assert ctx.mail is not None
-    mail = ctx.mail
+    mail, route = ctx.mail, ctx.route
     index = mail.thread_index
     key = threadindex.conversation_key(index) if index is not None else None
     if key is None:  # no usable Outlook conversation: start one so our mails carry it
@@ -33,40 +51,33 @@ def _open_ticket(ctx: Context) -> Ticket:
         conversation=key,
         now=ctx.now,
         linked=ctx.linked_ticket,
+        # queue, owner, priority and tags from the routing decision
+        queue=route.queue if route is not None else None,
+        owner=route.owner if route is not None else None,
+        priority=(route.priority or "normal") if route is not None else "normal",
+        tags=list(route.tags) if route is not None else [],
+        pseudonyms=ctx.pseudonyms,  # keyed hashes and numbers, never names
     )
     ctx.ticket_is_new = True
-    ctx.store.add_participant(ticket, mail.from_.email, "requester")
+    rows.participants.append((mail.from_.email, "requester"))
     detail: dict[str, object] = {"source": ctx.inbox.source, "inbox_id": ctx.inbox.id}
     if ctx.linked_ticket is not None:
         detail["linked"] = ctx.linked_ticket.ref
-        ctx.store.add_event(
-            ctx.linked_ticket, actor="system", kind="linked", now=ctx.now, new_ticket=ticket.ref
+        rows.event(ctx, ctx.linked_ticket, "system", "linked", new_ticket=ticket.ref)
+    rows.event(ctx, ticket, "system", "created", **detail)
+    if route is not None:
+        if route.owner is not None:
+            rows.participants.append((route.owner, "agent"))
+        rows.event(
+            ctx,
+            ticket,
+            "rules",
+            "routed",
+            ruleset=ctx.ruleset.version if ctx.ruleset else None,
+            rules=list(route.rules),
+            decision=route.describe(),
         )
-    ctx.store.add_event(ticket, actor="system", kind="created", now=ctx.now, **detail)
-    if ctx.route is not None:
-        _apply_route(ctx, ticket)
     return ticket
-
-
-def _apply_route(ctx: Context, ticket: Ticket) -> None:
-    """Queue, owner, priority and tags from the routing decision, recorded as one event."""
-    assert ctx.route is not None
-    route = ctx.route
-    ticket.queue = route.queue
-    ticket.owner = route.owner
-    ticket.priority = route.priority or "normal"
-    ticket.tags = list(route.tags)
-    if route.owner is not None:
-        ctx.store.add_participant(ticket, route.owner, "agent")
-    ctx.store.add_event(
-        ticket,
-        actor="rules",
-        kind="routed",
-        now=ctx.now,
-        ruleset=ctx.ruleset.version if ctx.ruleset else None,
-        rules=list(route.rules),
-        decision=route.describe(),
-    )
 
 
 def _agents_to_notify(ctx: Context, ticket: Ticket) -> None:
@@ -92,7 +103,8 @@ def _is_service_address(ctx: Context, address: Address) -> bool:
 def run(ctx: Context) -> None:
     assert ctx.mail is not None
     mail = ctx.mail
-    ticket = ctx.ticket if ctx.ticket is not None else _open_ticket(ctx)
+    rows = _Rows()
+    ticket = ctx.ticket if ctx.ticket is not None else _open_ticket(ctx, rows)
     ctx.ticket = ticket
     article = ctx.store.add_article(
         ticket,
@@ -126,27 +138,24 @@ def run(ctx: Context) -> None:
                 and not _is_service_address(ctx, address)
                 and ctx.settings.agent(address.email) is None
             ):
-                ctx.store.add_participant(ticket, address.email, "cc")
-    ticket.updated_at = ctx.now
-    _agents_to_notify(ctx, ticket)
+                rows.participants.append((address.email, "cc"))
     if ctx.pseudonyms is not None and ctx.pseudonyms != ticket.pseudonyms:
         ticket.pseudonyms = dict(ctx.pseudonyms)  # keyed hashes and numbers, never names
+    ctx.store.touch(ticket, ctx.now)  # updated_at, with the changes above in one UPDATE
+    _agents_to_notify(ctx, ticket)
     if ctx.redactions:
-        ctx.store.add_event(
-            ticket,
-            actor="system",
-            kind="redacted",
-            now=ctx.now,
-            article_id=article.id,
-            counts=dict(ctx.redactions),
+        rows.event(
+            ctx, ticket, "system", "redacted", article_id=article.id, counts=dict(ctx.redactions)
         )
-    ctx.store.add_event(
+    rows.event(
+        ctx,
         ticket,
-        actor="system",
-        kind="article",
-        now=ctx.now,
+        "system",
+        "article",
         article_id=article.id,
         article_kind=article.kind,
         attachments=len(mail.attachments),
         automatic=ctx.automatic_reason,
     )
+    ctx.store.add_participants(ticket, rows.participants)
+    ctx.store.add_events(rows.events)
