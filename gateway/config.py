@@ -109,6 +109,7 @@ class WorkerSettings(_Strict):
     max_attempts: int = Field(3, ge=1)
     lease_seconds: float = Field(300, gt=0)
     prepare_timeout_seconds: float = Field(120, gt=0)  # per mail, in the prepare process
+    cpu_priority: Literal["idle", "low", "normal"] = "idle"  # of worker + prepare processes
 
 
 class Agent(_Strict):

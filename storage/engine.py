@@ -72,6 +72,12 @@ class WriterLock:
         self._path = path
         self._fd: int | None = None
         self._pid = 0
+        # A writer that must not wait long (the SMTP intake: a client waits for its 250) holds
+        # a shared flock on this second file while it waits; the holder of the write lock can
+        # test for that and commit early instead of adding more work to its transaction.
+        self._waiting_path = path.with_name(path.name + "-waiting") if path else None
+        self._waiting_fds: dict[str, int] = {}
+        self._waiting_pid = 0
 
     def _file(self) -> int | None:
         if self._path is None or fcntl is None:
@@ -80,6 +86,44 @@ class WriterLock:
             self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             self._pid = os.getpid()
         return self._fd
+
+    def _waiting_file(self, role: str) -> int | None:
+        """One descriptor per role: flock sees two descriptions even inside one process."""
+        if self._waiting_path is None or fcntl is None:
+            return None
+        if self._waiting_pid != os.getpid():  # a forked child opens its own
+            self._waiting_fds, self._waiting_pid = {}, os.getpid()
+        if role not in self._waiting_fds:
+            self._waiting_fds[role] = os.open(self._waiting_path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._waiting_fds[role]
+
+    @contextmanager
+    def hold(self, urgent: bool = False) -> Iterator[None]:
+        """Hold the lock; `urgent` lets the current holder see (`awaited`) that we wait."""
+        fd = self._waiting_file("announce") if urgent else None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        try:
+            self.__enter__()
+        finally:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            self.__exit__()
+
+    def awaited(self) -> bool:
+        """True if an urgent writer is waiting for this lock right now."""
+        fd = self._waiting_file("probe")
+        if fd is None:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
 
     def __enter__(self) -> WriterLock:
         self._threads.acquire()
@@ -115,10 +159,12 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One write transaction: committed on success, rolled back on any exception."""
+    def session(self, urgent: bool = False) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back on any exception. An
+        `urgent` writer (the SMTP intake) makes the holder of the SQLite write lock, if it
+        asks (`write_lock.awaited()`), finish its transaction sooner."""
         with (
-            self.write_lock if self.is_sqlite else nullcontext(),
+            self.write_lock.hold(urgent) if self.is_sqlite else nullcontext(),
             self.sessions() as session,
             session.begin(),
         ):
