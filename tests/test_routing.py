@@ -7,18 +7,19 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gateway.app import App
 from gateway.cli import main
 from gateway.config import Settings
 from gateway.senders import RecordingSender
 from storage import spool
-from storage.models import Event, Ticket
+from storage.models import Event, InboxItem, Ticket
 from tests.conftest import ROOT, wait_for
 from tests.helpers import make_mail, running, send, tickets
 
@@ -31,9 +32,16 @@ def app(settings: Settings) -> Iterator[App]:
     application.db.dispose()
 
 
+# Within the example rules' service hours (Mo-Fr 7-18, Europe/Berlin): a Wednesday, 10:00. The
+# rule `ausserhalb-dienstzeit` would otherwise tag every mail these tests send in the evening.
+OFFICE_HOURS = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
+OFFICE_HOURS_DATE = "Wed, 18 Nov 2026 10:00:00 +0100"
+
+
 def deliver(app: App, *mails: bytes) -> list[Ticket]:
+    """Queue the mails as received in office hours, then let the worker process them."""
     with app.db.session() as session:
-        spool.add_inbox_items(
+        ids = spool.add_inbox_items(
             session,
             [
                 spool.NewInboxItem(
@@ -44,6 +52,9 @@ def deliver(app: App, *mails: bytes) -> list[Ticket]:
                 )
                 for index, raw in enumerate(mails)
             ],
+        )
+        session.execute(
+            update(InboxItem).where(InboxItem.id.in_(ids)).values(received_at=OFFICE_HOURS)
         )
     app.worker.drain()
     return tickets(app)
@@ -186,9 +197,10 @@ def test_rules_test_prints_one_decision_per_mail_and_stores_nothing(
 ) -> None:
     mails = tmp_path / "mails"
     mails.mkdir()
-    (mails / "a.eml").write_bytes(make_mail(subject="Drucker Störung").as_bytes())
-    (mails / "b.eml").write_bytes(make_mail(subject="Krankmeldung").as_bytes())
-    (mails / "c.eml").write_bytes(make_mail(subject="Wann ist offen?").as_bytes())
+    subjects = {"a": "Drucker Störung", "b": "Krankmeldung", "c": "Wann ist offen?"}
+    for name, subject in subjects.items():
+        mail = make_mail(subject=subject, headers={"Date": OFFICE_HOURS_DATE})  # judged then
+        (mails / f"{name}.eml").write_bytes(mail.as_bytes())
     database = Path(settings.database.url.removeprefix("sqlite:///"))
     assert main(["--config", str(config_file), "rules", "test", str(mails)]) == 0
     out, _ = capsys.readouterr()
