@@ -7,23 +7,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from storage.models import Counter, Ticket
+from storage import counters
+from storage.models import Ticket
 
 OPEN_STATES = ("new", "open", "pending")
 
-_COUNTERS = cast(Table, Counter.__table__)
 _TICKETS = cast(Table, Ticket.__table__)
-# A Core UPDATE on the table: the ORM-enabled form also looked for Counter objects in the
-# session to synchronise (there are none) at several times the cost.
-_NEXT_IN_ROTATION = (
-    update(_COUNTERS)
-    .where(_COUNTERS.c.name == bindparam("counter"))
-    .values(value=_COUNTERS.c.value + 1)
-    .returning(_COUNTERS.c.value)
-)
 _OPEN_PER_OWNER = (
     select(_TICKETS.c.owner, func.count())
     .where(
@@ -36,13 +28,7 @@ _OPEN_PER_OWNER = (
 
 def next_in_rotation(session: Session, team: str) -> int:
     """0, 1, 2, … per team across tickets (a counter row, safe under concurrency)."""
-    name = f"round-robin:{team}"[:50]
-    value = session.execute(_NEXT_IN_ROTATION, {"counter": name}).scalar_one_or_none()
-    if value is None:
-        session.add(Counter(name=name, value=1))
-        session.flush()
-        value = 1
-    return int(value) - 1
+    return counters.next_value(session, f"round-robin:{team}"[:50]) - 1
 
 
 def open_tickets_per_owner(session: Session, owners: Sequence[str]) -> dict[str, int]:

@@ -39,11 +39,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 
+from storage import counters
 from storage.models import (
     Article,
     Attachment,
     AutoReplyLog,
-    Counter,
     Event,
     MessageRef,
     OutboxItem,
@@ -62,15 +62,8 @@ _MESSAGE_REFS = cast(Table, MessageRef.__table__)
 _OUTBOX = cast(Table, OutboxItem.__table__)
 _PARTICIPANTS = cast(Table, Participant.__table__)
 
-_COUNTERS = cast(Table, Counter.__table__)
 _TICKETS = cast(Table, Ticket.__table__)
 
-_NEXT_NUMBER = (
-    update(_COUNTERS)
-    .where(_COUNTERS.c.name == bindparam("counter"))
-    .values(value=_COUNTERS.c.value + 1)
-    .returning(_COUNTERS.c.value)
-)
 _ADD_TICKET = insert(_TICKETS).returning(*_TICKETS.c)
 _TOUCH_TICKET = (
     update(_TICKETS)
@@ -214,12 +207,7 @@ class TicketStore:
     def next_ticket_number(self) -> int:
         """Atomically take the next number from the counter row (safe under concurrency:
         the UPDATE locks the row on PostgreSQL; SQLite has one writer)."""
-        value = self._run(_NEXT_NUMBER, {"counter": TICKET_COUNTER}).scalar_one_or_none()
-        if value is None:  # first ticket ever, or a database created without the seed row
-            self.session.add(Counter(name=TICKET_COUNTER, value=1))
-            self.session.flush()
-            return 1
-        return int(value)
+        return counters.next_value(self.session, TICKET_COUNTER)
 
     # --- lookups -------------------------------------------------------------------------
 
