@@ -124,9 +124,7 @@ _AUTO_REPLIES_SINCE = (
 _ADD_ARTICLE = insert(_ARTICLES).returning(_ARTICLES.c.id)
 _ADD_ATTACHMENT = insert(_ATTACHMENTS)
 _ADD_EVENT = insert(_EVENTS)
-_ADD_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id)
 _QUEUE_OUTBOX = insert(_OUTBOX)
-_ADD_AUTO_REPLY = insert(_AUTO_REPLIES)
 # Log an automatic reply only while the recipient is under the limit: the count and the insert
 # in one statement (INSERT … SELECT … WHERE, the same SQL on SQLite and PostgreSQL).
 _ADD_AUTO_REPLY_UNDER_LIMIT = (
@@ -226,14 +224,6 @@ class TicketStore:
 
     def by_conversation(self, conversation: str) -> Ticket | None:
         return self.session.execute(_BY_CONVERSATION, {"conversation": conversation}).scalar()
-
-    def has_inbound_message(self, message_id: str) -> bool:
-        """True if a received article already carries this Message-ID (duplicate delivery)."""
-        return self.message_id_seen(message_id)[0]
-
-    def sent_message_id(self, message_id: str) -> bool:
-        """True if we sent a mail with this Message-ID (it came back: a loop)."""
-        return self.message_id_seen(message_id)[1]
 
     def message_id_seen(self, message_id: str) -> tuple[bool, bool]:
         """(a received article carries this Message-ID, we sent a mail with it): the guard's
@@ -387,21 +377,6 @@ class TicketStore:
         ticket.updated_at = now
         ticket.resolved_at = now if status in ("resolved", "closed") else None
 
-    def add_outbox(
-        self,
-        *,
-        ticket: Ticket | None,
-        kind: str,
-        message_id: str,
-        envelope_from: str,
-        envelope_to: list[str],
-        raw: bytes,
-        now: datetime,
-    ) -> int:
-        """Queue a rendered mail for delivery now; returns the outbox row's id."""
-        row = _outbox_row(ticket, kind, message_id, envelope_from, envelope_to, raw, now)
-        return int(self._run(_ADD_OUTBOX, row).scalar_one())
-
     def queue_outbox(
         self,
         *,
@@ -413,7 +388,7 @@ class TicketStore:
         raw: bytes,
         now: datetime,
     ) -> None:
-        """`add_outbox` for callers that need no id: inside `deferred()` the row is held and
+        """Queue a rendered mail for delivery now; inside `deferred()` the row is held and
         written together with the block's other outbox rows."""
         row = _outbox_row(ticket, kind, message_id, envelope_from, envelope_to, raw, now)
         if self._deferring:
@@ -423,21 +398,12 @@ class TicketStore:
 
     # --- automatic-reply rate limit ------------------------------------------------------
 
-    def auto_replies_since(self, recipient: str, since: datetime) -> int:
-        count = self._run(
-            _AUTO_REPLIES_SINCE, {"recipient": recipient.lower(), "since": since}
-        ).scalar()
-        return int(count or 0)
-
-    def log_auto_reply(self, recipient: str, now: datetime) -> None:
-        self._run(_ADD_AUTO_REPLY, {"recipient": recipient.lower(), "created_at": now})
-
     def log_auto_reply_within(
         self, recipient: str, now: datetime, *, since: datetime, limit: int
     ) -> int | None:
-        """`log_auto_reply` only if fewer than `limit` were logged since `since`, checked and
-        logged in one statement; the log row's id (for `unlog_auto_reply`), or None when the
-        recipient is at the limit and nothing was logged."""
+        """Log an automatic reply to `recipient` only if fewer than `limit` were logged since
+        `since`, checked and logged in one statement. Returns the log row's id (for
+        `unlog_auto_reply`), or None when the recipient is at the limit and nothing was logged."""
         logged = self._run(
             _ADD_AUTO_REPLY_UNDER_LIMIT,
             {"recipient": recipient.lower(), "created_at": now, "since": since, "limit": limit},

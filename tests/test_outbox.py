@@ -114,10 +114,11 @@ def queue_mail(db: Database, settings: Settings, subject: str = "[LDS-1] Eingang
                        domain=settings.service.domain, to=[Address("Erika Muster", RECIPIENT)],
                        cc=[], subject=subject, text="Grüße\n", html=None, in_reply_to=None,
                        references=[], thread_index=None, automatic=True, now=now)
-        item_id = store.add_outbox(ticket=ticket, kind="requester-received",
-                                   message_id=mail.message_id,
-                                   envelope_from=settings.service.address,
-                                   envelope_to=[RECIPIENT], raw=mail.raw, now=now)
+        store.queue_outbox(ticket=ticket, kind="requester-received", message_id=mail.message_id,
+                           envelope_from=settings.service.address, envelope_to=[RECIPIENT],
+                           raw=mail.raw, now=now)
+        item_id = session.scalars(
+            select(OutboxItem.id).where(OutboxItem.message_id == mail.message_id)).one()
         return item_id, mail.message_id, ticket.id
 
 
