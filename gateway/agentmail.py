@@ -70,15 +70,16 @@ def _queue(
     message_id: str,
     raw: bytes,
     envelope_from: str,
-    to: str,
+    envelope_to: list[str],
     now: datetime,
 ) -> None:
+    """Into the outbox, and its Message-ID into the ticket's index (replies thread by it)."""
     store.queue_outbox(
         ticket=ticket,
         kind=kind,
         message_id=message_id,
         envelope_from=envelope_from,
-        envelope_to=[to],
+        envelope_to=envelope_to,
         raw=raw,
         now=now,
     )
@@ -142,7 +143,7 @@ def queue_agent_notification(
         message_id=composed.message_id,
         raw=composed.raw,
         envelope_from=service.address,
-        to=agent,
+        envelope_to=[agent],
         now=now,
     )
 
@@ -190,7 +191,7 @@ def queue_agent_reply(
         message_id=composed.message_id,
         raw=composed.raw,
         envelope_from=service.address,
-        to=agent,
+        envelope_to=[agent],
         now=now,
     )
 
@@ -254,17 +255,16 @@ def queue_requester_mail(
         now=now,
         thread_topic=ticket.subject,
     )
-    store.queue_outbox(
-        ticket=ticket,
+    _queue(
+        store,
+        ticket,
         kind=template,
         message_id=composed.message_id,
+        raw=composed.raw,
         envelope_from=service.address,
         envelope_to=[to.email, *(a.email for a in cc)],
-        raw=composed.raw,
         now=now,
     )
-    store.add_message_refs(ticket, [composed.message_id], "out")
-    logs.event("mail.queued", ticket=ticket.ref, template=template)
 
 
 def mailer_for(ctx: Context) -> Mailer:

@@ -78,20 +78,14 @@ def _acknowledge(ctx: Context) -> None:
 def view(ctx: Context) -> dict[str, Any]:
     """The whitelisted, plain values templates may use (never ORM objects)."""
     assert ctx.ticket is not None and ctx.mail is not None
-    ticket, service = ctx.ticket, ctx.settings.service
+    ticket = ctx.ticket
     received = ctx.inbox.received_at or ctx.now
     return {
-        "ref": ticket.ref,
-        "subject": ticket.subject,
-        "status": ticket.status,
-        "queue": ticket.queue,
-        "priority": ticket.priority,
+        **agentmail.base_view(ctx.settings, ticket, ctx.language, automatic=True),
         "created_at": ticket.created_at,
         "received_at": received,
         "linked_ref": ctx.linked_ticket.ref if ctx.linked_ticket is not None else None,
         "requester_name": ctx.mail.from_.name,
-        "service_name": service.name,
-        "service_address": service.address,
     }
 
 
