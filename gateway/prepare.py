@@ -190,12 +190,11 @@ class ProcessPreparer:
         self._process: SpawnProcess | None = None
         self._tasks: Any = None
         self._results: Any = None
-        self._ready = False
         self._started_at = 0.0
+        self._ready_at: float | None = None  # when the child said it has loaded Presidio
 
     def _start(self) -> None:
-        self._ready = False  # until the child says it has loaded what it needs
-        self._started_at = time.monotonic()
+        self._started_at, self._ready_at = time.monotonic(), None
         self._tasks = self._context.Queue()
         self._results = self._context.Queue()
         self._process = self._context.Process(
@@ -211,31 +210,30 @@ class ProcessPreparer:
             self._start()
         self._sequence += 1
         self._pending.append((self._sequence, item))
-        self._tasks.put((self._sequence, item.id, item.source, item.raw))
+        self._send(self._sequence, item)
+
+    def _send(self, sequence: int, item: InboxItem) -> None:
+        self._tasks.put((sequence, item.id, item.source, item.raw))
 
     def take(self) -> Prepared:
         """The oldest submitted mail, prepared; PrepareFailed if the child died or hung on it
         (the child is then replaced and the mails behind it are handed to the new one). The
         time limit counts from when the child is ready: its start-up (loading Presidio) is
         not the mail's fault."""
-        deadline = time.monotonic() + self.timeout
+        began = time.monotonic()
         while True:
-            was_ready = self._ready
             prepared = self._receive(timeout=min(1.0, self.timeout))
             if prepared is not None:
                 return prepared
-            if self._ready and not was_ready:  # the limit counts from now
-                deadline = time.monotonic() + self.timeout
             assert self._process is not None
             if not self._process.is_alive():
                 self._fail_head(f"the prepare process died on this mail (exit code "
                                 f"{self._process.exitcode})")
-            if not self._ready:
-                deadline = time.monotonic() + self.timeout
+            if self._ready_at is None:
                 if time.monotonic() - self._started_at > STARTUP_SECONDS:
                     self._fail_head(f"the prepare process did not start within "
                                     f"{STARTUP_SECONDS} s")
-            elif time.monotonic() > deadline:
+            elif time.monotonic() > max(began, self._ready_at) + self.timeout:
                 self._fail_head(f"preparing this mail took longer than {self.timeout:g} s")
 
     def take_ready(self) -> Prepared | None:
@@ -254,7 +252,7 @@ class ProcessPreparer:
             except queue.Empty:
                 return None
             if got == _READY:
-                self._ready = True
+                self._ready_at = time.monotonic()
             elif got == sequence:
                 self._pending.popleft()
                 return cast(Prepared, prepared)
@@ -277,7 +275,7 @@ class ProcessPreparer:
         logs.event("prepare.restarted", logging.WARNING,
                    exitcode=old.exitcode if old is not None else None)
         for sequence, item in self._pending:  # the mails behind the failed one, in order
-            self._tasks.put((sequence, item.id, item.source, item.raw))
+            self._send(sequence, item)
 
     def _stop_child(self) -> None:
         process = self._process
