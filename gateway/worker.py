@@ -1,5 +1,7 @@
-"""Turn inbox rows into tickets: claim a row, run the pipeline in one transaction, and end the
-row `done` or `quarantined` with the failing stage and reason, so no mail is ever lost silently.
+"""Turn inbox rows into tickets: claim rows in inbox order, have them prepared (gateway.prepare),
+run each mail's STAGES in a savepoint of a write transaction (several prepared mails may share
+one), and end every row `done` or `quarantined` with the failing stage and reason, so no mail is
+ever lost silently.
 
 A crash mid-way leaves the row `processing`; it is taken up again at the next start (or when its
 lease runs out), and quarantined once it has used up its attempts.
