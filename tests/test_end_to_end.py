@@ -206,3 +206,44 @@ def test_concurrent_clients_make_exactly_one_ticket_each(service: App) -> None:
     assert sorted(stored) == sorted(sent)
     assert len(tickets(service)) == 200
     assert len({t.number for t in tickets(service)}) == 200
+
+
+def test_replies_sent_right_behind_their_original_land_on_its_ticket_in_order(
+    service: App,
+) -> None:
+    """The prepare process works ahead and prepared mails share a transaction: a reply queued
+    right behind its original must still find the ticket the original opens, in inbox order."""
+    conversations: list[list[str]] = []
+    lock = threading.Lock()
+
+    def client(number: int) -> None:
+        for index in range(8):
+            ids = [make_msgid(domain="example.net") for _ in range(3)]
+            sender = f"Nutzer {number} <user{number}@example.net>"
+            subject = f"Anliegen {number}-{index}"
+            send(service.settings, make_mail(sender=sender, subject=subject, message_id=ids[0]))
+            for parent, reply_id in ((ids[0], ids[1]), (ids[1], ids[2])):
+                reply = make_mail(
+                    sender=sender,
+                    subject=f"AW: {subject}",
+                    body="Nachtrag: es geht immer noch nicht.",
+                    message_id=reply_id,
+                    headers={"In-Reply-To": parent, "References": f"{ids[0]} {parent}"},
+                )
+                send(service.settings, reply)
+            with lock:
+                conversations.append(ids)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wait_for(lambda: sum(a.direction == "in" for a in articles(service)) >= 96, timeout=120)
+
+    assert len(tickets(service)) == 32
+    received = [a for a in articles(service) if a.direction == "in"]  # ordered by id
+    by_ticket: dict[int, list[str]] = {}
+    for article in received:
+        by_ticket.setdefault(article.ticket_id, []).append(article.message_id)
+    assert sorted(by_ticket.values()) == sorted(conversations)
