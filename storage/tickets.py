@@ -390,7 +390,18 @@ class TicketStore:
     ) -> None:
         """Queue a rendered mail for delivery now; inside `deferred()` the row is held and
         written together with the block's other outbox rows."""
-        row = _outbox_row(ticket, kind, message_id, envelope_from, envelope_to, raw, now)
+        row = {
+            "ticket_id": ticket.id if ticket else None,
+            "kind": kind,
+            "message_id": message_id,
+            "envelope_from": envelope_from,
+            "envelope_to": envelope_to,
+            "raw": raw,
+            "state": "queued",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
         if self._deferring:
             self._outbox.append(row)
         else:
@@ -439,29 +450,6 @@ class TicketStore:
                 select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id)
             )
         )
-
-
-def _outbox_row(
-    ticket: Ticket | None,
-    kind: str,
-    message_id: str,
-    envelope_from: str,
-    envelope_to: list[str],
-    raw: bytes,
-    now: datetime,
-) -> dict[str, Any]:
-    return {
-        "ticket_id": ticket.id if ticket else None,
-        "kind": kind,
-        "message_id": message_id,
-        "envelope_from": envelope_from,
-        "envelope_to": envelope_to,
-        "raw": raw,
-        "state": "queued",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
 
 
 def event_row(
