@@ -23,6 +23,12 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 PY_EMAIL_DATA = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / "data"
 PG_URL = os.environ.get("POSTDESK_TEST_DATABASE_URL")
 
+# The shared corpus of third-party mail lies beside a developer's checkout only; a user's clone
+# (and its `make test`) has none, so tests that read it skip with this reason.
+needs_corpus = pytest.mark.skipif(
+    not (CORPUS / "messages").is_dir(), reason="shared corpus (../shared/corpus) not beside repo"
+)
+
 
 @pytest.fixture(autouse=True)
 def _no_sealing_key_from_an_earlier_test() -> Iterator[None]:

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from gateway.intake.files import ImportReport, import_paths
 from storage.engine import Database
 from storage.spool import list_inbox
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, needs_corpus
 
 
 def mail(n: int, body: bytes = b"Der Drucker druckt nicht.\n", nl: bytes = b"\n") -> bytes:
@@ -254,6 +254,7 @@ def test_database_refusing_everything_stops_the_import(db: Database, tmp_path: P
     ]
 
 
+@needs_corpus
 def test_whole_shared_corpus_is_imported(db: Database) -> None:
     messages = CORPUS / "messages"
     files = [

@@ -38,7 +38,7 @@ from gateway.intake.smtp import (
 from storage.engine import Database, open_database
 from storage.models import InboxItem
 from storage.spool import NewInboxItem
-from tests.conftest import CORPUS, wait_for
+from tests.conftest import CORPUS, needs_corpus, wait_for
 
 SERVICE = "servicedesk@example.org"
 SECRET = "SECRET-internal-detail /srv/db jane.doe@example.net"
@@ -174,6 +174,7 @@ def _need_sqlite(db: Database) -> None:
 # --- acceptance and durability ----------------------------------------------------------
 
 
+@needs_corpus
 @pytest.mark.parametrize("sample", ["flanker/8bitmime.eml", "django-helpdesk/utf-nondecodable.eml"])
 def test_stores_raw_bytes_and_envelope_before_250(
     serve: Callable[..., SmtpIntake], settings: Settings, sample: str
@@ -377,6 +378,7 @@ def test_oversized_mail_552_and_size_advertised(
     assert len(_rows(settings.database.url)) == 1
 
 
+@needs_corpus
 def test_long_lines_are_stored_not_refused(
     serve: Callable[..., SmtpIntake], settings: Settings
 ) -> None:
