@@ -16,6 +16,7 @@ from gateway.render import Renderer
 from gateway.scheduler import build_scheduler
 from gateway.senders import Sender, make_sender
 from gateway.worker import Signal, Worker, run_worker_process
+from storage import private
 from storage.blobs import BlobStore
 from storage.engine import Database
 from storage.migrate import upgrade
@@ -33,7 +34,7 @@ class App:
 
     @classmethod
     def build(cls, settings: Settings, sender: Sender | None = None) -> App:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private.make_dirs(settings.data_dir)
         worker = Worker.from_settings(settings)
         return cls(
             settings,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.intake.mailbox import PollHealth
+from storage import private
 
 
 def _folder(data_dir: Path) -> Path:
@@ -19,7 +20,7 @@ def _folder(data_dir: Path) -> Path:
 
 def write(data_dir: Path, health: PollHealth) -> None:
     folder = _folder(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(folder)
     data = {**asdict(health), "line": health.line()}
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     with os.fdopen(fd, "w") as handle:

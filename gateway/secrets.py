@@ -12,6 +12,7 @@ import secrets
 
 from gateway.config import Settings
 from gateway.errors import ConfigError
+from storage import private
 
 MIN_LENGTH = 32
 
@@ -33,7 +34,7 @@ def load_secret(settings: Settings, *, create: bool = False) -> bytes:
                 f"no server secret: set {settings.secrets.key_env} or run `postdesk init` to "
                 f"create {path}"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private.make_dirs(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48) + "\n")

@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 from gateway import logs
 from gateway.config import Settings
 from gateway.errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
+from storage import private
 
 _ENHANCED_STATUS = re.compile(rb"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
 
@@ -149,8 +150,8 @@ class MaildirSender:
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
-        self.root.parent.mkdir(parents=True, exist_ok=True)
-        mailbox.Maildir(self.root, create=True)  # creates tmp/, new/ and cur/
+        private.make_dirs(self.root.parent)
+        mailbox.Maildir(self.root, create=True)  # creates it, tmp/, new/ and cur/ with 0700
         self._tmp, self._new, self._cur = (str(self.root / sub) for sub in ("tmp", "new", "cur"))
 
     def key(self, message_id: str) -> str:

@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from storage import private
+
 
 class BlobStore:
     def __init__(self, root: Path) -> None:
@@ -22,7 +24,7 @@ class BlobStore:
         target = self.path(digest)
         if target.exists():
             return digest
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private.make_dirs(target.parent)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:

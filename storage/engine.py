@@ -23,6 +23,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage import private
+
 try:  # POSIX: serialise SQLite writers across processes without SQLite's sleep-polling
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: SQLite's busy timeout alone
@@ -53,7 +55,9 @@ def create_db_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database)
+            private.make_dirs(path.parent)  # it holds personal data: 0700 folder, 0600 files
+            private.create_file(path)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
