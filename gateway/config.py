@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from gateway import packaged
 from gateway.errors import ConfigError
 
 Email = Annotated[
@@ -190,13 +191,23 @@ class Settings(_Strict):
     routing: RoutingSettings = RoutingSettings()
     agent_proof: AgentProofSettings = AgentProofSettings()
     notify: NotifySettings = NotifySettings()
-    rules_dir: Path = Path("rules")
-    templates_dir: Path = Path("templates")
+    # Not set: the defaults shipped in the package. Set: that folder, which must exist.
+    rules_dir: Path = Field(default_factory=packaged.rules_dir)
+    templates_dir: Path = Field(default_factory=packaged.templates_dir)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     redaction: RedactionSettings = RedactionSettings()
     secrets: SecretSettings = SecretSettings()
     exchange: ExchangeSettings | None = None  # EWS mailbox (Exchange Server on premises)
     graph: GraphSettings | None = None  # Microsoft Graph mailbox (Exchange Online)
+
+    @field_validator("rules_dir", "templates_dir")
+    @classmethod
+    def _folder_exists(cls, value: Path) -> Path:
+        """A folder the config names must be there: falling back to the packaged defaults
+        would hide a typo and run the site with rules and templates it did not choose."""
+        if not value.is_dir():
+            raise ValueError(f"folder not found: {value}")
+        return value
 
     @model_validator(mode="after")
     def _service_address_accepted(self) -> Settings:
@@ -265,7 +276,9 @@ def load_settings(path: str | Path) -> Settings:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"config file not found: {path}") from exc
+        raise ConfigError(
+            f"config file not found: {path} (`postdesk init --site DIR` creates a site with one)"
+        ) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
     try:
