@@ -84,14 +84,35 @@ def _echo_json(data: Any) -> None:
 
 
 @cli.command()
-def init() -> None:
-    """Create or upgrade the database and the data folder."""
+def init(
+    site: Annotated[
+        Path | None,
+        typer.Option(
+            "--site",
+            help="Create a new site in this folder: config.yaml, rules/ and templates/ from the "
+            "package, then its secret key and database. Never overwrites.",
+        ),
+    ] = None,
+) -> None:
+    """Create or upgrade the database and the data folder (or, with --site, a whole site)."""
+    from gateway import sitesetup
     from gateway.app import App
 
+    if site is not None:
+        config = sitesetup.scaffold(site)
+        _config_path[:] = [config]
+        typer.echo(f"site created: {config}, {site / 'rules'}, {site / 'templates'}")
     settings = _settings()
     app = App.build(settings)
     app.init_database()
+    if site is not None and settings.secrets.key_file.is_file():
+        typer.echo(f"secret key: {settings.secrets.key_file} (set {settings.secrets.key_env} "
+                   "in production instead)")
+    for line in sitesetup.tighten_private_paths(settings):
+        typer.echo(line)
     typer.echo(f"database ready: {app.db.engine.url.render_as_string(hide_password=True)}")
+    if site is not None:
+        typer.echo(f"next: adapt {config}, then: postdesk --config {config} serve")
 
 
 @cli.command()

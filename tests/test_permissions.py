@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.app import App
+from gateway.cli import main
 from gateway.config import Settings
 from gateway.intake.mailbox import PollHealth
 from storage.engine import open_database
@@ -84,6 +85,29 @@ def test_a_stricter_umask_is_not_loosened(tmp_path: Path, umask: Callable[[int],
     assert mode(tmp_path / "a") == 0o500
     assert mode(tmp_path / "a" / "b") == 0o500
     (tmp_path / "a").chmod(0o700)  # let pytest clean up
+
+
+def test_init_tightens_a_site_created_before_modes_were_set(
+    tmp_path: Path, make_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    settings = make_settings(database={"url": f"sqlite:///{tmp_path / 'var' / 'postdesk.db'}"})
+    data = settings.data_dir
+    data.mkdir(mode=0o755)
+    (data / "blobs").mkdir(mode=0o755)
+    db_file = data / "postdesk.db"
+    db_file.touch(mode=0o644)
+    db_file.chmod(0o644)
+    data.chmod(0o755)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({**settings.model_dump(mode="json"), "log_level": "WARNING"}))
+    assert main(["--config", str(config), "init"]) == 0
+    out = capsys.readouterr().out
+    assert mode(data) == 0o700
+    assert mode(data / "blobs") == 0o700
+    assert mode(db_file) == 0o600
+    assert "permissions tightened" in out
 
 
 @pytest.mark.slow
