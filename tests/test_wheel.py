@@ -28,6 +28,10 @@ from tests.conftest import ROOT, free_port, wait_for
 from tests.helpers import make_mail
 
 RUN_WHEEL_TEST = os.environ.get("POSTDESK_TEST_WHEEL") == "1"
+pytestmark = pytest.mark.skipif(
+    shutil.which("git") is None or not (ROOT / ".git").exists(),
+    reason="needs a git checkout: the wheel is built from the files git tracks",
+)
 
 
 def _tracked(folder: str) -> list[str]:
