@@ -50,6 +50,11 @@ class App:
     def serve(self, install_signals: bool = True) -> None:
         """Run intake, worker and scheduler until SIGTERM/SIGINT (or `stop_event`)."""
         self.init_database()
+        runner = WorkerRunner(self)
+        intake = SmtpIntake(self.settings, self.db, on_stored=runner.wake.set)
+        # Bind first: a second serve on a busy port ends here with one line, before it starts a
+        # worker process or puts back rows that the serve owning the port is working on.
+        intake.start()
         self.worker.recover()
         if install_signals:
 
@@ -59,17 +64,16 @@ class App:
 
             signal.signal(signal.SIGTERM, _stop)
             signal.signal(signal.SIGINT, _stop)
-        runner = WorkerRunner(self)
-        intake = SmtpIntake(self.settings, self.db, on_stored=runner.wake.set)
         scheduler = build_scheduler(self, wake=runner.wake.set)
         runner.start()
-        intake.start()
         scheduler.start()
         logs.event(
             "serve.started",
             smtp=f"{self.settings.smtp.host}:{intake.port}",
             worker=self.settings.worker.mode,
             transport=self.settings.outgoing.transport,
+            rules=self.worker.rules.value.version,
+            templates=self.worker.templates.value.version,
         )
         try:
             self.stop_event.wait()

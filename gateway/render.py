@@ -269,6 +269,14 @@ class Renderer:
         html = self._render_file(name, resolved.html, values) if resolved.html else None
         return RenderedMail(subject=subject, text=_end_with_newline(text), html=html)
 
+    def compile(self, path: str) -> None:
+        """Parse and compile one file of the snapshot, as it is (a shared layout as well as the
+        `site/` copy that shadows it); TemplateError with the line of a syntax error."""
+        try:
+            self._env.compile(self.sources.files[path], path, str(self.root / path))
+        except jinja2.TemplateSyntaxError as exc:
+            raise self._error(path, path, exc, _describe(exc)) from exc
+
     def _render_file(self, name: str, path: str, values: Mapping[str, Any]) -> str:
         try:
             template = self._templates.get(path)
