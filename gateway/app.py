@@ -110,7 +110,8 @@ class WorkerRunner:
         while not self._stop.is_set():
             process = self._context.Process(
                 target=run_worker_process,
-                args=(self.app.settings, self._stop, self.wake, os.getpid()),
+                args=(self.app.settings, self._stop, self.wake, os.getpid(),
+                      self.app.worker.checked()),
                 name="postdesk-worker",
                 daemon=False,  # it starts the prepare process; it ends with serve on its own
             )

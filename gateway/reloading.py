@@ -15,6 +15,7 @@ from gateway import logs
 from gateway.errors import PostdeskError
 
 T = TypeVar("T")
+State = tuple[Hashable, T]
 
 
 class Reloading(Generic[T]):
@@ -24,13 +25,25 @@ class Reloading(Generic[T]):
 
     what = "files"  # the log events' prefix
 
-    def __init__(self, check_seconds: float = 1.0) -> None:
+    def __init__(self, check_seconds: float = 1.0, start: State[T] | None = None) -> None:
         self.check_seconds = check_seconds
         self._lock = threading.Lock()
-        self._fingerprint = self.fingerprint()
         self._refused: Hashable | None = None
+        self._refused_errors: list[str] | None = None
         self._checked = time.monotonic()
-        self.value: T = self.load()
+        self.value: T
+        if start is not None:  # what another process checked (see state())
+            self._fingerprint, self.value = start
+        else:
+            self._fingerprint = self.fingerprint()
+            self.value = self.load()
+
+    def state(self) -> State[T]:
+        """The value in force and the fingerprint of its files: a new worker process starts
+        from what serve checked, and follows edits from there (a file broken meanwhile does
+        not keep it from starting)."""
+        with self._lock:
+            return self._fingerprint, self.value
 
     # --- what a subclass provides -------------------------------------------------------------
 
@@ -59,24 +72,41 @@ class Reloading(Generic[T]):
         return self.value
 
     def refresh(self) -> bool:
-        """Look for changed files now; load a change. True if a new value is in force."""
+        """Look for changed files now and load a change; True if that put a new version in
+        force (or ended a refusal). A change is logged once even if the files were caught
+        half-written (an editor's save, seen twice): the same version or the same errors
+        again are not logged again."""
         with self._lock:
             self._checked = time.monotonic()
             fingerprint = self.fingerprint()
-            if fingerprint in (self._fingerprint, self._refused):
+            if fingerprint == self._refused or (
+                fingerprint == self._fingerprint and self._refused is None
+            ):
                 return False
             try:
-                value = self.load()
+                value = self.value if fingerprint == self._fingerprint else self.load()
             except PostdeskError as exc:
-                errors = self.errors(exc)
-                if errors is None:
-                    raise
-                self._refused = fingerprint  # log a broken state once, not on every check
-                active = self.describe(self.value).get("version")
-                for error in errors:
-                    logs.event(f"{self.what}.refused", logging.ERROR, error=error, active=active)
+                self._refuse(fingerprint, exc)
                 return False
-            self._fingerprint, self._refused = fingerprint, None
+            ended_refusal = self._refused is not None
+            new = self._version(value) != self._version(self.value)
+            self._fingerprint, self._refused, self._refused_errors = fingerprint, None, None
             self.value = value
-        logs.event(f"{self.what}.reloaded", **self.describe(value))
-        return True
+        if new or ended_refusal:  # after a refusal, say what is in force
+            logs.event(f"{self.what}.reloaded", **self.describe(value))
+        return new or ended_refusal
+
+    def _version(self, value: T) -> Any:
+        return self.describe(value).get("version")
+
+    def _refuse(self, fingerprint: Hashable, exc: PostdeskError) -> None:
+        errors = self.errors(exc)
+        if errors is None:
+            raise exc
+        self._refused = fingerprint  # log a broken state once, not on every check
+        if errors == self._refused_errors:
+            return
+        self._refused_errors = errors
+        active = self._version(self.value)
+        for error in errors:
+            logs.event(f"{self.what}.refused", logging.ERROR, error=error, active=active)

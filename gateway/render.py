@@ -143,6 +143,10 @@ class Renderer:
         # compiled templates by path: Jinja's own cache lookup costs more than a dict's
         self._templates: dict[str, jinja2.Template] = {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its snapshot (for the worker process), compiled again where unpickled."""
+        return (Renderer, (self.root, self.default_language, self.zone.key, self.sources))
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Renderer:
         """A renderer for `settings.templates_dir`, the service language and time zone."""
@@ -334,7 +338,7 @@ class Renderer:
 
 def _describe(exc: Exception) -> str:
     if isinstance(exc, jinja2.TemplateSyntaxError):
-        return f"syntax error on line {exc.lineno}: {exc.message}"
+        return f"syntax error: {exc.message}"  # the line is in the location
     if isinstance(exc, jinja2.TemplateNotFound):
         return f"included template not found: {exc.name}"
     return str(exc)

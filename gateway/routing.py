@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway.config import Settings
 from gateway.errors import PostdeskError
-from gateway.reloading import Reloading
+from gateway.reloading import Reloading, State
 from gateway.ruleset import Ruleset, RulesetInvalid, load_ruleset, rule_files
 
 
@@ -59,9 +59,11 @@ class ActiveRuleset(Reloading[Ruleset]):
 
     what = "rules"
 
-    def __init__(self, settings: Settings, check_seconds: float = 1.0) -> None:
+    def __init__(
+        self, settings: Settings, check_seconds: float = 1.0, start: State[Ruleset] | None = None
+    ) -> None:
         self.settings = settings
-        super().__init__(check_seconds)
+        super().__init__(check_seconds, start)
 
     @property
     def ruleset(self) -> Ruleset:

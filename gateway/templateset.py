@@ -21,7 +21,7 @@ from typing import Any
 from gateway import views
 from gateway.config import Settings
 from gateway.errors import PostdeskError, TemplateError, TemplatesInvalid
-from gateway.reloading import Reloading
+from gateway.reloading import Reloading, State
 from gateway.render import Renderer, Sources, template_files
 from gateway.views import ACKNOWLEDGEMENTS, AGENT_REPLIES, NOTIFICATION, REQUESTER_MAILS
 from storage.models import Ticket
@@ -163,9 +163,11 @@ class ActiveTemplates(Reloading[Renderer]):
 
     what = "templates"
 
-    def __init__(self, settings: Settings, check_seconds: float = 1.0) -> None:
+    def __init__(
+        self, settings: Settings, check_seconds: float = 1.0, start: State[Renderer] | None = None
+    ) -> None:
         self.settings = settings
-        super().__init__(check_seconds)
+        super().__init__(check_seconds, start)
 
     def load(self) -> Renderer:
         return check(self.settings)

@@ -30,8 +30,10 @@ from gateway.config import Settings
 from gateway.errors import Stop
 from gateway.pipeline.context import Context
 from gateway.prepare import InlinePreparer, Prepared, PrepareFailed, Preparer, ProcessPreparer
+from gateway.reloading import State
 from gateway.render import Renderer
 from gateway.routing import ActiveRuleset
+from gateway.ruleset import Ruleset
 from gateway.secrets import derive, fernet_key, load_secret
 from gateway.templateset import ActiveTemplates
 from storage import sealing, spool
@@ -39,6 +41,9 @@ from storage.blobs import BlobStore
 from storage.engine import Database, open_database
 from storage.models import InboxItem, utcnow
 from storage.tickets import TicketStore
+
+Checked = tuple[State[Ruleset], State[Renderer]]
+"""The rules and templates in force, with the fingerprints of their files."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,7 @@ class Worker:
         blobs: BlobStore,
         name: str | None = None,
         preparer: Preparer | None = None,
+        start: Checked | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -105,12 +111,17 @@ class Worker:
         # Rows claimed (committed) and handed to the preparer, oldest first.
         self._ahead: deque[spool.Claim] = deque()
         # Both checked at start (a broken set raises), reloaded when their files change.
-        self.rules = ActiveRuleset(settings, check_seconds=RELOAD_SECONDS)
-        self.templates = ActiveTemplates(settings, check_seconds=RELOAD_SECONDS)
+        rules, templates = start or (None, None)
+        self.rules = ActiveRuleset(settings, RELOAD_SECONDS, rules)
+        self.templates = ActiveTemplates(settings, RELOAD_SECONDS, templates)
         secret = load_secret(settings, create=True)
         sealing.configure(fernet_key(secret))  # stored originals are encrypted at rest
         self.pseudonym_key = derive(secret, "pseudonyms")
         self.proof_key = derive(secret, "agent-proof")
+
+    def checked(self) -> Checked:
+        """The rules and templates in force, to start another worker process with."""
+        return self.rules.state(), self.templates.state()
 
     @property
     def renderer(self) -> Renderer:
@@ -328,12 +339,15 @@ class Worker:
                 return
 
     @classmethod
-    def from_settings(cls, settings: Settings, preparer: Preparer | None = None) -> Worker:
+    def from_settings(
+        cls, settings: Settings, preparer: Preparer | None = None, start: Checked | None = None
+    ) -> Worker:
         return cls(
             settings,
             open_database(settings.database.url),
             BlobStore(settings.data_dir / "blobs"),
             preparer=preparer,
+            start=start,
         )
 
     def close(self) -> None:
@@ -370,18 +384,21 @@ def _yield_to_intake(priority: str) -> None:
             os.nice(LOW_NICENESS)
 
 
-def run_worker_process(settings: Settings, stop: Signal, wake: Signal, parent_pid: int) -> None:
+def run_worker_process(
+    settings: Settings, stop: Signal, wake: Signal, parent_pid: int, start: Checked | None = None
+) -> None:
     """Entry point of the worker process that `postdesk serve` starts: the pipeline gets a core
     of its own instead of sharing one interpreter (and its GIL) with the SMTP intake. It ends
     when told to, or when its parent is gone (after a kill -9 of serve, so a restarted serve
-    never runs beside an orphaned worker)."""
+    never runs beside an orphaned worker). It starts with the rules and templates serve
+    checked (`start`) and follows edits from there."""
     logs.setup(settings.log_level)
     _yield_to_intake(settings.worker.cpu_priority)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to serve, which stops us
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # The prepare process starts with the first mail (1-3 s to load Presidio): an idle service
     # never pays its memory.
-    worker = Worker.from_settings(settings, preparer=ProcessPreparer(settings))
+    worker = Worker.from_settings(settings, preparer=ProcessPreparer(settings), start=start)
     try:
         worker.run_forever(stop, wake, alive=lambda: os.getppid() == parent_pid)
     finally:
