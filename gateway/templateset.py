@@ -52,6 +52,8 @@ def check(settings: Settings, directory: Path | None = None) -> Renderer:
 def _problems(settings: Settings, renderer: Renderer) -> Iterator[TemplateError]:
     sources = renderer.sources
     yield from sources.problems
+    unreadable = {Path(p.file).relative_to(renderer.root).as_posix()
+                  for p in sources.problems if p.file}
     for relative in sorted(sources.files):
         try:
             renderer.compile(relative)
@@ -69,6 +71,8 @@ def _problems(settings: Settings, renderer: Renderer) -> Iterator[TemplateError]
             )
             continue
         name = filename.removesuffix(".txt.j2")
+        if any(f"{folder}/{name}.{part}.j2" in unreadable for part in ("subject", "html")):
+            continue  # reported above; rendering would only add a confusing second error
         for view in sample_views(settings, name, language):
             try:
                 renderer.render_layer(name, folder, language, view)

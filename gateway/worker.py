@@ -399,6 +399,8 @@ def run_worker_process(
     # The prepare process starts with the first mail (1-3 s to load Presidio): an idle service
     # never pays its memory.
     worker = Worker.from_settings(settings, preparer=ProcessPreparer(settings), start=start)
+    logs.event("worker.started", pid=os.getpid(), rules=worker.rules.value.version,
+               templates=worker.templates.value.version)
     try:
         worker.run_forever(stop, wake, alive=lambda: os.getppid() == parent_pid)
     finally:
