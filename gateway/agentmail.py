@@ -8,7 +8,9 @@ the agent's display name only."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import secrets
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,12 +19,18 @@ from typing import Any
 from gateway import agentproof, logs, threadindex
 from gateway.compose import compose
 from gateway.config import Settings
+from gateway.errors import TemplateError
 from gateway.pipeline.context import Address, Context, MailAttachment
-from gateway.render import Renderer
+from gateway.render import RenderedMail, Renderer
+from gateway.views import (
+    STATUS_TEMPLATES,
+    agent_view,
+    notification_view,
+    requester_mail_view,
+)
 from storage.models import Ticket
 from storage.tickets import TicketStore
 
-STATUS_TEMPLATES = {"resolved": "requester-solved", "pending": "requester-waiting"}
 STATUS_NOTES = {"resolved": "solved", "pending": "waiting"}
 
 
@@ -33,21 +41,6 @@ class Mailer:
     settings: Settings
     renderer: Renderer
     proof_key: bytes
-
-
-def base_view(settings: Settings, ticket: Ticket, language: str, automatic: bool) -> dict[str, Any]:
-    service = settings.service
-    return {
-        "ref": ticket.ref,
-        "subject": ticket.subject,
-        "status": ticket.status,
-        "queue": ticket.queue,
-        "priority": ticket.priority,
-        "service_name": service.name,
-        "service_address": service.address,
-        "language": language,
-        "automatic": automatic,
-    }
 
 
 def _agent_language(settings: Settings, email: str) -> str:
@@ -87,6 +80,56 @@ def _queue(
     logs.event("mail.queued", ticket=ticket.ref, template=kind)
 
 
+def quarantine_mail(
+    store: TicketStore,
+    ticket: Ticket,
+    error: TemplateError,
+    *,
+    kind: str,
+    envelope_from: str,
+    envelope_to: list[str],
+    now: datetime,
+) -> None:
+    """A mail that cannot be rendered (a broken template) is not dropped: it is recorded as a
+    quarantined outbox row (never delivered) with the reason — template name and file:line,
+    no mail data — shown by `postdesk status` and `outbox list`, and on the ticket's trail."""
+    reason = str(error)[:500]
+    store.queue_outbox(
+        ticket=ticket,
+        kind=kind,
+        message_id=f"<unsent.{uuid.uuid4().hex}@postdesk.invalid>",  # unique, never sent
+        envelope_from=envelope_from,
+        envelope_to=envelope_to,
+        raw=b"",
+        now=now,
+        quarantined=reason,
+    )
+    store.add_event(ticket, actor="system", kind="mail-quarantined", now=now, mail=kind,
+                    reason=reason)
+    where = f"{error.file}:{error.line}" if error.line is not None else error.file
+    logs.event("mail.quarantined", logging.WARNING, ticket=ticket.ref, template=kind, at=where)
+
+
+def _render(
+    mailer: Mailer,
+    store: TicketStore,
+    ticket: Ticket,
+    template: str,
+    language: str,
+    view: dict[str, Any],
+    *,
+    envelope_to: list[str],
+    now: datetime,
+) -> RenderedMail | None:
+    """The rendered mail, or None once a broken template has been quarantined."""
+    try:
+        return mailer.renderer.render(template, language, view, queue=ticket.queue)
+    except TemplateError as error:
+        quarantine_mail(store, ticket, error, kind=template, now=now, envelope_to=envelope_to,
+                        envelope_from=mailer.settings.service.address)
+        return None
+
+
 def queue_agent_notification(
     mailer: Mailer,
     store: TicketStore,
@@ -103,16 +146,12 @@ def queue_agent_notification(
     settings, service = mailer.settings, mailer.settings.service
     member = settings.agent(agent)
     language = _agent_language(settings, agent)
-    view = {
-        **base_view(settings, ticket, language, automatic=True),
-        "agent_name": member.name if member else agent,
-        "reason": reason,
-        "owner": ticket.owner,
-        "requester": ticket.requester,
-        "text": text,
-        "attachments": list(attachments),
-    }
-    rendered = mailer.renderer.render("agent-notify", language, view, queue=ticket.queue)
+    view = notification_view(settings, ticket, agent, language, reason=reason, text=text,
+                             attachments=attachments)
+    rendered = _render(mailer, store, ticket, "agent-notify", language, view,
+                       envelope_to=[agent], now=now)
+    if rendered is None:
+        return
     token = agentproof.token(mailer.proof_key, agent, ticket.ref)
     message_id = agentproof.notification_message_id(
         mailer.proof_key, agent, ticket.ref, service.domain, secrets.token_hex(8)
@@ -163,12 +202,11 @@ def queue_agent_reply(
     settings, service = mailer.settings, mailer.settings.service
     member = settings.agent(agent)
     language = _agent_language(settings, agent)
-    view = {
-        **base_view(settings, ticket, language, automatic=True),
-        "agent_name": member.name if member else agent,
-        **extra,
-    }
-    rendered = mailer.renderer.render(template, language, view, queue=ticket.queue)
+    view = agent_view(settings, ticket, agent, language, **extra)
+    rendered = _render(mailer, store, ticket, template, language, view, envelope_to=[agent],
+                       now=now)
+    if rendered is None:
+        return
     composed = compose(
         sender_address=service.address,
         sender_name=service.name,
@@ -227,15 +265,13 @@ def queue_requester_mail(
     Cc'd parties, from the central address; an agent appears by display name only."""
     settings, service = mailer.settings, mailer.settings.service
     language = ticket.language or service.language
-    view = {
-        **base_view(settings, ticket, language, automatic=automatic),
-        "agent_name": agent_name or service.name,
-        "text": text or "",
-        "status_note": status_note,
-        "reopen_days": settings.tickets.reopen_days,
-    }
-    rendered = mailer.renderer.render(template, language, view, queue=ticket.queue)
+    view = requester_mail_view(settings, ticket, language, automatic=automatic,
+                               agent_name=agent_name, text=text, status_note=status_note)
     to, cc = requester_recipients(store, ticket)
+    rendered = _render(mailer, store, ticket, template, language, view,
+                       envelope_to=[to.email, *(a.email for a in cc)], now=now)
+    if rendered is None:
+        return
     in_reply_to, references = requester_thread(store, ticket)
     sender_name = f"{agent_name} ({service.name})" if agent_name else service.name
     composed = compose(

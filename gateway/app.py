@@ -51,6 +51,11 @@ class App:
     def serve(self, install_signals: bool = True) -> None:
         """Run intake, worker and scheduler until SIGTERM/SIGINT (or `stop_event`)."""
         self.init_database()
+        runner = WorkerRunner(self)
+        intake = SmtpIntake(self.settings, self.db, on_stored=runner.wake.set)
+        # Bind first: a second serve on a busy port ends here with one line, before it starts a
+        # worker process or puts back rows that the serve owning the port is working on.
+        intake.start()
         self.worker.recover()
         if install_signals:
 
@@ -60,17 +65,16 @@ class App:
 
             signal.signal(signal.SIGTERM, _stop)
             signal.signal(signal.SIGINT, _stop)
-        runner = WorkerRunner(self)
-        intake = SmtpIntake(self.settings, self.db, on_stored=runner.wake.set)
         scheduler = build_scheduler(self, wake=runner.wake.set)
         runner.start()
-        intake.start()
         scheduler.start()
         logs.event(
             "serve.started",
             smtp=f"{self.settings.smtp.host}:{intake.port}",
             worker=self.settings.worker.mode,
             transport=self.settings.outgoing.transport,
+            rules=self.worker.rules.value.version,
+            templates=self.worker.templates.value.version,
         )
         try:
             self.stop_event.wait()
@@ -107,7 +111,8 @@ class WorkerRunner:
         while not self._stop.is_set():
             process = self._context.Process(
                 target=run_worker_process,
-                args=(self.app.settings, self._stop, self.wake, os.getpid()),
+                args=(self.app.settings, self._stop, self.wake, os.getpid(),
+                      self.app.worker.checked()),
                 name="postdesk-worker",
                 daemon=False,  # it starts the prepare process; it ends with serve on its own
             )

@@ -103,6 +103,7 @@ def init(
         _config_path[:] = [config]
         typer.echo(f"site created: {config}, {site / 'rules'}, {site / 'templates'}")
     settings = _settings()
+    _checked_templates(settings)  # a broken template fails init with its file:line
     app = App.build(settings)
     app.init_database()
     if site is not None and settings.secrets.key_file.is_file():
@@ -446,6 +447,36 @@ def rules_test(
         raise typer.Exit(1)
 
 
+templates_cli = typer.Typer(no_args_is_help=True, help="Check the mail templates.")
+cli.add_typer(templates_cli, name="templates")
+
+
+@templates_cli.command("check")
+def templates_check(
+    directory: Annotated[
+        Path | None, typer.Argument(help="Templates folder (default: templates_dir)")
+    ] = None,
+) -> None:
+    """Parse every template and render every mail of every language and layer against sample
+    views; list every error as file:line: message."""
+    renderer = _checked_templates(_settings(), directory)
+    typer.echo(f"ok: {len(renderer.sources.files)} template files, version {renderer.version}")
+
+
+def _checked_templates(settings: Settings, directory: Path | None = None) -> Any:
+    """The checked templates' renderer; else every error on stderr and exit 1."""
+    from gateway.errors import TemplatesInvalid
+    from gateway.templateset import check
+
+    try:
+        return check(settings, directory)
+    except TemplatesInvalid as exc:
+        for error in exc.errors:
+            typer.echo(error.located(), err=True)
+        typer.echo(f"{len(exc.errors)} error(s); the templates were not accepted", err=True)
+        raise typer.Exit(1) from None
+
+
 CreateFolder = Annotated[
     bool, typer.Option("--create-folder", help="Create the processed folder if it is missing.")
 ]
@@ -482,6 +513,7 @@ def status() -> None:
     typer.echo("inbox:  " + ", ".join(f"{s} {inbox.get(s, 0)}" for s in spool.INBOX_STATES))
     typer.echo("outbox: " + ", ".join(f"{s} {outbox.get(s, 0)}" for s in spool.OUTBOX_STATES))
     typer.echo("rules:  " + _rules_status(settings))
+    typer.echo("templates: " + _templates_status(settings))
     from gateway import health
 
     for mailbox in health.read_all(settings.data_dir):
@@ -499,6 +531,18 @@ def _rules_status(settings: Settings) -> str:
             f"INVALID ({len(exc.errors)} errors; serve keeps the last good rules): {exc.errors[0]}"
         )
     return f"version {ruleset.version}, {len(ruleset.rules)} rules"
+
+
+def _templates_status(settings: Settings) -> str:
+    from gateway.errors import TemplatesInvalid
+    from gateway.templateset import check
+
+    try:
+        renderer = check(settings)
+    except TemplatesInvalid as exc:
+        first = exc.errors[0].located()
+        return f"INVALID ({len(exc.errors)} errors; serve keeps the last good ones): {first}"
+    return f"version {renderer.version}, {len(renderer.sources.files)} files"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,8 @@ PostdeskError                 anything postdesk raises on purpose
 ├── ConfigError               invalid config file: key path and reason
 ├── RuleError(file, line)     invalid routing rule file
 ├── RulesetInvalid(errors)    a rules directory failed to load: every RuleError found
-├── TemplateError             missing or unsafe mail template
+├── TemplateError(file, line) missing or unsafe mail template
+├── TemplatesInvalid(errors)  a templates folder failed its check: every TemplateError found
 ├── IntakeError               a mail could not be taken in (SMTP -> 451)
 ├── ParseError                a stored mail cannot be parsed at all (worker quarantines it)
 ├── DeliveryError             an outgoing mail could not be delivered
@@ -45,7 +46,32 @@ class RulesetInvalid(PostdeskError):
 
 
 class TemplateError(PostdeskError):
-    """A mail template is missing, fails to render, or renders an unsafe subject."""
+    """A mail template is missing, fails to render, or renders an unsafe subject. `file` and
+    `line` say where, when known; `detail` is the message without the template's name."""
+
+    def __init__(
+        self, message: str, *, file: str | None = None, line: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.detail = detail or message
+        super().__init__(message)
+
+    def located(self) -> str:
+        """`file:line: message` (as `rules check` prints rule errors)."""
+        if self.file is None:
+            return str(self)
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.detail}"
+
+
+class TemplatesInvalid(PostdeskError):
+    """A templates folder failed its check as a whole; `errors` lists every problem found."""
+
+    def __init__(self, errors: list[TemplateError]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(error.located() for error in self.errors))
 
 
 class IntakeError(PostdeskError):

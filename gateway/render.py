@@ -9,12 +9,16 @@ the text never goes out next to a stale shipped HTML version), and its `.subject
 that layer when present, else by the normal lookup. Shared layouts (`_layout.txt.j2`,
 `_layout.html.j2`) live in `<root>/`, with a copy in `<root>/site/` taking precedence.
 
-Templates are compiled once and cached; `reload()` drops the caches after an edit.
+A renderer reads every template file once, when it is made (or on `reload()`), and renders only
+from that snapshot, compiling each file on first use: a file edited or broken later never reaches
+it half-way. `gateway.templateset` checks a snapshot before a running service puts it in force.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
-from jinja2 import BaseLoader, FileSystemLoader, StrictUndefined, pass_context
+from jinja2 import BaseLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context as JinjaContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
@@ -57,38 +61,91 @@ class _Resolved:
     html: str | None
 
 
-class _LayeredLoader(BaseLoader):
-    """Loads by path relative to the templates root; bare names (shared layouts and partials,
-    e.g. `_layout.txt.j2`) come from `site/` first, then from the root."""
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Every `*.j2` file below a templates root, read once: text by path relative to the root
+    (`de/requester-received.txt.j2`), and the files that could not be read."""
 
-    def __init__(self, root: Path) -> None:
-        self._root = FileSystemLoader(str(root))
-        self._site = FileSystemLoader(str(root / "site"))
+    root: Path
+    files: Mapping[str, str]
+    problems: tuple[TemplateError, ...] = ()
+
+    @classmethod
+    def read(cls, root: Path) -> Sources:
+        files: dict[str, str] = {}
+        problems: list[TemplateError] = []
+        for path in template_files(root):
+            relative = path.relative_to(root).as_posix()
+            try:
+                raw = path.read_bytes()
+                files[relative] = raw.decode("utf-8-sig")
+            except OSError as exc:
+                detail = f"cannot read: {exc.strerror}"
+                problems.append(TemplateError(f"{relative}: {detail}", file=str(path),
+                                              detail=detail))
+            except UnicodeDecodeError as exc:
+                line = raw.count(b"\n", 0, exc.start) + 1
+                detail = f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+                problems.append(TemplateError(f"{relative}: {detail}", file=str(path), line=line,
+                                              detail=detail))
+        return cls(root, files, tuple(problems))
+
+    @property
+    def version(self) -> str:
+        """A short digest of every file's name and text: changes with any edit."""
+        digest = hashlib.sha256()
+        for relative in sorted(self.files):
+            digest.update(f"{relative}\0{self.files[relative]}\0".encode())
+        return digest.hexdigest()[:12]
+
+
+def template_files(root: Path) -> list[Path]:
+    """Every `*.j2` file below `root`, skipping hidden files and folders (editor backups)."""
+    if not root.is_dir():
+        return []
+    return sorted(
+        path for path in root.rglob("*.j2")
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    )
+
+
+class _LayeredLoader(BaseLoader):
+    """Loads by path relative to the templates root from the snapshot; bare names (shared
+    layouts and partials, e.g. `_layout.txt.j2`) come from `site/` first, then from the root."""
+
+    def __init__(self, sources: Sources) -> None:
+        self._sources = sources
 
     def get_source(
         self, environment: jinja2.Environment, template: str
     ) -> tuple[str, str | None, Callable[[], bool] | None]:
-        if "/" not in template:
-            try:
-                return self._site.get_source(environment, template)
-            except jinja2.TemplateNotFound:
-                pass
-        return self._root.get_source(environment, template)
+        candidates = [template] if "/" in template else [f"site/{template}", template]
+        for relative in candidates:
+            text = self._sources.files.get(relative)
+            if text is not None:
+                return text, str(self._sources.root / relative), lambda: True
+        raise jinja2.TemplateNotFound(template)
 
 
 class Renderer:
     """Renders `<name>` mails in a language from a whitelisted view of plain values."""
 
     def __init__(
-        self, templates_dir: Path, default_language: str, timezone: str = "Europe/Berlin"
+        self, templates_dir: Path, default_language: str, timezone: str = "Europe/Berlin",
+        sources: Sources | None = None,
     ) -> None:
         self.root = Path(templates_dir)
         self.default_language = default_language
         self.zone = ZoneInfo(timezone)
+        self.sources = sources if sources is not None else Sources.read(self.root)
         self._env = self._make_env()
         self._resolved: dict[tuple[str, str, str | None], _Resolved] = {}
         # compiled templates by path: Jinja's own cache lookup costs more than a dict's
         self._templates: dict[str, jinja2.Template] = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its snapshot (for the worker process), compiled again where unpickled."""
+        return (Renderer, (self.root, self.default_language, self.zone.key, self.sources))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Renderer:
@@ -100,7 +157,7 @@ class Renderer:
         # Immutable sandbox: besides blocking unsafe attributes it forbids mutating the view
         # (list.append, dict.update), so one template cannot change what another one sees.
         env = ImmutableSandboxedEnvironment(
-            loader=_LayeredLoader(self.root),
+            loader=_LayeredLoader(self.sources),
             undefined=StrictUndefined,
             autoescape=jinja2.select_autoescape(
                 enabled_extensions=("html.j2",), disabled_extensions=(), default=False,
@@ -114,8 +171,13 @@ class Renderer:
         env.filters["localtime"] = self._localtime_filter()
         return env
 
+    @property
+    def version(self) -> str:
+        return self.sources.version
+
     def reload(self) -> None:
-        """Forget compiled templates and lookups (after an admin edited the files)."""
+        """Read the files again and forget compiled templates and lookups (after an edit)."""
+        self.sources = Sources.read(self.root)
         self._env = self._make_env()
         self._resolved.clear()
         self._templates.clear()
@@ -134,7 +196,7 @@ class Renderer:
         return layers
 
     def _exists(self, relative: str) -> bool:
-        return (self.root / relative).is_file()
+        return relative in self.sources.files
 
     def _resolve(self, name: str, language: str, queue: str | None) -> _Resolved:
         key = (name, language, queue)
@@ -142,7 +204,17 @@ class Renderer:
         if cached is not None:
             return cached
         _check_name(name, language)
-        layers = self._layers(language, queue)
+        resolved = self._first(name, self._layers(language, queue))
+        if resolved is None:
+            raise TemplateError(
+                f"template {name!r} not found for language {language!r} "
+                f"(nor {self.default_language!r}) under {self.root}"
+            )
+        self._resolved[key] = resolved
+        return resolved
+
+    def _first(self, name: str, layers: list[tuple[str, str]]) -> _Resolved | None:
+        """The mail `name` from the first layer that holds its `.txt.j2` body."""
         for lang, folder in layers:
             text = f"{folder}/{name}.txt.j2"
             if not self._exists(text):
@@ -155,15 +227,14 @@ class Renderer:
                     "",
                 )
             if not subject:
-                raise TemplateError(f"template {name!r}: no subject file ({name}.subject.j2)")
+                raise TemplateError(
+                    f"template {name!r}: no subject file ({name}.subject.j2)",
+                    file=str(self.root / text), detail=f"no subject file {name}.subject.j2 "
+                    f"beside it (nor in another {lang!r} layer)",
+                )
             html = f"{folder}/{name}.html.j2"
-            resolved = _Resolved(lang, subject, text, html if self._exists(html) else None)
-            self._resolved[key] = resolved
-            return resolved
-        raise TemplateError(
-            f"template {name!r} not found for language {language!r} "
-            f"(nor {self.default_language!r}) under {self.root}"
-        )
+            return _Resolved(lang, subject, text, html if self._exists(html) else None)
+        return None
 
     # --- rendering -------------------------------------------------------------------------
 
@@ -172,18 +243,43 @@ class Renderer:
     ) -> RenderedMail:
         """Subject, text and optional HTML of template `name`; TemplateError on any failure."""
         _check_view(name, view)
-        resolved = self._resolve(name, language, queue)
+        return self._render_resolved(name, self._resolve(name, language, queue), view)
+
+    def render_layer(
+        self, name: str, folder: str, language: str, view: Mapping[str, Any]
+    ) -> RenderedMail:
+        """Render the mail whose body lies in `folder` (e.g. `site/de`), whether or not that
+        layer is the one in force: the check renders every override, not only the winners."""
+        _check_name(name, language)
+        _check_view(name, view)
+        resolved = self._first(name, [(language, folder), *self._layers(language, None)])
+        if resolved is None:
+            raise TemplateError(f"template {name!r}: no {folder}/{name}.txt.j2")
+        return self._render_resolved(name, resolved, view)
+
+    def _render_resolved(
+        self, name: str, resolved: _Resolved, view: Mapping[str, Any]
+    ) -> RenderedMail:
         values = {**view, "language": resolved.language}
         subject = self._render_file(name, resolved.subject, values).strip()
+        where = str(self.root / resolved.subject)
         if _CONTROL.search(subject):
-            raise TemplateError(
-                f"template {name!r}: the subject contains a line break or control character"
-            )
+            detail = "the subject contains a line break or control character"
+            raise TemplateError(f"template {name!r}: {detail}", file=where, detail=detail)
         if not subject:
-            raise TemplateError(f"template {name!r}: the subject is empty")
+            raise TemplateError(f"template {name!r}: the subject is empty", file=where,
+                                detail="the subject is empty")
         text = self._render_file(name, resolved.text, values)
         html = self._render_file(name, resolved.html, values) if resolved.html else None
         return RenderedMail(subject=subject, text=_end_with_newline(text), html=html)
+
+    def compile(self, path: str) -> None:
+        """Parse and compile one file of the snapshot, as it is (a shared layout as well as the
+        `site/` copy that shadows it); TemplateError with the line of a syntax error."""
+        try:
+            self._env.compile(self.sources.files[path], path, str(self.root / path))
+        except jinja2.TemplateSyntaxError as exc:
+            raise self._error(path, path, exc, _describe(exc)) from exc
 
     def _render_file(self, name: str, path: str, values: Mapping[str, Any]) -> str:
         try:
@@ -193,11 +289,36 @@ class Renderer:
             return template.render(values)
         except _SAFE_JINJA_ERRORS as exc:
             # Jinja's own messages name variables, attributes and template lines: no mail data.
-            raise TemplateError(f"template {name!r} ({path}): {_describe(exc)}") from exc
+            raise self._error(name, path, exc, _describe(exc)) from exc
         except Exception as exc:  # a filter or operator failed on some value: name the class only
-            raise TemplateError(
-                f"template {name!r} ({path}): rendering failed ({type(exc).__name__})"
-            ) from exc
+            raise self._error(name, path, exc, f"rendering failed ({type(exc).__name__})") from exc
+
+    def _error(self, name: str, path: str, exc: Exception, detail: str) -> TemplateError:
+        """A TemplateError naming the template, the file and line the error comes from (a layout
+        or include may be to blame, not `path`) and what went wrong."""
+        relative, line = self._location(exc, path)
+        where = f"{relative}:{line}" if line is not None else relative
+        return TemplateError(f"template {name!r} ({where}): {detail}",
+                             file=str(self.root / relative), line=line, detail=detail)
+
+    def _location(self, exc: Exception, path: str) -> tuple[str, int | None]:
+        """The snapshot file and line of an error: a syntax error carries them; for a failure
+        while rendering, Jinja rewrites the traceback so template frames show them."""
+        if isinstance(exc, jinja2.TemplateSyntaxError):
+            return self._relative(exc.filename) or path, exc.lineno
+        found: tuple[str, int | None] = (path, None)
+        for frame, line in traceback.walk_tb(exc.__traceback__):
+            relative = self._relative(frame.f_code.co_filename)
+            if relative is not None:
+                found = (relative, line)
+        return found
+
+    def _relative(self, filename: str | None) -> str | None:
+        prefix = f"{self.root}/"
+        if filename and filename.startswith(prefix):
+            relative = filename.removeprefix(prefix)
+            return relative if relative in self.sources.files else None
+        return None
 
     def _localtime_filter(self) -> Callable[..., str]:
         zone = self.zone
@@ -217,7 +338,7 @@ class Renderer:
 
 def _describe(exc: Exception) -> str:
     if isinstance(exc, jinja2.TemplateSyntaxError):
-        return f"syntax error on line {exc.lineno}: {exc.message}"
+        return f"syntax error: {exc.message}"  # the line is in the location
     if isinstance(exc, jinja2.TemplateNotFound):
         return f"included template not found: {exc.name}"
     return str(exc)

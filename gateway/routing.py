@@ -1,15 +1,16 @@
 """Keep the active routing ruleset: load it from `rules_dir` with what the config knows (agents,
 teams, templates), reload it when a file changes, and keep the last good one when a change is
-broken — the error is logged once, with file and line."""
+broken — the error is logged once, with file and line (see gateway.reloading)."""
 
 from __future__ import annotations
 
-import logging
-import time
+from collections.abc import Hashable
 from pathlib import Path
+from typing import Any
 
-from gateway import logs
 from gateway.config import Settings
+from gateway.errors import PostdeskError
+from gateway.reloading import Reloading, State
 from gateway.ruleset import Ruleset, RulesetInvalid, load_ruleset, rule_files
 
 
@@ -34,51 +35,48 @@ def load(settings: Settings, directory: Path | None = None) -> Ruleset:
     )
 
 
-def _fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
-    """Cheap change detection: names, sizes and mtimes of the rule files."""
-    entries = []
-    for path in rule_files(directory):
+def _fingerprint(settings: Settings) -> Hashable:
+    """Cheap change detection: names, sizes and mtimes of the rule files, and the template
+    names a rule may use (a rule naming a template added since becomes valid)."""
+    entries: list[tuple[str, int, int]] = []
+    try:
+        files = rule_files(settings.rules_dir)
+    except RulesetInvalid:
+        files = []  # no rules folder: load() says so
+    for path in files:
         try:
             stat = path.stat()
         except OSError:
             continue
         entries.append((path.name, stat.st_size, stat.st_mtime_ns))
-    return tuple(entries)
+    return tuple(entries), frozenset(template_names(settings.templates_dir))
 
 
-class ActiveRuleset:
-    """The ruleset in force. `current()` looks for changed files at most every `check_seconds`;
-    a broken change is refused as a whole and the previous ruleset stays active."""
+class ActiveRuleset(Reloading[Ruleset]):
+    """The ruleset in force. `current()` looks for changed files at most every `check_seconds`
+    (`refresh()` looks now); a broken change is refused as a whole, logged once with file and
+    line, and the previous ruleset stays active."""
 
-    def __init__(self, settings: Settings, check_seconds: float = 1.0) -> None:
+    what = "rules"
+
+    def __init__(
+        self, settings: Settings, check_seconds: float = 1.0, start: State[Ruleset] | None = None
+    ) -> None:
         self.settings = settings
-        self.check_seconds = check_seconds
-        self._fingerprint = _fingerprint(settings.rules_dir)
-        self._checked = time.monotonic()
-        self._refused: tuple[tuple[str, int, int], ...] | None = None
-        self.ruleset = load(settings)  # at start a broken ruleset is an error, not a fallback
-        logs.event("rules.loaded", version=self.ruleset.version, rules=len(self.ruleset.rules))
+        super().__init__(check_seconds, start)
 
-    def current(self) -> Ruleset:
-        now = time.monotonic()
-        if now - self._checked >= self.check_seconds:
-            self._checked = now
-            self._reload_if_changed()
-        return self.ruleset
+    @property
+    def ruleset(self) -> Ruleset:
+        return self.value
 
-    def _reload_if_changed(self) -> None:
-        fingerprint = _fingerprint(self.settings.rules_dir)
-        if fingerprint in (self._fingerprint, self._refused):
-            return
-        try:
-            ruleset = load(self.settings)
-        except RulesetInvalid as exc:
-            self._refused = fingerprint  # log a broken state once, not on every check
-            for error in exc.errors:
-                logs.event(
-                    "rules.refused", logging.ERROR, error=str(error), active=self.ruleset.version
-                )
-            return
-        self._fingerprint, self._refused = fingerprint, None
-        self.ruleset = ruleset
-        logs.event("rules.loaded", version=ruleset.version, rules=len(ruleset.rules))
+    def load(self) -> Ruleset:
+        return load(self.settings)
+
+    def fingerprint(self) -> Hashable:
+        return _fingerprint(self.settings)
+
+    def describe(self, value: Ruleset) -> dict[str, Any]:
+        return {"version": value.version, "rules": len(value.rules)}
+
+    def errors(self, exc: PostdeskError) -> list[str] | None:
+        return [str(error) for error in exc.errors] if isinstance(exc, RulesetInvalid) else None

@@ -195,7 +195,7 @@ class OutboxItem(Base):
     envelope_from: Mapped[str] = mapped_column(String(320))
     envelope_to: Mapped[list[Any]] = mapped_column(default=list)
     raw: Mapped[bytes] = mapped_column(SealedBytes)  # may hold relayed text: encrypted too
-    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued|sending|sent|failed
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # see spool.OUTBOX_STATES
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column()

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from storage.models import InboxItem, OutboxItem, utcnow
 
 INBOX_STATES = ("queued", "processing", "done", "quarantined")
-OUTBOX_STATES = ("queued", "sending", "sent", "failed")
+OUTBOX_STATES = ("queued", "sending", "sent", "failed", "quarantined")
+"""`quarantined`: a mail that could not be rendered (a broken template); never delivered."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -387,9 +387,11 @@ class TicketStore:
         envelope_to: list[str],
         raw: bytes,
         now: datetime,
+        quarantined: str | None = None,
     ) -> None:
         """Queue a rendered mail for delivery now; inside `deferred()` the row is held and
-        written together with the block's other outbox rows."""
+        written together with the block's other outbox rows. With `quarantined` (the reason),
+        the row records a mail that could not be made: it is listed, never delivered."""
         row = {
             "ticket_id": ticket.id if ticket else None,
             "kind": kind,
@@ -397,7 +399,8 @@ class TicketStore:
             "envelope_from": envelope_from,
             "envelope_to": envelope_to,
             "raw": raw,
-            "state": "queued",
+            "state": "queued" if quarantined is None else "quarantined",
+            "last_error": quarantined,
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": now,

@@ -258,18 +258,28 @@ def test_rate_limit_per_recipient_and_rolling_hour(db: Database, settings: Setti
     assert len(outbox(db)) == 2  # other recipients are not affected
 
 
-def test_broken_template_keeps_the_ticket_and_records_why(
+def test_broken_template_keeps_the_ticket_and_quarantines_the_mail_with_file_and_line(
     db: Database, settings: Settings, tmp_path: Path, run_notify: Callable[..., Context]
 ) -> None:
+    """Defect 4 (issue 11): a template that fails at run time used to drop the acknowledgement
+    (one INFO line); now the mail is an outbox row in quarantine, never delivered, whose reason
+    names the template, file and line but no mail data."""
     broken = tmp_path / "templates"
     shutil.copytree(settings.templates_dir, broken)
-    (broken / "de" / "requester-received.txt.j2").write_text("{{ nicht_da }}", encoding="utf-8")
+    (broken / "de" / "requester-received.txt.j2").write_text(
+        "Guten Tag,\n{{ nicht_da }}\n", encoding="utf-8")
     ctx = run_notify(renderer=Renderer(broken, "de"))
-    assert outbox(db) == []
-    assert [d.what for d in ctx.decisions] == ["cannot-compose"]
+    [item] = outbox(db)
+    assert item.state == "quarantined" and item.kind == "requester-received"
+    assert item.raw == b"" and item.envelope_to == [REQUESTER]
+    assert item.last_error is not None
+    assert "'requester-received' (de/requester-received.txt.j2:2)" in item.last_error
+    assert "nicht_da" in item.last_error
+    assert "erika" not in item.last_error.lower() and "Drucker" not in item.last_error
+    assert [d.what for d in ctx.decisions] == ["quarantined"]
     with rows(db) as session:
-        [event] = session.scalars(select(Event).where(Event.kind == "auto-reply-suppressed"))
-        assert event.detail["error"] == "TemplateError" and "nicht_da" in event.detail["detail"]
+        [event] = session.scalars(select(Event).where(Event.kind == "mail-quarantined"))
+        assert event.detail == {"mail": "requester-received", "reason": item.last_error}
         # nothing was sent, so nothing counts against the requester's hourly limit
         counted = select(func.count()).select_from(AutoReplyLog).where(
             AutoReplyLog.recipient == REQUESTER,

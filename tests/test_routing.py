@@ -151,6 +151,74 @@ def test_serve_reloads_rules_and_keeps_the_last_good_ones_when_broken(
         assert queue_of("Kaffeemaschine kaputt 3") == "kueche"  # active within 2 s
 
 
+class StderrLog:
+    """What the service's processes write to stderr (the worker process logs there), read as
+    it grows: the worker process is no thread of the test, so caplog does not see it."""
+
+    def __init__(self, capfd: pytest.CaptureFixture[str]) -> None:
+        self.capfd = capfd
+        self.text = ""
+
+    def lines(self, event: str) -> list[str]:
+        self.text += self.capfd.readouterr().err
+        return [line for line in self.text.splitlines() if f" {event} " in f"{line} "]
+
+    def wait(self, event: str, seconds: float) -> list[str]:
+        """The lines of `event`, once there is one; fails after `seconds`."""
+        return wait_for(lambda: self.lines(event), timeout=seconds)  # type: ignore[no-any-return]
+
+
+EDITS = {
+    "rules": (
+        "rules/05-kueche.yaml",
+        RULE.format(name="kueche", word="Kaffee", queue="kueche") + "  stopp: true\n",
+        "05-kueche.yaml:4: stopp",
+        RULE.format(name="kueche", word="Kaffee", queue="kueche"),
+    ),
+    "templates": (
+        "templates/site/de/requester-received.txt.j2",
+        "Guten Tag,\n{{ ref }\n",
+        "site/de/requester-received.txt.j2:2: syntax error",
+        "Guten Tag,\n{{ ref }}\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("what", ["rules", "templates"])
+def test_serve_logs_an_edit_once_within_2_s_without_any_mail(
+    make_settings: Callable[..., Settings], tmp_path: Path, what: str,
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Defect 6 (issue 11): reload was lazy — after an edit serve logged nothing until the next
+    mail. Now the process that routes (the worker process) looks for edits while idle and logs
+    a refusal (file:line) or a reload once, within 2 s, with no mail sent."""
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    (tmp_path / "templates" / "site" / "de").mkdir(parents=True)
+    settings = make_settings(rules_dir=str(tmp_path / "rules"),
+                             templates_dir=str(tmp_path / "templates"), log_level="INFO")
+    app = App.build(settings, sender=RecordingSender())
+    relative, broken, error, fixed = EDITS[what]
+    log = StderrLog(capfd)
+    with running(app):
+        log.wait("worker.started", 30)  # the worker process is up (slow on a busy machine)
+        (tmp_path / relative).write_text(broken)
+        edited = time.monotonic()
+        [refused] = log.wait(f"{what}.refused", 2.0)
+        assert time.monotonic() - edited <= 2.0 and error in refused
+        time.sleep(1.2)  # more looks at the same broken files: logged once only
+        assert len(log.lines(f"{what}.refused")) == 1
+        (tmp_path / relative).write_text(fixed)
+        edited = time.monotonic()
+        [reloaded] = log.wait(f"{what}.reloaded", 2.0)
+        assert time.monotonic() - edited <= 2.0 and "version=" in reloaded
+        time.sleep(1.2)
+        assert len(log.lines(f"{what}.reloaded")) == 1
+        assert tickets(app) == []  # no mail was needed
+    # serve's own process neither routes nor logs reloads: once, not once per process
+    assert not [r for r in caplog.records if r.getMessage().startswith(what)]
+
+
 @pytest.fixture
 def config_file(tmp_path: Path, settings: Settings) -> Path:
     data = settings.model_dump(mode="json")

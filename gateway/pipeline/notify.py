@@ -18,11 +18,9 @@ from gateway.compose import ComposedMail, ascii_address, compose
 from gateway.errors import DeliveryError, TemplateError
 from gateway.pipeline.context import Address, Context
 from gateway.render import RenderedMail
+from gateway.views import NEW_LINKED, RECEIVED, REOPENED, acknowledgement_view
 
 STAGE = "notify"
-RECEIVED = "requester-received"
-NEW_LINKED = "requester-new-linked"
-REOPENED = "requester-reopened"
 RATE_WINDOW = timedelta(hours=1)
 
 
@@ -64,12 +62,20 @@ def _acknowledge(ctx: Context) -> None:
         return
     try:
         rendered = ctx.renderer.render(template, ctx.language, view(ctx), queue=ctx.ticket.queue)
+    except TemplateError as exc:
+        # A broken admin template must not stop tickets from being recorded, nor lose the
+        # mail silently: the ticket is kept and the acknowledgement waits in quarantine.
+        ctx.store.unlog_auto_reply(log_id)  # nothing was sent: it does not count
+        agentmail.quarantine_mail(ctx.store, ctx.ticket, exc, kind=template, now=ctx.now,
+                                  envelope_from=ctx.settings.service.address,
+                                  envelope_to=[recipient.email])
+        ctx.decide(STAGE, "quarantined", template=template)
+        return
+    try:
         composed = _compose(ctx, recipient, rendered)
         envelope_to = ascii_address(recipient.email)
-    except (TemplateError, DeliveryError) as exc:
-        # A broken admin template must not stop tickets from being recorded: the ticket is
-        # kept, the missing acknowledgement is on its trail and in the log.
-        ctx.store.unlog_auto_reply(log_id)  # nothing was sent: it does not count
+    except DeliveryError as exc:  # an address no mail can go to: on the trail and in the log
+        ctx.store.unlog_auto_reply(log_id)
         _suppress(ctx, template, "cannot-compose", error=type(exc).__name__, detail=str(exc))
         return
     _queue(ctx, template, recipient, envelope_to, rendered, composed)
@@ -78,15 +84,12 @@ def _acknowledge(ctx: Context) -> None:
 def view(ctx: Context) -> dict[str, Any]:
     """The whitelisted, plain values templates may use (never ORM objects)."""
     assert ctx.ticket is not None and ctx.mail is not None
-    ticket = ctx.ticket
-    received = ctx.inbox.received_at or ctx.now
-    return {
-        **agentmail.base_view(ctx.settings, ticket, ctx.language, automatic=True),
-        "created_at": ticket.created_at,
-        "received_at": received,
-        "linked_ref": ctx.linked_ticket.ref if ctx.linked_ticket is not None else None,
-        "requester_name": ctx.mail.from_.name,
-    }
+    return acknowledgement_view(
+        ctx.settings, ctx.ticket, ctx.language,
+        received_at=ctx.inbox.received_at or ctx.now,
+        linked_ref=ctx.linked_ticket.ref if ctx.linked_ticket is not None else None,
+        requester_name=ctx.mail.from_.name,
+    )
 
 
 def _unanswerable(ctx: Context, email: str) -> str | None:
