@@ -19,6 +19,7 @@ the queries that read tickets still go through the session and flush first.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -141,11 +142,9 @@ _ADD_AUTO_REPLY_UNDER_LIMIT = (
 _REMOVE_AUTO_REPLY = _AUTO_REPLIES.delete().where(_AUTO_REPLIES.c.id == bindparam("id"))
 
 
-_ADD_IF_NEW: dict[tuple[str, str], Insert] = {
-    (dialect, table.name): insert_unless_present(dialect, table)
-    for dialect in ("sqlite", "postgresql")
-    for table in (_PARTICIPANTS, _MESSAGE_REFS)
-}
+@functools.cache
+def _add_if_new(dialect: str, table: Table) -> Insert:
+    return insert_unless_present(dialect, table)
 
 
 class TicketStore:
@@ -198,7 +197,7 @@ class TicketStore:
             return
         if self._dialect is None:
             self._dialect = self.session.get_bind().dialect.name
-        self._run(_ADD_IF_NEW[(self._dialect, table.name)], rows)
+        self._run(_add_if_new(self._dialect, table), rows)
 
     # --- numbering -----------------------------------------------------------------------
 

@@ -1,0 +1,7 @@
+"""The states an inbox or outbox row can be in; a module of its own so that the CLI can name
+them without importing SQLAlchemy."""
+
+from __future__ import annotations
+
+INBOX_STATES = ("queued", "processing", "done", "quarantined")
+OUTBOX_STATES = ("queued", "sending", "sent", "failed")
