@@ -1,7 +1,8 @@
-"""The states an inbox or outbox row can be in; a module of its own so that the CLI can name
-them without importing SQLAlchemy."""
+"""The states a ticket, an inbox row or an outbox row can be in; a module of its own so that the
+CLI can name them without importing SQLAlchemy."""
 
 from __future__ import annotations
 
 INBOX_STATES = ("queued", "processing", "done", "quarantined")
 OUTBOX_STATES = ("queued", "sending", "sent", "failed")
+TICKET_STATUSES = ("new", "open", "pending", "resolved", "closed")
