@@ -4,6 +4,10 @@ config, one imported mail = ticket LDS-1), then run each command N times through
 on the 2-core machine. Not a test; it only prints.
 
     .venv/bin/python bench/startup.py [--runs 7] [--only "tickets list"]
+    .venv/bin/python bench/startup.py --postdesk /tmp/old/postdesk --postdesk .venv/bin/postdesk
+
+With several `--postdesk` executables (say, an older checkout's), their runs alternate, so a
+machine busy with other work slows them alike and the comparison stays fair.
 """
 
 from __future__ import annotations
@@ -69,15 +73,19 @@ def _env() -> dict[str, str]:
     return env
 
 
-def time_command(config: Path, args: list[str], runs: int) -> list[float]:
-    argv = [str(POSTDESK), "--config", str(config), *args]
-    times = []
+def time_commands(
+    programs: list[Path], config: Path, args: list[str], runs: int
+) -> list[list[float]]:
+    """Wall times per program, the programs' runs interleaved."""
+    times: list[list[float]] = [[] for _ in programs]
     for _ in range(runs):
-        start = time.perf_counter()
-        done = subprocess.run(argv, capture_output=True, env=_env())
-        times.append(time.perf_counter() - start)
-        if done.returncode != 0:
-            raise SystemExit(f"{shlex.join(argv)} failed: {done.stderr.decode()[-500:]}")
+        for program, measured in zip(programs, times, strict=True):
+            argv = [str(program), "--config", str(config), *args]
+            start = time.perf_counter()
+            done = subprocess.run(argv, capture_output=True, env=_env())
+            measured.append(time.perf_counter() - start)
+            if done.returncode != 0:
+                raise SystemExit(f"{shlex.join(argv)} failed: {done.stderr.decode()[-500:]}")
     return times
 
 
@@ -85,20 +93,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--only", action="append", help="Label of a command to time (repeatable)")
+    parser.add_argument("--postdesk", action="append", type=Path,
+                        help=f"Executable to time (repeatable; default {POSTDESK})")
     options = parser.parse_args()
-    if not POSTDESK.exists():
-        raise SystemExit(f"{POSTDESK} not found: run `make venv` first")
+    programs: list[Path] = options.postdesk or [POSTDESK]
+    for program in programs:
+        if not program.exists():
+            raise SystemExit(f"{program} not found: run `make venv` first")
     folder = Path(tempfile.mkdtemp(prefix="postdesk-startup-"))
     try:
         config, eml = make_site(folder)
-        print(f"{'command':<16} {'median':>8} {'min':>8} {'max':>8}   ({options.runs} runs)")
+        for number, program in enumerate(programs, 1):
+            print(f"[{number}] {program}")
+        print(f"{'command':<16}" + "".join(f" {f'[{n}] median':>11} {'min':>7}"
+                                         for n in range(1, len(programs) + 1))
+              + f"   ({options.runs} runs)")
         for label, args in COMMANDS:
             if options.only and label not in options.only:
                 continue
             argv = [a.replace("{mail}", str(eml)) for a in args]
-            times = time_command(config, argv, options.runs)
-            print(f"{label:<16} {statistics.median(times):>7.3f}s {min(times):>7.3f}s "
-                  f"{max(times):>7.3f}s", flush=True)
+            times = time_commands(programs, config, argv, options.runs)
+            print(f"{label:<16}" + "".join(f" {statistics.median(t):>10.3f}s {min(t):>6.3f}s"
+                                             for t in times), flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -48,7 +48,6 @@ cli.add_typer(rules_cli, name="rules")
 
 _config_path: list[Path] = []
 _verbose: list[bool] = []
-_DEFAULT_GC_THRESHOLD = gc.get_threshold()  # before `console` raises it
 
 
 def _print_version(value: bool) -> None:
@@ -138,7 +137,7 @@ def serve() -> None:
     """Run the SMTP listener, the worker and the scheduler until stopped."""
     from gateway.app import App
 
-    gc.set_threshold(*_DEFAULT_GC_THRESHOLD)  # a long run: collect as Python normally does
+    gc.enable()  # a long run: collect garbage as Python normally does (see `console`)
 
     App.build(_settings(serving=True)).serve()
 
@@ -151,6 +150,8 @@ def import_(
     """Take mails from files into the inbox (idempotent), then process them."""
     from gateway.app import App
     from gateway.intake.files import import_paths
+
+    gc.enable()  # an mbox may hold thousands of mails (see `console`)
 
     app = App.build(_settings())
     app.init_database()
@@ -689,11 +690,12 @@ def console() -> None:
     """The `postdesk` program (a short-lived process, unlike the tests that call `main`).
 
     Start-up is mostly allocation of long-lived objects (SQLAlchemy, pydantic, typer), which
-    the garbage collector would scan again and again, and once more at exit: a higher first
-    threshold while the command runs and freezing what is alive at the end save about a third
-    of a read command's time. `serve` puts the default thresholds back for its long run.
+    the garbage collector would scan again and again, and once more at exit. A command of a
+    few hundred milliseconds leaves nothing worth collecting, so the collector is off and what
+    is alive at the end is frozen: together about a third of a read command's time. The
+    commands that run long (`serve`, `import`) switch it back on.
     """
-    gc.set_threshold(20_000, *gc.get_threshold()[1:])
+    gc.disable()
     code = main()
     gc.freeze()  # nothing is freed after this; the interpreter's final collection skips it all
     sys.exit(code)
