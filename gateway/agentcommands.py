@@ -13,7 +13,7 @@ allowed) up to the first line that does not. Commands below that line are ordina
 `misplaced_commands` finds them in the new text so the agent can be told they did nothing.
 
     #erledigt | #close | #resolve         status resolved
-    #warten | #pending                    status pending (waiting for the requester)
+    #warten | #wartet | #pending          status pending (waiting for the requester)
     #offen | #open                        status open
     #zuweisen NAME|me, #assign NAME|me    owner (NAME: address, full name or unique first name)
     #übernehmen | #uebernehmen | #take    owner = the acting agent
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 # Words are compared in their folded ASCII form (see _word): "Übernehmen" -> "uebernehmen".
 STATUS = {
     "erledigt": "resolved", "close": "resolved", "resolve": "resolved",
-    "warten": "pending", "pending": "pending",
+    "warten": "pending", "wartet": "pending", "pending": "pending",
     "offen": "open", "open": "open",
 }  # fmt: skip
 ASSIGN = frozenset({"zuweisen", "assign"})
@@ -300,6 +300,17 @@ def _clean(raw: str) -> str:
     """The line as typed, without the invisible characters mail clients and editors insert."""
     text = unicodedata.normalize("NFC", raw.translate(_INVISIBLE)).replace("\u00a0", " ")
     return text.strip()
+
+
+def status_word(text: str) -> str | None:
+    """The status a command word names ('Erledigt', 'wartet', 'open'), else None; the CLI and
+    the rules accept the same words as the mail commands."""
+    return STATUS.get(_word(text))
+
+
+def priority_word(text: str) -> str | None:
+    """The priority a word names ('hoch', 'Dringend', 'high'), else None."""
+    return PRIORITIES.get(_word(text))
 
 
 def _word(text: str) -> str:

@@ -1,5 +1,5 @@
-"""Persistence for postdesk: engine, models, durable inbox/outbox queues, ticket queries, blobs."""
+"""Persistence for postdesk: engine, models, durable inbox/outbox queues, ticket queries, blobs.
 
-from storage.engine import Database, open_database
-
-__all__ = ["Database", "open_database"]
+The package imports nothing itself, so a light submodule (`storage.states`) can be imported
+without SQLAlchemy; use `storage.engine.Database` / `open_database`.
+"""

@@ -4,13 +4,16 @@ need no code of their own. Values written before a key was configured stay reada
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import LargeBinary, TypeDecorator
 
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
+
 MARKER = b"pdseal1:"
-_fernet: Fernet | None = None
+_key: bytes | None = None
+_fernet: Fernet | None = None  # built from _key on first use: importing cryptography costs
 
 
 class SealError(Exception):
@@ -19,21 +22,34 @@ class SealError(Exception):
 
 def configure(key: bytes | None) -> None:
     """Set the process's sealing key (Fernet format), or None to store plain bytes."""
+    global _key, _fernet
+    _key, _fernet = key, None
+
+
+def _cipher() -> Fernet | None:
     global _fernet
-    _fernet = Fernet(key) if key is not None else None
+    if _fernet is None and _key is not None:
+        from cryptography.fernet import Fernet
+
+        _fernet = Fernet(_key)
+    return _fernet
 
 
 def seal(data: bytes) -> bytes:
-    return data if _fernet is None else MARKER + _fernet.encrypt(data)
+    fernet = _cipher()
+    return data if fernet is None else MARKER + fernet.encrypt(data)
 
 
 def unseal(data: bytes) -> bytes:
     if not data.startswith(MARKER):
         return data
-    if _fernet is None:
+    fernet = _cipher()
+    if fernet is None:
         raise SealError("stored original is encrypted, but no key is configured")
+    from cryptography.fernet import InvalidToken
+
     try:
-        return _fernet.decrypt(data[len(MARKER) :])
+        return fernet.decrypt(data[len(MARKER) :])
     except InvalidToken as exc:
         raise SealError("stored original cannot be decrypted with the configured key") from exc
 

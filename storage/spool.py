@@ -10,6 +10,7 @@ once at import.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,14 +18,11 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Insert, Table, Update, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.models import InboxItem, OutboxItem, utcnow
-
-INBOX_STATES = ("queued", "processing", "done", "quarantined")
-OUTBOX_STATES = ("queued", "sending", "sent", "failed", "quarantined")
-"""`quarantined`: a mail that could not be rendered (a broken template); never delivered."""
+from storage.states import INBOX_STATES as INBOX_STATES  # re-exported for callers of spool
+from storage.states import OUTBOX_STATES as OUTBOX_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,21 +41,29 @@ def message_hash(raw: bytes) -> str:
 
 def insert_unless_present(dialect: str, table: Table) -> Insert:
     """INSERT that skips a row whose unique key is already stored: `ON CONFLICT DO NOTHING`,
-    the same SQL on SQLite and PostgreSQL (one statement instead of a SELECT, then an INSERT)."""
+    the same SQL on SQLite and PostgreSQL (one statement instead of a SELECT, then an INSERT).
+    The dialect module is imported here, for the one in use: importing both costs start-up."""
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing()
     if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         return sqlite.insert(table).on_conflict_do_nothing()
     raise NotImplementedError(f"no insert-unless-present for {dialect}")
 
 
 _INBOX = cast(Table, InboxItem.__table__)
-_ADD_INBOX = {
-    dialect: insert_unless_present(dialect, _INBOX).returning(
+
+
+@functools.cache
+def _add_inbox(dialect: str) -> Insert:
+    return insert_unless_present(dialect, _INBOX).returning(
         _INBOX.c.id, _INBOX.c.source, _INBOX.c.source_key
     )
-    for dialect in ("sqlite", "postgresql")
-}
+
+
 _INBOX_BY_KEY = select(_INBOX.c.id).where(
     _INBOX.c.source == bindparam("source"), _INBOX.c.source_key == bindparam("source_key")
 )
@@ -80,7 +86,7 @@ def add_inbox_items(session: Session, items: Sequence[NewInboxItem]) -> list[int
         }
         for item in items
     ]
-    statement = _ADD_INBOX[session.get_bind().dialect.name]
+    statement = _add_inbox(session.get_bind().dialect.name)
     inserted = {(r.source, r.source_key): r.id for r in session.execute(statement, rows)}
     ids: list[int] = []
     for item in items:

@@ -19,12 +19,15 @@ the queries that read tickets still go through the session and flush first.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Executable,
     Insert,
@@ -34,6 +37,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    or_,
     select,
     update,
 )
@@ -141,11 +145,9 @@ _ADD_AUTO_REPLY_UNDER_LIMIT = (
 _REMOVE_AUTO_REPLY = _AUTO_REPLIES.delete().where(_AUTO_REPLIES.c.id == bindparam("id"))
 
 
-_ADD_IF_NEW: dict[tuple[str, str], Insert] = {
-    (dialect, table.name): insert_unless_present(dialect, table)
-    for dialect in ("sqlite", "postgresql")
-    for table in (_PARTICIPANTS, _MESSAGE_REFS)
-}
+@functools.cache
+def _add_if_new(dialect: str, table: Table) -> Insert:
+    return insert_unless_present(dialect, table)
 
 
 class TicketStore:
@@ -198,7 +200,7 @@ class TicketStore:
             return
         if self._dialect is None:
             self._dialect = self.session.get_bind().dialect.name
-        self._run(_ADD_IF_NEW[(self._dialect, table.name)], rows)
+        self._run(_add_if_new(self._dialect, table), rows)
 
     # --- numbering -----------------------------------------------------------------------
 
@@ -430,15 +432,24 @@ class TicketStore:
 
     # --- listing for the CLI -------------------------------------------------------------
 
-    def list_tickets(
-        self, *, status: str | None = None, queue: str | None = None, limit: int = 500
-    ) -> list[Ticket]:
-        query = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
-        if status:
-            query = query.where(Ticket.status == status)
-        if queue:
-            query = query.where(Ticket.queue == queue)
+    def list_tickets(self, filters: TicketFilter, *, limit: int | None = None) -> list[Ticket]:
+        """Matching tickets, newest first; at most `limit` (None: all)."""
+        query = select(Ticket).where(*filters.conditions()).order_by(Ticket.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
         return list(self.session.scalars(query).all())
+
+    def count_tickets(self, filters: TicketFilter) -> int:
+        query = select(func.count()).select_from(Ticket).where(*filters.conditions())
+        return int(self.session.execute(query).scalar_one())
+
+    def refs(self, ticket_ids: Iterable[int | None]) -> dict[int, str]:
+        """Ticket id → ref, for lists of rows that point at tickets (the outbox)."""
+        wanted = {i for i in ticket_ids if i is not None}
+        if not wanted:
+            return {}
+        rows = self.session.execute(select(Ticket.id, Ticket.ref).where(Ticket.id.in_(wanted)))
+        return {ticket_id: ref for ticket_id, ref in rows}
 
     def with_articles(self, ref: str) -> Ticket | None:
         return self.session.scalar(
@@ -453,6 +464,46 @@ class TicketStore:
                 select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id)
             )
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFilter:
+    """What `tickets list` narrows by; values are already checked (see gateway.cliview).
+
+    `search` is a case-insensitive substring of the subject or of any stored (redacted) article
+    body: LIKE on SQLite, ILIKE-equivalent on PostgreSQL. A substring finds German compounds
+    (`drucker` in `Druckerausfall`), which a word index (FTS5, tsvector) would not; a desk's
+    ticket volume scans in well under a second. SQLite folds only ASCII letters' case."""
+
+    status: str | None = None
+    queue: str | None = None
+    owner: str | None = None
+    unassigned: bool = False
+    search: str | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = []
+        if self.status:
+            where.append(Ticket.status == self.status)
+        if self.queue:
+            where.append(Ticket.queue == self.queue)
+        if self.owner:
+            where.append(Ticket.owner == self.owner)
+        if self.unassigned:
+            where.append(Ticket.owner.is_(None))
+        if self.search:
+            in_body = select(Article.ticket_id).where(
+                Article.body.icontains(self.search, autoescape=True)
+            )
+            where.append(
+                or_(Ticket.subject.icontains(self.search, autoescape=True), Ticket.id.in_(in_body))
+            )
+        return where
+
+
+def ticket_attachments(ticket: Ticket) -> list[Attachment]:
+    """A ticket's attachments in the order `tickets show` numbers them (from 1)."""
+    return [attachment for article in ticket.articles for attachment in article.attachments]
 
 
 def event_row(
@@ -485,9 +536,19 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
     }
 
 
-def ticket_detail(ticket: Ticket) -> dict[str, Any]:
-    """The `tickets show --json` object: the summary plus articles, oldest first."""
+def ticket_detail(ticket: Ticket, events: Sequence[Event] = ()) -> dict[str, Any]:
+    """The `tickets show --json` object: the summary plus articles and the audit events, oldest
+    first."""
     data = ticket_summary(ticket)
+    data["events"] = [
+        {
+            "kind": e.kind,
+            "actor": e.actor,
+            "created_at": e.created_at.isoformat(),
+            "detail": dict(e.detail or {}),
+        }
+        for e in events
+    ]
     data["articles"] = [
         {
             "kind": a.kind,

@@ -70,7 +70,7 @@ def test_init_import_list_show(
 
     code, out, _ = run(capsys, config, "tickets", "show", "lds-1", "--json")
     detail = json.loads(out)
-    assert set(detail) == TICKET_KEYS | {"articles"}
+    assert set(detail) == TICKET_KEYS | {"articles", "events"}
     first = detail["articles"][0]
     assert set(first) == ARTICLE_KEYS
     assert (first["kind"], first["direction"]) == ("requester", "in")
@@ -82,7 +82,7 @@ def test_init_import_list_show(
     code, out, _ = run(capsys, config, "tickets", "show", "LDS-1")
     assert code == 0 and "Monitor flackert" in out and "Fehlerbild.pdf" in out
     code, out, _ = run(capsys, config, "tickets", "list", "--status", "closed")
-    assert code == 0 and out == ""
+    assert code == 0 and out == "no tickets match these filters\n"
 
 
 def test_inbox_outbox_and_status(

@@ -676,3 +676,24 @@ SATURDAY_NIGHT = berlin(2024, 3, 9, 22, 30)
 def test_shipped_rules_route_typical_german_mails(shipped: Ruleset, mail: dict[str, Any],
                                                   expected: RouteDecision) -> None:
     assert shipped.evaluate(facts(**mail)).decision == expected
+
+
+def test_priorities_may_be_written_in_german_as_in_the_mail_commands(tmp_path: Path) -> None:
+    ruleset = rules(tmp_path, """
+        - name: chef
+          when: {from: chef@example.org}
+          then: {priority: dringend}
+          stop: false
+        - name: drucker
+          when: {subject: {contains: [Drucker]}}
+          then: {priority: Hoch}
+    """)
+    assert ruleset.evaluate(facts(from_addr="chef@example.org")).decision.priority == "urgent"
+    assert ruleset.evaluate(facts(subject="Drucker")).decision.priority == "high"
+    write(tmp_path / "rules", "10-test.yaml", """
+        - name: x
+          when: {subject: {contains: [x]}}
+          then: {priority: sofort}
+    """)
+    [error] = errors(tmp_path / "rules")
+    assert error.endswith("then.priority: 'sofort' is not one of low, normal, high, urgent")

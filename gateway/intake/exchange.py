@@ -36,7 +36,8 @@ def check(settings: Settings, *, create_folder: bool = False,
     try:
         ews = client(exchange_settings(settings))
     except ConfigError as exc:
-        return CheckResult(False, f"exchange: {exc}")
+        text = str(exc)  # the settings' own errors already start with "exchange:"
+        return CheckResult(False, text if text.startswith("exchange:") else f"exchange: {text}")
     try:
         return ews.check(create_folder=create_folder)
     finally:

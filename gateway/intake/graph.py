@@ -37,7 +37,8 @@ def check(settings: Settings, *, create_folder: bool = False,
     try:
         graph = client(graph_settings(settings))
     except ConfigError as exc:
-        return CheckResult(False, f"graph: {exc}")
+        text = str(exc)  # the settings' own errors already start with "graph:"
+        return CheckResult(False, text if text.startswith("graph:") else f"graph: {text}")
     try:
         return graph.check(create_folder=create_folder,
                            sending=settings.outgoing.transport == "graph")

@@ -7,48 +7,77 @@ mail, and the worker quarantines it with the stage's name.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from gateway.pipeline import (
-    commands,
-    guard,
-    identify,
-    notify,
-    parse,
-    quotes,
-    record,
-    redact,
-    route,
-    thread,
-)
-from gateway.pipeline.context import Context
+if TYPE_CHECKING:
+    from gateway.pipeline.context import Context
 
-Stage = Callable[[Context], None]
+Stage = Callable[["Context"], None]
 
-# Work that needs nothing but the raw mail: the worker runs it before the write transaction,
-# so no lock is held while mail is parsed and searched for personal data.
-PREPARE: tuple[tuple[str, Stage], ...] = (
-    ("parse", parse.run),
-    ("quotes", quotes.prepare),
-    ("analyse", redact.prepare),
-)
-
-# One transaction per mail. Routing comes before redaction so that a queue's own choice of
-# redacted entities applies to a new ticket; rules read the mail but store nothing of it.
-STAGES: tuple[tuple[str, Stage], ...] = (
-    ("guard", guard.run),
-    ("thread", thread.run),
-    ("identify", identify.run),
-    ("commands", commands.run),
-    ("quotes", quotes.run),
-    ("route", route.run),
-    ("redact", redact.run),
-    ("record", record.run),
-    ("notify", notify.run),
-)
+# PREPARE and STAGES are built on first use (module __getattr__ below): importing the stages
+# brings in Presidio, Jinja2 and the mail parsers, which `gateway.pipeline.context`'s users
+# (the CLI among them) must not pay for.
+#
+# PREPARE: work that needs nothing but the raw mail: the worker runs it before the write
+# transaction, so no lock is held while mail is parsed and searched for personal data.
+# STAGES: one transaction per mail. Routing comes before redaction so that a queue's own choice
+# of redacted entities applies to a new ticket; rules read the mail but store nothing of it.
+PREPARE: tuple[tuple[str, Stage], ...]
+STAGES: tuple[tuple[str, Stage], ...]
 
 
-def run(ctx: Context, stages: Sequence[tuple[str, Stage]] = PREPARE + STAGES) -> None:
-    """Run `stages` in order; `ctx.stage` names the one running if it raises."""
+def _build() -> dict[str, tuple[tuple[str, Stage], ...]]:
+    from gateway.pipeline import (
+        commands,
+        guard,
+        identify,
+        notify,
+        parse,
+        quotes,
+        record,
+        redact,
+        route,
+        thread,
+    )
+
+    return {
+        "PREPARE": (
+            ("parse", parse.run),
+            ("quotes", quotes.prepare),
+            ("analyse", redact.prepare),
+        ),
+        "STAGES": (
+            ("guard", guard.run),
+            ("thread", thread.run),
+            ("identify", identify.run),
+            ("commands", commands.run),
+            ("quotes", quotes.run),
+            ("route", route.run),
+            ("redact", redact.run),
+            ("record", record.run),
+            ("notify", notify.run),
+        ),
+    }
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("PREPARE", "STAGES"):
+        for key, value in _build().items():
+            globals().setdefault(key, value)  # a test may have replaced one already
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _named(name: str) -> tuple[tuple[str, Stage], ...]:
+    value = globals().get(name)
+    return value if value is not None else __getattr__(name)
+
+
+def run(ctx: Context, stages: Sequence[tuple[str, Stage]] | None = None) -> None:
+    """Run `stages` (default: PREPARE + STAGES) in order; `ctx.stage` names the one running if
+    it raises."""
+    if stages is None:
+        stages = _named("PREPARE") + _named("STAGES")
     for name, stage in stages:
         ctx.stage = name
         stage(ctx)

@@ -9,9 +9,15 @@ choice of entities."""
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from gateway.pipeline.context import Context, MailAnalysis
 from gateway.redaction import Analysis, KeyedPseudonyms, apply_analysis, detect_language
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
+    from gateway.redaction import Redactor
+    from storage.models import Ticket
 
 
 def prepare(ctx: Context) -> None:
@@ -67,3 +73,22 @@ def run(ctx: Context) -> None:
     ctx.pseudonyms = pseudonyms.state
     if counts:
         ctx.decide("redact", "redacted", **counts)
+
+
+def redact_note(
+    settings: Settings, redactor: Redactor | None, pseudonym_key: bytes, ticket: Ticket, text: str
+) -> tuple[str, dict[str, int]]:
+    """A note typed at the CLI, redacted as an agent's note mail is: the same analysis, the
+    queue's entities and the ticket's placeholders (`[NAME-1]` in a note is the `[NAME-1]` of
+    its mails). Updates `ticket.pseudonyms`; returns the text to store and counts per entity."""
+    if redactor is None:  # redaction is switched off
+        return text, {}
+    language = detect_language(text, settings.service.language)
+    found = redactor.prepare(text, language=language, entities=settings.redaction.all_entities())
+    pseudonyms = KeyedPseudonyms(pseudonym_key, dict(ticket.pseudonyms or {}))
+    result = apply_analysis(
+        found, pseudonyms=pseudonyms, entities=settings.redaction.entities_for(ticket.queue)
+    )
+    if pseudonyms.state != ticket.pseudonyms:
+        ticket.pseudonyms = pseudonyms.state  # keyed hashes and numbers, never names
+    return result.text, dict(result.counts)

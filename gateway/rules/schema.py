@@ -22,7 +22,17 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.agentcommands import priority_word
+
 Priority = Literal["low", "normal", "high", "urgent"]
+
+
+def _priority_word(value: Any) -> Any:
+    """`hoch`, `dringend`, `niedrig` … as in the agents' `#priorität` command."""
+    return (priority_word(value) or value) if isinstance(value, str) else value
+
+
+PriorityWord = Annotated[Priority, BeforeValidator(_priority_word)]
 AssignMode = Literal["round_robin", "least_open"]
 NO_TEMPLATE = "none"  # `template: none`: send no acknowledgement
 _SLUG = re.compile(r"[\w][\w.-]{0,63}")
@@ -306,7 +316,7 @@ class Actions(_Strict):
     owner: str | None = None
     team: str | None = None
     assign: AssignMode | None = None
-    priority: Priority | None = None
+    priority: PriorityWord | None = None
     tags: Slugs = None
     template: str | None = None
 
