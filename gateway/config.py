@@ -171,6 +171,14 @@ class RedactionSettings(_Strict):
         return [e for e in [*DEFAULT_ENTITIES, "STREET_ADDRESS"] if e in wanted]
 
 
+class MetricsSettings(_Strict):
+    """The HTTP endpoint `serve` opens for monitoring: `/metrics` (Prometheus) and `/healthz`.
+    It has no authentication: keep it on loopback or a management network."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(9464, ge=0, le=65535)  # 0: any free port (tests)
+
+
 class SecretSettings(_Strict):
     """The server secret (HMAC keys for placeholders and agent proof, the key that encrypts
     stored originals) comes from `key_env`; without it, from `key_file`, which `postdesk init`
@@ -203,6 +211,7 @@ class Settings(_Strict):
     secrets: SecretSettings = SecretSettings()
     exchange: ExchangeSettings | None = None  # EWS mailbox (Exchange Server on premises)
     graph: GraphSettings | None = None  # Microsoft Graph mailbox (Exchange Online)
+    metrics: MetricsSettings | None = None  # off unless configured
 
     @model_validator(mode="after")
     def _service_address_accepted(self) -> Settings:

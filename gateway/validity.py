@@ -121,3 +121,6 @@ class Checks:
 
     def templates(self) -> Validity:
         return self._templates.get(self.settings)
+
+    def both(self) -> tuple[tuple[str, Validity], tuple[str, Validity]]:
+        return ("rules", self.rules()), ("templates", self.templates())

@@ -6,6 +6,7 @@ mail, and the worker quarantines it with the stage's name.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 from gateway.pipeline import (
@@ -47,8 +48,23 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 )
 
 
-def run(ctx: Context, stages: Sequence[tuple[str, Stage]] = PREPARE + STAGES) -> None:
+Observer = Callable[[str, float], None]
+"""Told each stage's name and run time in seconds (the metrics), also when it raised."""
+
+
+def run(
+    ctx: Context,
+    stages: Sequence[tuple[str, Stage]] = PREPARE + STAGES,
+    observe: Observer | None = None,
+) -> None:
     """Run `stages` in order; `ctx.stage` names the one running if it raises."""
     for name, stage in stages:
         ctx.stage = name
-        stage(ctx)
+        if observe is None:
+            stage(ctx)
+            continue
+        began = time.perf_counter()
+        try:
+            stage(ctx)
+        finally:
+            observe(name, time.perf_counter() - began)
