@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from gateway import logs
 from gateway.config import Settings
@@ -15,11 +17,17 @@ from gateway.intake.smtp import SmtpIntake
 from gateway.render import Renderer
 from gateway.scheduler import build_scheduler
 from gateway.senders import Sender, make_sender
+from gateway.signals import ProcessFlag
 from gateway.worker import Signal, Worker, run_worker_process
 from storage import private
 from storage.blobs import BlobStore
 from storage.engine import Database
 from storage.migrate import upgrade
+
+if TYPE_CHECKING:
+    from multiprocessing.context import SpawnProcess
+
+    from gateway.opshttp import OpsServer
 
 
 @dataclass
@@ -31,6 +39,8 @@ class App:
     sender: Sender
     worker: Worker
     stop_event: threading.Event = field(default_factory=threading.Event)
+    runner: WorkerRunner | None = None  # while serving
+    ops: OpsServer | None = None  # while serving, with `metrics:` configured
 
     @classmethod
     def build(cls, settings: Settings, sender: Sender | None = None) -> App:
@@ -51,11 +61,23 @@ class App:
     def serve(self, install_signals: bool = True) -> None:
         """Run intake, worker and scheduler until SIGTERM/SIGINT (or `stop_event`)."""
         self.init_database()
-        runner = WorkerRunner(self)
-        intake = SmtpIntake(self.settings, self.db, on_stored=runner.wake.set)
+        runner = self.runner = WorkerRunner(self)
+        ops = self._ops(runner)
+        intake = SmtpIntake(
+            self.settings,
+            self.db,
+            on_stored=runner.wake.set,
+            on_reply=ops.metrics.smtp_reply if ops is not None else None,
+        )
         # Bind first: a second serve on a busy port ends here with one line, before it starts a
         # worker process or puts back rows that the serve owning the port is working on.
         intake.start()
+        if ops is not None:
+            try:
+                ops.start()
+            except BaseException:
+                intake.stop()
+                raise
         self.worker.recover()
         if install_signals:
 
@@ -81,9 +103,23 @@ class App:
         finally:
             intake.stop()  # stop taking mail first; what was accepted is already committed
             runner.stop()
+            if ops is not None:
+                ops.stop()
             scheduler.shutdown(wait=True)
             self.db.dispose()
             logs.event("serve.stopped")
+
+
+    def _ops(self, runner: WorkerRunner) -> OpsServer | None:
+        """The /metrics and /healthz endpoint, if configured (`self.ops` while serving)."""
+        if self.settings.metrics is None:
+            return None
+        from gateway.opshttp import OpsServer
+
+        self.ops = OpsServer.build(self.settings, self.db, runner)
+        if self.ops.metrics.pipeline is not None:  # worker.mode: thread
+            self.worker.measure(self.ops.metrics.pipeline)
+        return self.ops
 
 
 class WorkerRunner:
@@ -94,10 +130,14 @@ class WorkerRunner:
         self.app = app
         self.process_mode = app.settings.worker.mode == "process"
         context = multiprocessing.get_context("spawn")
-        self.wake: Signal = context.Event() if self.process_mode else app.worker.wake
-        self._stop: Signal = context.Event() if self.process_mode else threading.Event()
+        # Shared with the worker process: flags that a killed worker cannot jam (see signals)
+        self.wake: Signal = ProcessFlag(context) if self.process_mode else app.worker.wake
+        self._stop: Signal = ProcessFlag(context) if self.process_mode else threading.Event()
         self._context = context
         self._supervisor: threading.Thread | None = None
+        self._process: SpawnProcess | None = None
+        self._ready: Signal = ProcessFlag(context) if self.process_mode else threading.Event()
+        self.restarts = 0  # worker processes that died and were replaced
 
     def start(self) -> None:
         target = self._supervise if self.process_mode else self._run_thread
@@ -107,18 +147,37 @@ class WorkerRunner:
     def _run_thread(self) -> None:
         self.app.worker.run_forever(self._stop, self.wake)
 
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id (process mode), for operators and tests."""
+        return self._process.pid if self._process is not None else None
+
+    def alive(self) -> bool:
+        """Whether the worker runs and takes mail, judged now: in process mode from the
+        process itself (its sentinel is readable the moment it ended, also before the
+        supervisor noticed), and only once the new process said it is ready."""
+        if not self.process_mode:
+            return self._supervisor is not None and self._supervisor.is_alive()
+        process = self._process
+        if process is None or not self._ready.is_set():
+            return False
+        return not multiprocessing.connection.wait([process.sentinel], timeout=0)
+
     def _supervise(self) -> None:
         while not self._stop.is_set():
+            self._ready.clear()
             process = self._context.Process(
                 target=run_worker_process,
                 args=(self.app.settings, self._stop, self.wake, os.getpid(),
-                      self.app.worker.checked()),
+                      self.app.worker.checked(), self._ready),
                 name="postdesk-worker",
                 daemon=False,  # it starts the prepare process; it ends with serve on its own
             )
             process.start()
+            self._process = process
             process.join()
             if not self._stop.is_set():
+                self.restarts += 1
                 logs.event("worker.died", exitcode=process.exitcode)
                 self._stop.wait(1.0)
                 self.app.worker.recover()  # its half-done mail goes back to the queue

@@ -691,46 +691,21 @@ def _report_check(result: Any) -> None:
 
 
 @cli.command()
-def status() -> None:
-    """Health at a glance: inbox and outbox depth, quarantined mails."""
-    from storage import spool
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output (one object).")] = False,
+) -> None:
+    """Health at a glance: queue depths, quarantined mails, rules, mailboxes, unassigned."""
+    from gateway import status as report
+    from storage.models import utcnow
 
     settings = _settings()
     with _database(settings).reading() as session:
-        inbox, outbox = spool.queue_depths(session)
-    typer.echo("inbox:  " + ", ".join(f"{s} {inbox.get(s, 0)}" for s in spool.INBOX_STATES))
-    typer.echo("outbox: " + ", ".join(f"{s} {outbox.get(s, 0)}" for s in spool.OUTBOX_STATES))
-    typer.echo("rules:  " + _rules_status(settings))
-    typer.echo("templates: " + _templates_status(settings))
-    from gateway import health
-
-    for mailbox in health.read_all(settings.data_dir):
-        typer.echo("mailbox: " + str(mailbox["line"]))
-
-
-def _rules_status(settings: Settings) -> str:
-    from gateway import routing
-    from gateway.errors import RulesetInvalid
-
-    try:
-        ruleset = routing.load(settings)
-    except RulesetInvalid as exc:
-        return (
-            f"INVALID ({len(exc.errors)} errors; serve keeps the last good rules): {exc.errors[0]}"
-        )
-    return f"version {ruleset.version}, {len(ruleset.rules)} rules"
-
-
-def _templates_status(settings: Settings) -> str:
-    from gateway.errors import TemplatesInvalid
-    from gateway.templateset import check
-
-    try:
-        renderer = check(settings)
-    except TemplatesInvalid as exc:
-        first = exc.errors[0].located()
-        return f"INVALID ({len(exc.errors)} errors; serve keeps the last good ones): {first}"
-    return f"version {renderer.version}, {len(renderer.sources.files)} files"
+        data = report.collect(settings, session, utcnow())
+    if as_json:
+        _echo_json(data)
+        return
+    for line in report.text(data, settings):
+        typer.echo(line)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -137,7 +137,13 @@ class NotifySettings(_Strict):
 
 
 class RoutingSettings(_Strict):
+    """Where a ticket goes when no rule matches, and who hears of a new ticket that has neither
+    an owner nor a team: the dispatchers (agents) and the members of `default_team`. Without
+    them such a ticket notifies nobody and waits unseen (`postdesk status` counts it)."""
+
     default_queue: str = "allgemein"  # where a ticket goes when no rule matches (no owner)
+    dispatchers: list[Email] = Field(default_factory=list)  # agents told of unassigned tickets
+    default_team: str | None = None  # its members are told too
 
 
 Entity = Literal[
@@ -164,6 +170,14 @@ class RedactionSettings(_Strict):
         """Every entity some queue wants: what the (expensive) analysis has to look for."""
         wanted = set(self.entities).union(*self.queues.values())
         return [e for e in [*DEFAULT_ENTITIES, "STREET_ADDRESS"] if e in wanted]
+
+
+class MetricsSettings(_Strict):
+    """The HTTP endpoint `serve` opens for monitoring: `/metrics` (Prometheus) and `/healthz`.
+    It has no authentication: keep it on loopback or a management network."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(9464, ge=0, le=65535)  # 0: any free port (tests)
 
 
 class SecretSettings(_Strict):
@@ -199,6 +213,7 @@ class Settings(_Strict):
     secrets: SecretSettings = SecretSettings()
     exchange: ExchangeSettings | None = None  # EWS mailbox (Exchange Server on premises)
     graph: GraphSettings | None = None  # Microsoft Graph mailbox (Exchange Online)
+    metrics: MetricsSettings | None = None  # off unless configured
 
     @field_validator("rules_dir", "templates_dir")
     @classmethod
@@ -229,6 +244,23 @@ class Settings(_Strict):
             if team.lead is not None and self.agent(team.lead) is None:
                 raise ValueError(f"teams: lead {team.lead} of {team.name!r} is not an agent")
         return self
+
+    @model_validator(mode="after")
+    def _dispatchers_known(self) -> Settings:
+        for index, email in enumerate(self.routing.dispatchers):
+            if self.agent(email) is None:  # only agents can act on the notification by reply
+                raise ValueError(f"routing.dispatchers.{index}: {email} is not an agent")
+        team = self.routing.default_team
+        if team is not None and team not in self.team_names():
+            raise ValueError(f"routing.default_team: unknown team {team!r}")
+        return self
+
+    def dispatchers(self) -> list[str]:
+        """Who is told of a new ticket without owner or team: `routing.dispatchers`, then the
+        members of `routing.default_team`, each once."""
+        team = self.routing.default_team
+        members = [a.email for a in self.team_members(team)] if team is not None else []
+        return list(dict.fromkeys([*self.routing.dispatchers, *members]))
 
     def team_names(self) -> set[str]:
         """Teams declared under `teams:` plus those only named on agents."""

@@ -100,9 +100,11 @@ def shared_redactor(settings: Settings) -> Redactor | None:
     return _redactor(tuple(settings.redaction.all_entities()), settings.redaction.spacy_model)
 
 
-def prepare_item(item: InboxItem, settings: Settings) -> Prepared:
+def prepare_item(
+    item: InboxItem, settings: Settings, observe: pipeline.Observer | None = None
+) -> Prepared:
     """Run PREPARE over one inbox row. Never raises for a bad mail: the outcome says which
-    stage stopped or failed, and why."""
+    stage stopped or failed, and why. `observe` is told each stage's run time."""
     ctx = Context(
         inbox=item,
         settings=settings,
@@ -114,7 +116,7 @@ def prepare_item(item: InboxItem, settings: Settings) -> Prepared:
     )
     error = None
     try:
-        pipeline.run(ctx, pipeline.PREPARE)
+        pipeline.run(ctx, pipeline.PREPARE, observe)
     except Stop as stop:
         ctx.stop_reason = stop.reason
     except Exception as exc:
@@ -152,13 +154,14 @@ class InlinePreparer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._items: deque[InboxItem] = deque()
+        self.observe: pipeline.Observer | None = None  # the worker's metrics, if measured
 
     def submit(self, item: InboxItem) -> None:
         self._items.append(item)
 
     def take(self) -> Prepared:
         """The oldest submitted mail, prepared."""
-        return prepare_item(self._items.popleft(), self.settings)
+        return prepare_item(self._items.popleft(), self.settings, self.observe)
 
     def take_ready(self) -> Prepared | None:
         """Nothing is ever prepared before it is asked for."""
@@ -303,6 +306,10 @@ def _prepare_forever(settings: Settings, tasks: Any, results: Any, parent_pid: i
     results, in order, until told to stop or the worker is gone."""
     logs.setup(settings.log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to serve, which stops us
+    from gateway import metrics
+
+    measured = metrics.for_child_process(settings)  # stage times, counted across processes
+    observe = measured.observe_stage if measured is not None else None
     shared_redactor(settings)  # built now, not on the first mail
     results.put((_READY, None))
     while os.getppid() == parent_pid:
@@ -314,4 +321,4 @@ def _prepare_forever(settings: Settings, tasks: Any, results: Any, parent_pid: i
             break
         sequence, inbox_id, source, raw = task
         item = InboxItem(id=inbox_id, source=source, raw=raw)
-        results.put((sequence, prepare_item(item, settings)))
+        results.put((sequence, prepare_item(item, settings, observe)))

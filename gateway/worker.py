@@ -18,9 +18,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -44,6 +44,9 @@ from storage.tickets import TicketStore
 
 Checked = tuple[State[Ruleset], State[Renderer]]
 """The rules and templates in force, with the fingerprints of their files."""
+
+if TYPE_CHECKING:
+    from gateway.metrics import PipelineMetrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ class _Result:
     stage: str
     reason: str | None = None  # why it stopped, or why it was quarantined
     ref: str | None = None
+    redactions: dict[str, int] = field(default_factory=dict)  # entity -> count (metrics)
 
     def log(self) -> None:
         if self.outcome.state == "done":
@@ -118,6 +122,13 @@ class Worker:
         sealing.configure(fernet_key(secret))  # stored originals are encrypted at rest
         self.pseudonym_key = derive(secret, "pseudonyms")
         self.proof_key = derive(secret, "agent-proof")
+        self.metrics: PipelineMetrics | None = None
+
+    def measure(self, metrics: PipelineMetrics | None) -> None:
+        """Count stage times and outcomes into `metrics` (None: stop measuring)."""
+        self.metrics = metrics
+        if isinstance(self.preparer, InlinePreparer):
+            self.preparer.observe = metrics.observe_stage if metrics is not None else None
 
     def checked(self) -> Checked:
         """The rules and templates in force, to start another worker process with."""
@@ -236,7 +247,12 @@ class Worker:
         self._hand_over(next_claims)  # only once committed
         for result in results:
             result.log()
+            self._count(result.outcome.state, result.stage, result.redactions)
         return [result.outcome for result in results]
+
+    def _count(self, outcome: str, stage: str, redactions: dict[str, int] | None = None) -> None:
+        if self.metrics is not None:
+            self.metrics.finished(outcome, stage, redactions or {})
 
     def _run(self, session: Session, claim: spool.Claim, prepared: Prepared) -> _Result:
         """One mail's STAGES inside the batch's transaction, in a savepoint of its own: a mail
@@ -261,7 +277,8 @@ class Worker:
             prepared.into(ctx)
             if ctx.stop_reason is None:
                 try:
-                    pipeline.run(ctx, pipeline.STAGES)
+                    observe = self.metrics.observe_stage if self.metrics is not None else None
+                    pipeline.run(ctx, pipeline.STAGES, observe)
                 except Stop as stop:
                     ctx.stop_reason = stop.reason
             ticket_id = ctx.ticket.id if ctx.ticket is not None else None
@@ -281,7 +298,8 @@ class Worker:
             spool.quarantine_inbox(session, claim.id, stage=ctx.stage, reason=reason)
             return _Result(Outcome(claim.id, "quarantined"), item, ctx.stage, reason)
         ref = ctx.ticket.ref if ctx.ticket is not None else None
-        return _Result(Outcome(claim.id, "done", ticket_id), item, ctx.stage, ctx.stop_reason, ref)
+        return _Result(Outcome(claim.id, "done", ticket_id), item, ctx.stage, ctx.stop_reason, ref,
+                       dict(ctx.redactions or {}))
 
     def _failed(
         self, item_id: int, attempts: int, stage: str, reason: str, transient: bool
@@ -294,6 +312,7 @@ class Worker:
                 spool.quarantine_inbox(session, item_id, stage=stage, reason=reason)
         outcome = Outcome(item_id, "requeued" if retry else "quarantined")
         _log_failure(outcome, stage, reason)
+        self._count(outcome.state, stage)
         return outcome
 
     def drain(self, limit: int | None = None) -> list[Outcome]:
@@ -385,22 +404,34 @@ def _yield_to_intake(priority: str) -> None:
 
 
 def run_worker_process(
-    settings: Settings, stop: Signal, wake: Signal, parent_pid: int, start: Checked | None = None
+    settings: Settings,
+    stop: Signal,
+    wake: Signal,
+    parent_pid: int,
+    start: Checked | None = None,
+    ready: Signal | None = None,
 ) -> None:
     """Entry point of the worker process that `postdesk serve` starts: the pipeline gets a core
     of its own instead of sharing one interpreter (and its GIL) with the SMTP intake. It ends
     when told to, or when its parent is gone (after a kill -9 of serve, so a restarted serve
     never runs beside an orphaned worker). It starts with the rules and templates serve
-    checked (`start`) and follows edits from there."""
+    checked (`start`) and follows edits from there; `ready` is set once it takes mail
+    (`/healthz`)."""
     logs.setup(settings.log_level)
+    from gateway import metrics
+
+    measured = metrics.for_child_process(settings)  # before any other metric of this process
     _yield_to_intake(settings.worker.cpu_priority)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to serve, which stops us
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # The prepare process starts with the first mail (1-3 s to load Presidio): an idle service
     # never pays its memory.
     worker = Worker.from_settings(settings, preparer=ProcessPreparer(settings), start=start)
+    worker.measure(measured)
     logs.event("worker.started", pid=os.getpid(), rules=worker.rules.value.version,
                templates=worker.templates.value.version)
+    if ready is not None:
+        ready.set()
     try:
         worker.run_forever(stop, wake, alive=lambda: os.getppid() == parent_pid)
     finally:

@@ -242,6 +242,16 @@ def queue_depths(session: Session) -> tuple[dict[str, int], dict[str, int]]:
     return depths[0], depths[1]
 
 
+def oldest_by_state(session: Session) -> tuple[dict[str, datetime], dict[str, datetime]]:
+    """The time of the oldest row per state in the inbox (received) and the outbox (queued),
+    for the metrics: a growing age means a stuck queue."""
+    oldest: list[dict[str, datetime]] = []
+    for model, column in ((InboxItem, InboxItem.received_at), (OutboxItem, OutboxItem.created_at)):
+        rows = session.execute(select(model.state, func.min(column)).group_by(model.state)).all()
+        oldest.append({state: at for state, at in rows if at is not None})
+    return oldest[0], oldest[1]
+
+
 # --- outbox -------------------------------------------------------------------------------
 
 

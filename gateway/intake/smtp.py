@@ -182,6 +182,7 @@ class GuardedSMTP(SMTP):
         *,
         limits: SmtpSettings,
         sessions: set[GuardedSMTP],
+        on_reply: Callable[[str], None] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -195,6 +196,7 @@ class GuardedSMTP(SMTP):
         )
         self._limits = limits
         self._sessions = sessions
+        self._on_reply = on_reply  # told every reply line sent (the metrics count codes)
         self._admitted = False
         self._deadline: asyncio.TimerHandle | None = None
         self._in_data = False
@@ -230,6 +232,8 @@ class GuardedSMTP(SMTP):
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str):
             status = _REWRITES.get(status, status)
+        if self._on_reply is not None:
+            self._on_reply(status if isinstance(status, str) else status.decode("ascii", "replace"))
         await super().push(status)
 
     def _timeout_cb(self) -> None:
@@ -272,6 +276,8 @@ class GuardedSMTP(SMTP):
             return
         self._pending_cut = None
         logs.event("smtp.closed", reason=_CUT_REASONS.get(reply, "limit"))
+        if self._on_reply is not None:
+            self._on_reply(reply)
         self._writer.write(f"{reply}\r\n".encode("ascii"))
         self.transport.close()
 
@@ -288,8 +294,10 @@ class SmtpIntake:
         on_stored: Callable[[], None] | None = None,
         *,
         writer: InboxWriter | None = None,
+        on_reply: Callable[[str], None] | None = None,
     ) -> None:
         self._limits = settings.smtp
+        self._on_reply = on_reply
         self._inbox = writer if writer is not None else InboxWriter(db, on_stored)
         self._handler = InboxHandler(
             settings.smtp.accept,
@@ -363,6 +371,7 @@ class SmtpIntake:
             self._handler,
             limits=self._limits,
             sessions=self._sessions,
+            on_reply=self._on_reply,
             hostname=self._hostname,
             loop=self._loop,
         )

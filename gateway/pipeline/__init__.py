@@ -6,6 +6,7 @@ mail, and the worker quarantines it with the stage's name.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -73,11 +74,26 @@ def _named(name: str) -> tuple[tuple[str, Stage], ...]:
     return value if value is not None else __getattr__(name)
 
 
-def run(ctx: Context, stages: Sequence[tuple[str, Stage]] | None = None) -> None:
+Observer = Callable[[str, float], None]
+"""Told each stage's name and run time in seconds (the metrics), also when it raised."""
+
+
+def run(
+    ctx: Context,
+    stages: Sequence[tuple[str, Stage]] | None = None,
+    observe: Observer | None = None,
+) -> None:
     """Run `stages` (default: PREPARE + STAGES) in order; `ctx.stage` names the one running if
     it raises."""
     if stages is None:
         stages = _named("PREPARE") + _named("STAGES")
     for name, stage in stages:
         ctx.stage = name
-        stage(ctx)
+        if observe is None:
+            stage(ctx)
+            continue
+        began = time.perf_counter()
+        try:
+            stage(ctx)
+        finally:
+            observe(name, time.perf_counter() - began)

@@ -7,11 +7,12 @@ participants and events are collected in order and written with one statement ea
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway import threadindex
+from gateway import logs, threadindex
 from gateway.pipeline.context import Address, Context
 from gateway.pipeline.thread import clean_subject
 from storage.models import Ticket
@@ -81,17 +82,23 @@ def _open_ticket(ctx: Context, rows: _Rows) -> Ticket:
 
 
 def _agents_to_notify(ctx: Context, ticket: Ticket) -> None:
-    """Who hears about this mail: on a new ticket its owner (or, with none, the team the rules
-    chose); on a requester's follow-up the owner. Automatic mail notifies nobody."""
+    """Who hears about this mail: on a new ticket its owner, else the team the rules chose,
+    else the dispatchers (`routing.dispatchers`, `routing.default_team`), so that no new
+    ticket waits unseen; on a requester's follow-up the owner. Automatic mail notifies nobody."""
     if ctx.automatic_reason is not None or ctx.sender_role != "requester":
         return
     reopened = any(d.what == "reopened" for d in ctx.decisions)
     if ticket.owner is not None:
         reason = "new" if ctx.ticket_is_new else ("reopened" if reopened else "requester-replied")
         ctx.notify_agents.append((ticket.owner, reason))
-    elif ctx.ticket_is_new and ctx.route is not None and ctx.route.team is not None:
-        for agent in ctx.settings.team_members(ctx.route.team):
-            ctx.notify_agents.append((agent.email, "new"))
+    elif ctx.ticket_is_new:
+        team = ctx.route.team if ctx.route is not None else None
+        members = [agent.email for agent in ctx.settings.team_members(team)] if team else []
+        recipients = members or ctx.settings.dispatchers()
+        if not recipients:
+            logs.event("record.nobody-notified", logging.WARNING, ticket=ticket.ref)
+        for email in recipients:
+            ctx.notify_agents.append((email, "new"))
 
 
 def _is_service_address(ctx: Context, address: Address) -> bool:

@@ -1,0 +1,146 @@
+"""`postdesk status`: one report dict, printed as text or as JSON, so both always say the same.
+
+The report is a list of SECTIONS, each a key, a function that collects its value (plain JSON
+values) and one that turns that value into text lines. A new line in `status` is one more
+Section: nothing else changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from gateway import health, validity
+from gateway.config import Settings
+from storage import spool
+from storage.assignment import unassigned_before
+
+UNASSIGNED_AFTER = timedelta(hours=1)
+"""An open ticket nobody owns is worth a look once it is this old."""
+
+
+@dataclass
+class Probe:
+    """What sections read: the config, a read-only database session and the time now."""
+
+    settings: Settings
+    session: Session
+    now: datetime
+
+    @cached_property
+    def depths(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Rows per state of the inbox and the outbox (one query, shared by sections)."""
+        return spool.queue_depths(self.session)
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    key: str
+    collect: Callable[[Probe], Any]
+    lines: Callable[[Any, Settings], list[str]]
+
+
+def _inbox(probe: Probe) -> dict[str, int]:
+    inbox = probe.depths[0]
+    return {state: inbox.get(state, 0) for state in spool.INBOX_STATES}
+
+
+def _outbox(probe: Probe) -> dict[str, int]:
+    outbox = probe.depths[1]
+    return {state: outbox.get(state, 0) for state in spool.OUTBOX_STATES}
+
+
+def _counts_line(label: str) -> Callable[[dict[str, int], Settings], list[str]]:
+    return lambda counts, _settings: [
+        f"{label}" + ", ".join(f"{state} {count}" for state, count in counts.items())
+    ]
+
+
+def _quarantined(probe: Probe) -> dict[str, int]:
+    inbox, outbox = probe.depths
+    return {"inbox": inbox.get("quarantined", 0), "outbox": outbox.get("quarantined", 0)}
+
+
+def _rules(probe: Probe) -> dict[str, object]:
+    return validity.rules(probe.settings).to_json()
+
+
+def _rules_lines(value: dict[str, Any], _settings: Settings) -> list[str]:
+    if value["valid"]:
+        return [f"rules:  version {value['version']}, {value['count']} rules"]
+    errors = value["errors"]
+    return [
+        f"rules:  INVALID ({len(errors)} errors; serve keeps the last good rules): {errors[0]}"
+    ]
+
+
+def _templates(probe: Probe) -> dict[str, object]:
+    return validity.templates(probe.settings).to_json()
+
+
+def _templates_lines(value: dict[str, Any], _settings: Settings) -> list[str]:
+    if value["valid"]:
+        return [f"templates: version {value['version']}, {value['count']} files"]
+    errors = value["errors"]
+    return [
+        f"templates: INVALID ({len(errors)} errors; serve keeps the last good ones): {errors[0]}"
+    ]
+
+
+def _mailboxes(probe: Probe) -> list[dict[str, Any]]:
+    return health.read_all(probe.settings.data_dir)
+
+
+def _unassigned(probe: Probe) -> dict[str, object]:
+    found = unassigned_before(probe.session, probe.now - UNASSIGNED_AFTER)
+    at = found.oldest_created_at
+    return {
+        "older_than_minutes": int(UNASSIGNED_AFTER.total_seconds() // 60),
+        "count": found.count,
+        "oldest": found.oldest_ref,
+        "oldest_created_at": at.isoformat() if at is not None else None,
+    }
+
+
+def _unassigned_lines(value: dict[str, Any], settings: Settings) -> list[str]:
+    hours = value["older_than_minutes"] / 60
+    if not value["count"]:
+        return [f"unassigned: none older than {hours:g} h"]
+    since = datetime.fromisoformat(value["oldest_created_at"])
+    local = since.astimezone(ZoneInfo(settings.service.timezone))
+    return [
+        f"unassigned: {value['count']} open tickets without owner older than {hours:g} h, "
+        f"oldest {value['oldest']} (since {local:%Y-%m-%d %H:%M})"
+    ]
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("inbox", _inbox, _counts_line("inbox:  ")),
+    Section("outbox", _outbox, _counts_line("outbox: ")),
+    Section("quarantined", _quarantined, _counts_line("quarantined: ")),
+    Section("rules", _rules, _rules_lines),
+    Section("templates", _templates, _templates_lines),
+    Section("mailboxes", _mailboxes, lambda boxes, _s: [f"mailbox: {b['line']}" for b in boxes]),
+    Section("unassigned", _unassigned, _unassigned_lines),
+)
+
+
+def collect(settings: Settings, session: Session, now: datetime) -> dict[str, Any]:
+    """The whole report: one key per section, in SECTIONS order."""
+    probe = Probe(settings, session, now)
+    return {section.key: section.collect(probe) for section in SECTIONS}
+
+
+def text(report: dict[str, Any], settings: Settings) -> list[str]:
+    """The report as the lines `postdesk status` prints."""
+    return [
+        line
+        for section in SECTIONS
+        if section.key in report
+        for line in section.lines(report[section.key], settings)
+    ]
