@@ -17,7 +17,7 @@ from storage.engine import Database, open_database
 from storage.models import Ticket, utcnow
 from tests.helpers import make_mail
 
-KEYS = {"inbox", "outbox", "quarantined", "rules", "mailboxes", "unassigned"}
+KEYS = {"inbox", "outbox", "quarantined", "rules", "templates", "mailboxes", "unassigned"}
 
 
 @pytest.fixture
@@ -55,9 +55,11 @@ def test_json_is_one_object_and_text_says_the_same(
     assert code == 0 and set(report) == KEYS
     assert report["inbox"] == {"queued": 0, "processing": 0, "done": 1, "quarantined": 0}
     assert report["outbox"]["queued"] == 1  # the acknowledgement; nobody to notify
-    assert report["quarantined"] == {"inbox": 0}
+    assert report["quarantined"] == {"inbox": 0, "outbox": 0}
     rules = report["rules"]
     assert rules["valid"] is True and rules["count"] > 0 and len(rules["version"]) == 12
+    templates = report["templates"]
+    assert templates["valid"] is True and templates["count"] > 0 and templates["version"]
     assert report["mailboxes"] == []
     assert report["unassigned"] == {
         "older_than_minutes": 60, "count": 0, "oldest": None, "oldest_created_at": None
@@ -65,9 +67,10 @@ def test_json_is_one_object_and_text_says_the_same(
     code, out = run(capsys, config, "status")
     assert out.splitlines() == [
         "inbox:  queued 0, processing 0, done 1, quarantined 0",
-        "outbox: queued 1, sending 0, sent 0, failed 0",
-        "quarantined: inbox 0",
+        "outbox: queued 1, sending 0, sent 0, failed 0, quarantined 0",
+        "quarantined: inbox 0, outbox 0",
         f"rules:  version {rules['version']}, {rules['count']} rules",
+        f"templates: version {templates['version']}, {templates['count']} files",
         "unassigned: none older than 1 h",
     ]
 
