@@ -1,5 +1,6 @@
 """SMTP intake over real loopback sockets into a real database: 250 only after the commit,
-451 on storage failure, recipient policy, size/recipient/connection caps, time limits."""
+451 on storage failure, recipient policy, size/recipient/connection caps, long and bare-LF
+lines, time limits."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from gateway.intake.smtp import (
     SESSION_EXPIRED,
     SHUTTING_DOWN,
     TEMPFAIL,
+    TOO_BIG,
     TOO_MANY_CONNECTIONS,
     SmtpIntake,
     recipient_accepted,
@@ -94,8 +96,12 @@ def _inbox_id(reply: str) -> int:
 class RawClient:
     """A line-level SMTP client for what smtplib hides: greetings, 421s, trickling."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    def __init__(self, port: int, source: str = "127.0.0.1") -> None:
+        """`source`: the client's own address; Linux routes all of 127.0.0.0/8 to loopback,
+        so 127.0.0.2, 127.0.0.3, ... act as separate client hosts."""
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout=5, source_address=(source, 0)
+        )
         self.file = self.sock.makefile("rb")
 
     def reply(self) -> str:
@@ -111,6 +117,13 @@ class RawClient:
     def command(self, line: str) -> str:
         self.sock.sendall(line.encode() + b"\r\n")
         return self.reply()
+
+    def greeted(self) -> RawClient:
+        """Read the 220 greeting and say EHLO; raises if the server refused the connection."""
+        greeting = self.reply()
+        assert greeting.startswith("220 "), greeting
+        assert self.command("EHLO client.example.net").startswith("250")
+        return self
 
     def trickle(self, data: bytes, every: float, limit: float) -> tuple[str, float]:
         """Send `data` one byte per `every` seconds until the server answers; (reply, seconds)."""
@@ -387,9 +400,70 @@ def test_long_lines_are_stored_not_refused(
     with _client(serve()) as client:
         assert _deliver(client, long_links)[0] == 250
         assert _deliver(client, html)[0] == 250  # over RFC 5321's 998, stored as received
-        assert _deliver(client, b"Subject: x\r\n\r\n" + b"y" * 70_000 + b"\r\n")[0] == 500
+        assert _deliver(client, b"Subject: x\r\n\r\n" + b"y" * 70_000 + b"\r\n")[0] == 250
         assert _deliver(client, _mail(1))[0] == 250
     assert [r.raw for r in _rows(settings.database.url)][:2] == [long_links, html]
+
+
+def _raw_transfer(raw: RawClient, data: bytes) -> str:
+    """One transaction over a raw socket, `data` sent exactly as given (smtplib would turn
+    bare LFs into CRLF); the reply to the end of data."""
+    assert raw.command("MAIL FROM:<erika@example.net>").startswith("250")
+    assert raw.command(f"RCPT TO:<{SERVICE}>").startswith("250")
+    assert raw.command("DATA").startswith("354")
+    raw.sock.sendall(data + b"\r\n.\r\n")
+    return raw.reply()
+
+
+def test_long_bare_lf_mail_is_stored_as_received(
+    serve: Callable[..., SmtpIntake], settings: Settings
+) -> None:
+    """A mail with bare-LF line ends is one 'line' to a CRLF reader: over 64 KiB it used to get
+    a permanent `500 Line too long`. Now only the message size limit applies."""
+    bare_lf = (
+        b"From: erika@example.net\nSubject: Protokoll\n\n"
+        + b"".join(b"Zeile %05d " % n + b"x" * 990 + b"\n" for n in range(200))  # ~200 KiB
+        + b"Ende"
+    )
+    one_line = b"Subject: Link\r\n\r\n." + b"z" * 300_000  # a stuffed dot opens the line
+    intake = serve(max_message_bytes=400_000)
+    raw = RawClient(intake.port).greeted()
+    assert QUEUED.match(_raw_transfer(raw, bare_lf)[4:])
+    assert QUEUED.match(_raw_transfer(raw, one_line)[4:])
+    # Over the size limit it is 552 (the transfer is drained), and the session goes on.
+    assert _raw_transfer(raw, bare_lf + b"y" * 200_000) == TOO_BIG
+    assert QUEUED.match(_raw_transfer(raw, _mail(1).replace(b"\n.", b"\n.."))[4:])
+    raw.command("QUIT")
+    raw.close()
+    rows = _rows(settings.database.url)
+    assert [r.raw for r in rows] == [
+        bare_lf + b"\r\n",
+        b"Subject: Link\r\n\r\n" + b"z" * 300_000 + b"\r\n",  # dot-unstuffed
+        _mail(1) + b"\r\n",
+    ]
+
+
+@pytest.mark.parametrize(
+    "smuggled_end", [b"\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\n", b"\r\n.\r", b"\r\n\x00.\r\n"]
+)
+def test_only_crlf_dot_crlf_ends_the_data(
+    serve: Callable[..., SmtpIntake], settings: Settings, smuggled_end: bytes
+) -> None:
+    """SMTP smuggling: a second mail hidden behind a non-standard end of data stays part of
+    the first, also when the first line is longer than the stream buffer."""
+    smuggled = (
+        smuggled_end
+        + b"MAIL FROM:<ceo@example.org>\r\nRCPT TO:<servicedesk@example.org>\r\nDATA\r\n"
+        + b"Subject: smuggled\r\n\r\nforged"
+    )
+    intake = serve()
+    raw = RawClient(intake.port).greeted()
+    for first_line in (b"Subject: a\r\n\r\nshort", b"Subject: b\r\n\r\n" + b"w" * 70_000):
+        assert QUEUED.match(_raw_transfer(raw, first_line + smuggled)[4:])
+    raw.command("QUIT")
+    raw.close()
+    rows = _rows(settings.database.url)
+    assert len(rows) == 2 and all(b"Subject: smuggled" in (r.raw or b"") for r in rows)
 
 
 def test_connection_cap_421(serve: Callable[..., SmtpIntake]) -> None:

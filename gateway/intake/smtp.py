@@ -24,12 +24,13 @@ from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from gateway import logs
 from gateway.config import Settings, SmtpSettings
 from gateway.errors import IntakeError
 from gateway.inboxwriter import InboxWriter
+from gateway.intake.smtpdata import read_data
 from storage.engine import Database
 from storage.spool import NewInboxItem, message_hash
 
@@ -47,9 +48,8 @@ DATA_EXPIRED = "421 4.4.2 DATA time limit exceeded, closing connection"
 IDLE_EXPIRED = "421 4.4.2 Idle timeout, closing connection"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 
-# aiosmtpd's size replies lack the enhanced status code; same meaning, RFC 3463 wording.
+# aiosmtpd's size reply at MAIL FROM lacks the enhanced status code; same meaning, RFC 3463.
 _REWRITES = {
-    "552 Error: Too much mail data": TOO_BIG,
     "552 Error: message size exceeds fixed maximum message size": TOO_BIG,
 }
 _CUT_REASONS = {
@@ -171,9 +171,8 @@ class GuardedSMTP(SMTP):
     `_reset_timeout`, `_call_handler_hook`) are aiosmtpd internals; the tests pin their effect.
     """
 
-    # RFC 5321 allows 998 octets a line, but real senders (HTML mails with long links) exceed
-    # it; refusing such a mail permanently is refusing it for cosmetics. Lines up to this bound
-    # are stored as received; beyond it aiosmtpd answers 500 (a per-line memory bound).
+    # The stream buffer: the longest command line, and the piece size in which DATA takes a
+    # longer line (`smtpdata`); DATA lines themselves have no limit but the message size.
     line_length_limit = MAX_LINE_BYTES
 
     def __init__(
@@ -236,11 +235,30 @@ class GuardedSMTP(SMTP):
         """aiosmtpd's timer: the idle limit between commands, or the DATA limit during DATA."""
         self.cut(DATA_EXPIRED if self._in_data else IDLE_EXPIRED)
 
+    @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA with `smtpdata.read_data` as the reader (no line-length limit)."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
         self._in_data = True
         self._reset_timeout(self._limits.data_timeout_seconds)
         try:
-            await super().smtp_DATA(arg)
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            content = await read_data(self._reader, self._limits.max_message_bytes)
+            if content is None:
+                status = TOO_BIG
+            else:
+                self.envelope.content = self.envelope.original_content = content
+                status = await self._call_handler_hook("DATA")
+            self._set_post_data_state()
+            await self.push(status)
         finally:
             self._in_data = False
             if self._pending_cut is not None:
