@@ -1,6 +1,6 @@
 """SMTP intake over real loopback sockets into a real database: 250 only after the commit,
-451 on storage failure, recipient policy, size/recipient/connection caps, long and bare-LF
-lines, time limits."""
+451 on storage failure, recipient policy, size/recipient/connection caps, per-client limits,
+long and bare-LF lines, time limits."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from sqlalchemy import select as sql_select
 from sqlalchemy import text
 
 from gateway import logs
-from gateway.config import Settings
+from gateway.config import Settings, SmtpSettings
 from gateway.errors import IntakeError
 from gateway.inboxwriter import InboxWriter
 from gateway.intake.smtp import (
@@ -33,7 +33,10 @@ from gateway.intake.smtp import (
     SHUTTING_DOWN,
     TEMPFAIL,
     TOO_BIG,
+    TOO_MANY_CLIENT_CONNECTIONS,
+    TOO_MANY_COMMANDS,
     TOO_MANY_CONNECTIONS,
+    TOO_MANY_ERRORS,
     SmtpIntake,
     recipient_accepted,
 )
@@ -464,6 +467,113 @@ def test_only_crlf_dot_crlf_ends_the_data(
     raw.close()
     rows = _rows(settings.database.url)
     assert len(rows) == 2 and all(b"Subject: smuggled" in (r.raw or b"") for r in rows)
+
+
+# --- per-client limits -----------------------------------------------------------------
+
+
+def test_one_client_address_cannot_take_every_connection(
+    serve: Callable[..., SmtpIntake], settings: Settings
+) -> None:
+    """21 idle connections from one address used to fill a 20-connection listener, and every
+    other sender got 421 for the whole session time."""
+    per_client = SmtpSettings().max_connections_per_client
+    assert 1 < per_client < 20  # a sane default, below the attack's 20
+    intake = serve(max_connections=20)
+    hog = [RawClient(intake.port, source="127.0.0.2") for _ in range(21)]
+    greetings = [c.reply() for c in hog]
+    assert [g[:4] for g in greetings] == ["220 "] * per_client + ["421 "] * (21 - per_client)
+    assert set(greetings[per_client:]) == {TOO_MANY_CLIENT_CONNECTIONS}
+    for refused in hog[per_client:]:
+        assert refused.closed()
+    # Another client host (and the local one) still gets in and delivers.
+    for source in ("127.0.0.3", "127.0.0.1"):
+        other = RawClient(intake.port, source=source).greeted()
+        assert QUEUED.match(_raw_transfer(other, _mail(1))[4:])
+        other.close()
+    for admitted in hog[:per_client]:
+        assert admitted.command("NOOP").startswith("250")  # the hog's sessions are untouched
+        admitted.close()
+    wait_for(lambda: intake.active_connections == 0, timeout=5)
+    with _client(intake):  # a freed slot is free again
+        pass
+
+
+def test_per_client_cap_is_configurable(serve: Callable[..., SmtpIntake]) -> None:
+    intake = serve(max_connections_per_client=2)
+    first, second = RawClient(intake.port).greeted(), RawClient(intake.port).greeted()
+    third = RawClient(intake.port)
+    assert third.reply() == TOO_MANY_CLIENT_CONNECTIONS and third.closed()
+    first.command("QUIT")
+    wait_for(lambda: intake.active_connections < 2, timeout=5)
+    RawClient(intake.port).greeted().close()
+    for client in (first, second, third):
+        client.close()
+
+
+def test_failed_rcpts_are_bounded_per_session(
+    serve: Callable[..., SmtpIntake], caplog: pytest.LogCaptureFixture
+) -> None:
+    """2,000 failed RCPTs in one session used to be allowed; now `max_errors` 5xx replies
+    without a delivered mail, then 421. A delivered mail starts the count anew."""
+    caplog.set_level(logging.INFO, logger="postdesk")
+    limit = SmtpSettings().max_errors
+    assert 5 <= limit <= 50
+    intake = serve()
+    raw = RawClient(intake.port).greeted()
+    assert raw.command("MAIL FROM:<erika@example.net>").startswith("250")
+    for _ in range(limit - 1):
+        assert raw.command("RCPT TO:<nobody@elsewhere.example>").startswith("550 5.1.1")
+    raw.command("RSET")
+    assert QUEUED.match(_raw_transfer(raw, _mail(1))[4:])  # resets the count
+    assert raw.command("MAIL FROM:<erika@example.net>").startswith("250")
+    replies = [raw.command("RCPT TO:<nobody@elsewhere.example>") for _ in range(limit - 1)]
+    assert all(r.startswith("550 ") for r in replies)
+    assert raw.command("BOGUS COMMAND") == '500 Error: command "BOGUS" not recognized'
+    assert raw.reply() == TOO_MANY_ERRORS  # right after the limit-th error
+    assert raw.closed()
+    raw.close()
+    assert "smtp.closed reason=too_many_errors" in caplog.text
+
+
+def test_recipients_beyond_the_cap_count_as_errors(serve: Callable[..., SmtpIntake]) -> None:
+    intake = serve(max_recipients=1, max_errors=3)
+    raw = RawClient(intake.port).greeted()
+    raw.command("MAIL FROM:<erika@example.net>")
+    assert raw.command(f"RCPT TO:<{SERVICE}>").startswith("250")
+    for _ in range(3):
+        assert raw.command(f"RCPT TO:<{SERVICE}>") == "452 4.5.3 Too many recipients"
+    assert raw.reply() == TOO_MANY_ERRORS
+    assert raw.closed()
+    raw.close()
+
+
+def test_junk_commands_are_bounded_per_session(serve: Callable[..., SmtpIntake]) -> None:
+    """20,000 NOOPs in one session used to be allowed (a NOOP every few seconds holds a slot
+    for the whole session time); now `max_junk_commands` without a delivered mail, then 421."""
+    limit = SmtpSettings().max_junk_commands
+    assert 5 <= limit <= 100
+    intake = serve()
+    raw = RawClient(intake.port).greeted()  # EHLO is one of them
+    for _ in range(limit - 2):
+        assert raw.command("NOOP").startswith("250")
+    assert raw.command("RSET").startswith("250")
+    assert QUEUED.match(_raw_transfer(raw, _mail(1))[4:])  # resets the count
+    for command in ("HELP", "VRFY <x@example.org>", "HELO client.example.net"):
+        assert raw.command(command)[:1] == "2"
+    for _ in range(limit - 3):
+        assert raw.command("NOOP").startswith("250")
+    assert raw.command("NOOP") == TOO_MANY_COMMANDS
+    assert raw.closed()
+    raw.close()
+
+
+def test_help_still_lists_the_budgeted_commands(serve: Callable[..., SmtpIntake]) -> None:
+    raw = RawClient(serve().port).greeted()
+    listed = raw.command("HELP").split(": ", 1)[1].split()
+    assert {"NOOP", "RSET", "EHLO", "DATA", "MAIL", "RCPT", "QUIT"} <= set(listed)
+    assert raw.command("HELP NOOP") == "250 Syntax: NOOP [ignored]"
+    raw.close()
 
 
 def test_connection_cap_421(serve: Callable[..., SmtpIntake]) -> None:

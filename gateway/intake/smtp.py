@@ -3,9 +3,11 @@ bytes sit in a committed inbox row, so an accepted mail survives any crash after
 
 aiosmtpd does the protocol. This module adds what a listener facing the network needs and
 aiosmtpd leaves out: recipient checks at RCPT time (no open relay, no backscatter), a recipient
-cap, RFC 3463 enhanced codes, a connection cap, and total time limits per session and per DATA
-transfer (aiosmtpd's own `timeout` only limits the time between two commands, so a client
-trickling a byte every few seconds could otherwise hold a connection forever). Commits go through
+cap, RFC 3463 enhanced codes, a connection cap overall and per client address, a bound on errors
+and on junk commands (NOOP, RSET, ...) without a delivered mail, a DATA reader without a
+line-length limit (`smtpdata`), and total time limits per session and per DATA transfer
+(aiosmtpd's own `timeout` only limits the time between two commands, so a client trickling a
+byte every few seconds could otherwise hold a connection forever). Commits go through
 `InboxWriter` (group commit in its own thread), so an fsync never stalls the event loop.
 
 `SmtpIntake` runs the listener in its own thread with its own event loop, like aiosmtpd's
@@ -15,6 +17,7 @@ trickling a byte every few seconds could otherwise hold a connection forever). C
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import socket
@@ -43,6 +46,9 @@ UNKNOWN_RCPT = "550 5.1.1 Recipient address rejected: no such mailbox here"
 TOO_MANY_RCPTS = "452 4.5.3 Too many recipients"
 TOO_BIG = "552 5.3.4 Message size exceeds fixed maximum message size"
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
+TOO_MANY_CLIENT_CONNECTIONS = "421 4.7.0 Too many connections from your address, try again later"
+TOO_MANY_ERRORS = "421 4.7.0 Too many errors, closing connection"
+TOO_MANY_COMMANDS = "421 4.7.0 Too many commands without a mail, closing connection"
 SESSION_EXPIRED = "421 4.4.2 Session time limit exceeded, closing connection"
 DATA_EXPIRED = "421 4.4.2 DATA time limit exceeded, closing connection"
 IDLE_EXPIRED = "421 4.4.2 Idle timeout, closing connection"
@@ -57,7 +63,16 @@ _CUT_REASONS = {
     DATA_EXPIRED: "data_timeout",
     IDLE_EXPIRED: "idle_timeout",
     SHUTTING_DOWN: "shutdown",
+    TOO_MANY_ERRORS: "too_many_errors",
+    TOO_MANY_COMMANDS: "too_many_commands",
 }
+_REFUSAL_REASONS = {
+    TOO_MANY_CONNECTIONS: "too_many_connections",
+    TOO_MANY_CLIENT_CONNECTIONS: "too_many_client_connections",
+}
+# Commands that move no mail forward: a client may send a few, not an endless keep-alive.
+# (Unknown commands are bounded by aiosmtpd itself: 5, then 502 and close.)
+JUNK_COMMANDS = ("NOOP", "RSET", "VRFY", "EXPN", "HELP", "HELO", "EHLO")
 
 
 def recipient_accepted(address: str, accepted: Collection[str]) -> bool:
@@ -164,11 +179,13 @@ class InboxHandler:
 
 
 class GuardedSMTP(SMTP):
-    """aiosmtpd's SMTP protocol plus a connection cap and session, DATA and idle time limits.
+    """aiosmtpd's SMTP protocol plus connection caps, error and junk-command bounds, session,
+    DATA and idle time limits, and a DATA reader without a line-length limit.
 
     One instance per connection. `sessions` is the listener's set of admitted connections
     (touched only on the event loop thread). The hooks used (`_handle_client`, `_timeout_cb`,
-    `_reset_timeout`, `_call_handler_hook`) are aiosmtpd internals; the tests pin their effect.
+    `_reset_timeout`, `_call_handler_hook`, `_smtp_methods`, `_set_post_data_state`) are
+    aiosmtpd internals; the tests pin their effect.
     """
 
     # The stream buffer: the longest command line, and the piece size in which DATA takes a
@@ -194,22 +211,41 @@ class GuardedSMTP(SMTP):
         )
         self._limits = limits
         self._sessions = sessions
-        self._admitted = False
+        self.client = ""
+        """The peer's address (host only): what the per-client connection cap counts."""
+        self._refusal: str | None = TOO_MANY_CONNECTIONS
         self._deadline: asyncio.TimerHandle | None = None
         self._in_data = False
         self._storing = False
         self._pending_cut: str | None = None
+        # Counted since the last accepted mail (as Postfix's smtpd_hard_error_limit): a long
+        # session that delivers is never cut for the odd unknown recipient or RSET.
+        self._errors = 0
+        self._junk = 0
+        for name in JUNK_COMMANDS:
+            self._smtp_methods[name] = self._budgeted(self._smtp_methods[name])
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         first = self.transport is None  # not a STARTTLS re-entry
         if first:
-            self._admitted = len(self._sessions) < self._limits.max_connections
-            if self._admitted:
+            peer = transport.get_extra_info("peername")
+            self.client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+            self._refusal = self._admission()
+            if self._refusal is None:
                 self._sessions.add(self)
                 self._deadline = self.loop.call_later(
                     self._limits.session_timeout_seconds, self.cut, SESSION_EXPIRED
                 )
         super().connection_made(transport)
+
+    def _admission(self) -> str | None:
+        """Why this new connection is refused, or None to admit it."""
+        if len(self._sessions) >= self._limits.max_connections:
+            return TOO_MANY_CONNECTIONS
+        same_client = sum(1 for s in self._sessions if s.client == self.client)
+        if same_client >= self._limits.max_connections_per_client:
+            return TOO_MANY_CLIENT_CONNECTIONS
+        return None
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._deadline is not None:
@@ -218,9 +254,9 @@ class GuardedSMTP(SMTP):
         super().connection_lost(error)
 
     async def _handle_client(self) -> None:
-        if not self._admitted:
-            logs.event("smtp.rejected", reason="too_many_connections")
-            await self.push(TOO_MANY_CONNECTIONS)
+        if self._refusal is not None:
+            logs.event("smtp.rejected", reason=_REFUSAL_REASONS[self._refusal])
+            await self.push(self._refusal)
             if self.transport is not None:
                 self.transport.close()
             return
@@ -230,6 +266,25 @@ class GuardedSMTP(SMTP):
         if isinstance(status, str):
             status = _REWRITES.get(status, status)
         await super().push(status)
+        # The client's faults: permanent errors, and recipients beyond the cap (a 2,000-RCPT
+        # transaction is no mail). Our own 4xx (storage, disk) are not the client's fault.
+        if status[:1] in ("5", b"5") or status == TOO_MANY_RCPTS:
+            self._errors += 1
+            if self._errors >= self._limits.max_errors:
+                self.cut(TOO_MANY_ERRORS)
+
+    def _budgeted(self, command: Callable[[str], Any]) -> Callable[[str], Any]:
+        """`command` within the junk budget; over it, 421 and close instead of running it."""
+
+        @functools.wraps(command)  # keeps aiosmtpd's syntax attributes for HELP
+        async def run(arg: str) -> None:
+            self._junk += 1
+            if self._junk > self._limits.max_junk_commands:
+                self.cut(TOO_MANY_COMMANDS)
+                return
+            await command(arg)
+
+        return run
 
     def _timeout_cb(self) -> None:
         """aiosmtpd's timer: the idle limit between commands, or the DATA limit during DATA."""
@@ -277,9 +332,12 @@ class GuardedSMTP(SMTP):
         if self._timeout_handle is not None:
             self._timeout_handle.cancel()
         try:
-            return await super()._call_handler_hook(command, *args)
+            status = await super()._call_handler_hook(command, *args)
         finally:
             self._storing = False
+        if isinstance(status, str) and status.startswith("250"):
+            self._errors = self._junk = 0  # a delivered mail: the client is doing real work
+        return status
 
     def cut(self, reply: str) -> None:
         """Answer `reply` and close the connection (deferred while a mail is being stored)."""
