@@ -70,6 +70,7 @@ class SmtpSettings(_Strict):
     max_connections_per_client: int = Field(10, ge=1)
     max_errors: int = Field(20, ge=1)
     max_junk_commands: int = Field(20, ge=1)
+    min_free_bytes: int = Field(104_857_600, ge=0)  # 0: no disk floor
     idle_timeout_seconds: float = Field(60, gt=0)
     session_timeout_seconds: float = Field(600, gt=0)
     data_timeout_seconds: float = Field(120, gt=0)

@@ -1,6 +1,6 @@
 """SMTP intake over real loopback sockets into a real database: 250 only after the commit,
 451 on storage failure, recipient policy, size/recipient/connection caps, per-client limits,
-long and bare-LF lines, time limits."""
+the disk floor, long and bare-LF lines, time limits."""
 
 from __future__ import annotations
 
@@ -24,11 +24,13 @@ from sqlalchemy import text
 
 from gateway import logs
 from gateway.config import Settings, SmtpSettings
+from gateway.diskspace import FreeSpaceFloor, free_bytes
 from gateway.errors import IntakeError
 from gateway.inboxwriter import InboxWriter
 from gateway.intake.smtp import (
     DATA_EXPIRED,
     IDLE_EXPIRED,
+    LOW_DISK,
     SESSION_EXPIRED,
     SHUTTING_DOWN,
     TEMPFAIL,
@@ -469,7 +471,7 @@ def test_only_crlf_dot_crlf_ends_the_data(
     assert len(rows) == 2 and all(b"Subject: smuggled" in (r.raw or b"") for r in rows)
 
 
-# --- per-client limits -----------------------------------------------------------------
+# --- per-client limits and the disk floor -----------------------------------------------
 
 
 def test_one_client_address_cannot_take_every_connection(
@@ -574,6 +576,51 @@ def test_help_still_lists_the_budgeted_commands(serve: Callable[..., SmtpIntake]
     assert {"NOOP", "RSET", "EHLO", "DATA", "MAIL", "RCPT", "QUIT"} <= set(listed)
     assert raw.command("HELP NOOP") == "250 Syntax: NOOP [ignored]"
     raw.close()
+
+
+def test_mail_from_452_below_the_disk_floor(
+    serve: Callable[..., SmtpIntake], settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="postdesk")
+    free = free_bytes(settings.data_dir)
+    assert free is not None
+    intake = serve(min_free_bytes=free + 2**40)  # a floor above what the disk really has
+    with _client(intake) as client:
+        assert client.mail("erika@example.net") == (452, LOW_DISK[4:].encode())
+        with pytest.raises(smtplib.SMTPSenderRefused):
+            client.sendmail("erika@example.net", [SERVICE], _mail(1))
+        assert client.noop()[0] == 250  # a 4xx: no error count, the session goes on
+    assert _rows(settings.database.url) == []
+    assert "smtp.deferred reason=low_disk_space" in caplog.text
+    with _client(serve(min_free_bytes=max(free // 2, 1))) as client:
+        assert _deliver(client, _mail(1))[0] == 250
+
+
+def test_disk_floor_watches_every_filesystem_and_caches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shm = Path("/dev/shm")
+    disk, ram = free_bytes(tmp_path), free_bytes(shm)
+    if disk is None or ram is None or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm as a second filesystem")
+    calls: list[str] = []
+    real_statvfs = __import__("os").statvfs
+
+    def counting(path: Any) -> Any:
+        calls.append(str(path))
+        return real_statvfs(path)
+
+    monkeypatch.setattr("gateway.diskspace.os.statvfs", counting)
+    between = (min(disk, ram) + max(disk, ram)) // 2
+    missing = tmp_path / "var" / "not-yet"  # measured at its nearest existing ancestor
+    assert FreeSpaceFloor([missing, shm], floor=between).low()  # the smaller one is below
+    assert not FreeSpaceFloor([missing, shm], floor=min(disk, ram) // 2).low()
+    assert not FreeSpaceFloor([missing, shm], floor=0).low()
+    calls.clear()
+    floor = FreeSpaceFloor([tmp_path, shm], floor=1, cache_seconds=60)
+    for _ in range(100):
+        assert not floor.low()
+    assert len(calls) == 2  # once per filesystem, then cached
 
 
 def test_connection_cap_421(serve: Callable[..., SmtpIntake]) -> None:

@@ -4,11 +4,12 @@ bytes sit in a committed inbox row, so an accepted mail survives any crash after
 aiosmtpd does the protocol. This module adds what a listener facing the network needs and
 aiosmtpd leaves out: recipient checks at RCPT time (no open relay, no backscatter), a recipient
 cap, RFC 3463 enhanced codes, a connection cap overall and per client address, a bound on errors
-and on junk commands (NOOP, RSET, ...) without a delivered mail, a DATA reader without a
-line-length limit (`smtpdata`), and total time limits per session and per DATA transfer
-(aiosmtpd's own `timeout` only limits the time between two commands, so a client trickling a
-byte every few seconds could otherwise hold a connection forever). Commits go through
-`InboxWriter` (group commit in its own thread), so an fsync never stalls the event loop.
+and on junk commands (NOOP, RSET, ...) without a delivered mail, a free-disk floor checked at
+MAIL FROM (`diskspace`), a DATA reader without a line-length limit (`smtpdata`), and total time
+limits per session and per DATA transfer (aiosmtpd's own `timeout` only limits the time between
+two commands, so a client trickling a byte every few seconds could otherwise hold a connection
+forever). Commits go through `InboxWriter` (group commit in its own thread), so an fsync never
+stalls the event loop.
 
 `SmtpIntake` runs the listener in its own thread with its own event loop, like aiosmtpd's
 `Controller`: `postdesk serve` is otherwise plain threads (worker, APScheduler), and stays so.
@@ -25,12 +26,14 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from gateway import logs
 from gateway.config import Settings, SmtpSettings
+from gateway.diskspace import FreeSpaceFloor
 from gateway.errors import IntakeError
 from gateway.inboxwriter import InboxWriter
 from gateway.intake.smtpdata import read_data
@@ -39,6 +42,7 @@ from storage.spool import NewInboxItem, message_hash
 
 IDENT = "postdesk ESMTP"
 MAX_LINE_BYTES = 64 * 1024
+OK_SENDER = "250 2.1.0 OK"
 OK_RCPT = "250 2.1.5 OK"
 OK_QUEUED = "250 2.0.0 OK queued as {}"
 TEMPFAIL = "451 4.3.0 Requested action aborted: local error"
@@ -49,6 +53,7 @@ TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
 TOO_MANY_CLIENT_CONNECTIONS = "421 4.7.0 Too many connections from your address, try again later"
 TOO_MANY_ERRORS = "421 4.7.0 Too many errors, closing connection"
 TOO_MANY_COMMANDS = "421 4.7.0 Too many commands without a mail, closing connection"
+LOW_DISK = "452 4.3.1 Insufficient system storage, try again later"
 SESSION_EXPIRED = "421 4.4.2 Session time limit exceeded, closing connection"
 DATA_EXPIRED = "421 4.4.2 DATA time limit exceeded, closing connection"
 IDLE_EXPIRED = "421 4.4.2 Idle timeout, closing connection"
@@ -101,13 +106,23 @@ def smtp_source_key(raw: bytes, received: datetime) -> str:
     return f"{message_hash(raw)}:{received:%Y%m%dT%H%M%S.%fZ}:{secrets.token_hex(8)}"
 
 
+def _written_paths(settings: Settings, db: Database) -> list[Path]:
+    """Where accepting and processing a mail writes: the data dir, and a SQLite file's folder."""
+    paths = [settings.data_dir]
+    database = db.engine.url.database if db.is_sqlite else None
+    if database and database != ":memory:":
+        paths.append(Path(database).parent)
+    return paths
+
+
 def _reverse_path(mail_from: str | None) -> str:
     """The envelope sender; the null reverse-path `<>` (bounces) is stored as ''."""
     return "" if mail_from in (None, "<>") else mail_from
 
 
 class InboxHandler:
-    """aiosmtpd handler: recipient policy at RCPT, durable storage at DATA, 451 on any error."""
+    """aiosmtpd handler: disk floor at MAIL, recipient policy at RCPT, durable storage at DATA,
+    451 on any error."""
 
     def __init__(
         self,
@@ -115,11 +130,28 @@ class InboxHandler:
         max_recipients: int,
         writer: InboxWriter,
         store_timeout: float,
+        disk: FreeSpaceFloor | None = None,
     ) -> None:
         self._accepted = frozenset(a.lower() for a in accepted)
         self._max_recipients = max_recipients
         self._inbox = writer
         self._store_timeout = store_timeout
+        self._disk = disk
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if self._disk is not None and self._disk.low():
+            logs.event("smtp.deferred", logging.WARNING, reason="low_disk_space")
+            return LOW_DISK
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return OK_SENDER
 
     async def handle_RCPT(
         self,
@@ -372,6 +404,7 @@ class SmtpIntake:
             settings.smtp.max_recipients,
             self._inbox,
             store_timeout=settings.smtp.data_timeout_seconds,
+            disk=FreeSpaceFloor(_written_paths(settings, db), settings.smtp.min_free_bytes),
         )
         self.host = settings.smtp.host
         self.port = settings.smtp.port
