@@ -538,6 +538,30 @@ def test_failed_rcpts_are_bounded_per_session(
     assert "smtp.closed reason=too_many_errors" in caplog.text
 
 
+def test_nothing_pipelined_after_the_421_is_processed(
+    serve: Callable[..., SmtpIntake], settings: Settings
+) -> None:
+    """A client that pipelines past its limit: the cut ends the session at once, so a mail
+    further down the same write is neither stored nor acknowledged after the 421."""
+    intake = serve(max_errors=3)
+    raw = RawClient(intake.port).greeted()
+    raw.sock.sendall(
+        b"MAIL FROM:<erika@example.net>\r\n"
+        + b"RCPT TO:<nobody@elsewhere.example>\r\n" * 3
+        + f"RSET\r\nMAIL FROM:<erika@example.net>\r\nRCPT TO:<{SERVICE}>\r\nDATA\r\n".encode()
+        + _mail(1)
+        + b".\r\n"
+    )
+    replies = []
+    while line := raw.file.readline():
+        replies.append(line.decode().rstrip("\r\n"))
+    raw.close()
+    assert [r[:3] for r in replies] == ["250", "550", "550", "550", "421"]
+    assert replies[-1] == TOO_MANY_ERRORS
+    time.sleep(0.2)
+    assert _rows(settings.database.url) == []
+
+
 def test_recipients_beyond_the_cap_count_as_errors(serve: Callable[..., SmtpIntake]) -> None:
     intake = serve(max_recipients=1, max_errors=3)
     raw = RawClient(intake.port).greeted()
