@@ -66,6 +66,12 @@ class SmtpSettings(_Strict):
     max_message_bytes: int = Field(26_214_400, ge=1024)
     max_recipients: int = Field(50, ge=1)
     max_connections: int = Field(100, ge=1)
+    # Per-client limits (an MTA in front counts as one client), so that one address cannot hold
+    # every connection; the errors and junk commands are counted since the last accepted mail.
+    max_connections_per_client: int = Field(10, ge=1)
+    max_errors: int = Field(20, ge=1)
+    max_junk_commands: int = Field(20, ge=1)
+    min_free_bytes: int = Field(104_857_600, ge=0)  # 0: no disk floor
     idle_timeout_seconds: float = Field(60, gt=0)
     session_timeout_seconds: float = Field(600, gt=0)
     data_timeout_seconds: float = Field(120, gt=0)

@@ -1,5 +1,6 @@
 """SMTP intake over real loopback sockets into a real database: 250 only after the commit,
-451 on storage failure, recipient policy, size/recipient/connection caps, time limits."""
+451 on storage failure, recipient policy, size/recipient/connection caps, per-client limits,
+the disk floor, long and bare-LF lines, time limits."""
 
 from __future__ import annotations
 
@@ -22,16 +23,22 @@ from sqlalchemy import select as sql_select
 from sqlalchemy import text
 
 from gateway import logs
-from gateway.config import Settings
+from gateway.config import Settings, SmtpSettings
+from gateway.diskspace import FreeSpaceFloor, free_bytes
 from gateway.errors import IntakeError
 from gateway.inboxwriter import InboxWriter
 from gateway.intake.smtp import (
     DATA_EXPIRED,
     IDLE_EXPIRED,
+    LOW_DISK,
     SESSION_EXPIRED,
     SHUTTING_DOWN,
     TEMPFAIL,
+    TOO_BIG,
+    TOO_MANY_CLIENT_CONNECTIONS,
+    TOO_MANY_COMMANDS,
     TOO_MANY_CONNECTIONS,
+    TOO_MANY_ERRORS,
     SmtpIntake,
     recipient_accepted,
 )
@@ -94,8 +101,12 @@ def _inbox_id(reply: str) -> int:
 class RawClient:
     """A line-level SMTP client for what smtplib hides: greetings, 421s, trickling."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    def __init__(self, port: int, source: str = "127.0.0.1") -> None:
+        """`source`: the client's own address; Linux routes all of 127.0.0.0/8 to loopback,
+        so 127.0.0.2, 127.0.0.3, ... act as separate client hosts."""
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout=5, source_address=(source, 0)
+        )
         self.file = self.sock.makefile("rb")
 
     def reply(self) -> str:
@@ -111,6 +122,13 @@ class RawClient:
     def command(self, line: str) -> str:
         self.sock.sendall(line.encode() + b"\r\n")
         return self.reply()
+
+    def greeted(self) -> RawClient:
+        """Read the 220 greeting and say EHLO; raises if the server refused the connection."""
+        greeting = self.reply()
+        assert greeting.startswith("220 "), greeting
+        assert self.command("EHLO client.example.net").startswith("250")
+        return self
 
     def trickle(self, data: bytes, every: float, limit: float) -> tuple[str, float]:
         """Send `data` one byte per `every` seconds until the server answers; (reply, seconds)."""
@@ -387,9 +405,246 @@ def test_long_lines_are_stored_not_refused(
     with _client(serve()) as client:
         assert _deliver(client, long_links)[0] == 250
         assert _deliver(client, html)[0] == 250  # over RFC 5321's 998, stored as received
-        assert _deliver(client, b"Subject: x\r\n\r\n" + b"y" * 70_000 + b"\r\n")[0] == 500
+        assert _deliver(client, b"Subject: x\r\n\r\n" + b"y" * 70_000 + b"\r\n")[0] == 250
         assert _deliver(client, _mail(1))[0] == 250
     assert [r.raw for r in _rows(settings.database.url)][:2] == [long_links, html]
+
+
+def _raw_transfer(raw: RawClient, data: bytes) -> str:
+    """One transaction over a raw socket, `data` sent exactly as given (smtplib would turn
+    bare LFs into CRLF); the reply to the end of data."""
+    assert raw.command("MAIL FROM:<erika@example.net>").startswith("250")
+    assert raw.command(f"RCPT TO:<{SERVICE}>").startswith("250")
+    assert raw.command("DATA").startswith("354")
+    raw.sock.sendall(data + b"\r\n.\r\n")
+    return raw.reply()
+
+
+def test_long_bare_lf_mail_is_stored_as_received(
+    serve: Callable[..., SmtpIntake], settings: Settings
+) -> None:
+    """A mail with bare-LF line ends is one 'line' to a CRLF reader: over 64 KiB it used to get
+    a permanent `500 Line too long`. Now only the message size limit applies."""
+    bare_lf = (
+        b"From: erika@example.net\nSubject: Protokoll\n\n"
+        + b"".join(b"Zeile %05d " % n + b"x" * 990 + b"\n" for n in range(200))  # ~200 KiB
+        + b"Ende"
+    )
+    one_line = b"Subject: Link\r\n\r\n." + b"z" * 300_000  # a stuffed dot opens the line
+    intake = serve(max_message_bytes=400_000)
+    raw = RawClient(intake.port).greeted()
+    assert QUEUED.match(_raw_transfer(raw, bare_lf)[4:])
+    assert QUEUED.match(_raw_transfer(raw, one_line)[4:])
+    # Over the size limit it is 552 (the transfer is drained), and the session goes on.
+    assert _raw_transfer(raw, bare_lf + b"y" * 200_000) == TOO_BIG
+    assert QUEUED.match(_raw_transfer(raw, _mail(1).replace(b"\n.", b"\n.."))[4:])
+    raw.command("QUIT")
+    raw.close()
+    rows = _rows(settings.database.url)
+    assert [r.raw for r in rows] == [
+        bare_lf + b"\r\n",
+        b"Subject: Link\r\n\r\n" + b"z" * 300_000 + b"\r\n",  # dot-unstuffed
+        _mail(1) + b"\r\n",
+    ]
+
+
+@pytest.mark.parametrize(
+    "smuggled_end", [b"\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\n", b"\r\n.\r", b"\r\n\x00.\r\n"]
+)
+def test_only_crlf_dot_crlf_ends_the_data(
+    serve: Callable[..., SmtpIntake], settings: Settings, smuggled_end: bytes
+) -> None:
+    """SMTP smuggling: a second mail hidden behind a non-standard end of data stays part of
+    the first, also when the first line is longer than the stream buffer."""
+    smuggled = (
+        smuggled_end
+        + b"MAIL FROM:<ceo@example.org>\r\nRCPT TO:<servicedesk@example.org>\r\nDATA\r\n"
+        + b"Subject: smuggled\r\n\r\nforged"
+    )
+    intake = serve()
+    raw = RawClient(intake.port).greeted()
+    for first_line in (b"Subject: a\r\n\r\nshort", b"Subject: b\r\n\r\n" + b"w" * 70_000):
+        assert QUEUED.match(_raw_transfer(raw, first_line + smuggled)[4:])
+    raw.command("QUIT")
+    raw.close()
+    rows = _rows(settings.database.url)
+    assert len(rows) == 2 and all(b"Subject: smuggled" in (r.raw or b"") for r in rows)
+
+
+# --- per-client limits and the disk floor -----------------------------------------------
+
+
+def test_one_client_address_cannot_take_every_connection(
+    serve: Callable[..., SmtpIntake], settings: Settings
+) -> None:
+    """21 idle connections from one address used to fill a 20-connection listener, and every
+    other sender got 421 for the whole session time."""
+    per_client = SmtpSettings().max_connections_per_client
+    assert 1 < per_client < 20  # a sane default, below the attack's 20
+    intake = serve(max_connections=20)
+    hog = [RawClient(intake.port, source="127.0.0.2") for _ in range(21)]
+    greetings = [c.reply() for c in hog]
+    assert [g[:4] for g in greetings] == ["220 "] * per_client + ["421 "] * (21 - per_client)
+    assert set(greetings[per_client:]) == {TOO_MANY_CLIENT_CONNECTIONS}
+    for refused in hog[per_client:]:
+        assert refused.closed()
+    # Another client host (and the local one) still gets in and delivers.
+    for source in ("127.0.0.3", "127.0.0.1"):
+        other = RawClient(intake.port, source=source).greeted()
+        assert QUEUED.match(_raw_transfer(other, _mail(1))[4:])
+        other.close()
+    for admitted in hog[:per_client]:
+        assert admitted.command("NOOP").startswith("250")  # the hog's sessions are untouched
+        admitted.close()
+    wait_for(lambda: intake.active_connections == 0, timeout=5)
+    with _client(intake):  # a freed slot is free again
+        pass
+
+
+def test_per_client_cap_is_configurable(serve: Callable[..., SmtpIntake]) -> None:
+    intake = serve(max_connections_per_client=2)
+    first, second = RawClient(intake.port).greeted(), RawClient(intake.port).greeted()
+    third = RawClient(intake.port)
+    assert third.reply() == TOO_MANY_CLIENT_CONNECTIONS and third.closed()
+    first.command("QUIT")
+    wait_for(lambda: intake.active_connections < 2, timeout=5)
+    RawClient(intake.port).greeted().close()
+    for client in (first, second, third):
+        client.close()
+
+
+def test_failed_rcpts_are_bounded_per_session(
+    serve: Callable[..., SmtpIntake], caplog: pytest.LogCaptureFixture
+) -> None:
+    """2,000 failed RCPTs in one session used to be allowed; now `max_errors` 5xx replies
+    without a delivered mail, then 421. A delivered mail starts the count anew."""
+    caplog.set_level(logging.INFO, logger="postdesk")
+    limit = SmtpSettings().max_errors
+    assert 5 <= limit <= 50
+    intake = serve()
+    raw = RawClient(intake.port).greeted()
+    assert raw.command("MAIL FROM:<erika@example.net>").startswith("250")
+    for _ in range(limit - 1):
+        assert raw.command("RCPT TO:<nobody@elsewhere.example>").startswith("550 5.1.1")
+    raw.command("RSET")
+    assert QUEUED.match(_raw_transfer(raw, _mail(1))[4:])  # resets the count
+    assert raw.command("MAIL FROM:<erika@example.net>").startswith("250")
+    replies = [raw.command("RCPT TO:<nobody@elsewhere.example>") for _ in range(limit - 1)]
+    assert all(r.startswith("550 ") for r in replies)
+    assert raw.command("BOGUS COMMAND") == '500 Error: command "BOGUS" not recognized'
+    assert raw.reply() == TOO_MANY_ERRORS  # right after the limit-th error
+    assert raw.closed()
+    raw.close()
+    assert "smtp.closed reason=too_many_errors" in caplog.text
+
+
+def test_nothing_pipelined_after_the_421_is_processed(
+    serve: Callable[..., SmtpIntake], settings: Settings
+) -> None:
+    """A client that pipelines past its limit: the cut ends the session at once, so a mail
+    further down the same write is neither stored nor acknowledged after the 421."""
+    intake = serve(max_errors=3)
+    raw = RawClient(intake.port).greeted()
+    raw.sock.sendall(
+        b"MAIL FROM:<erika@example.net>\r\n"
+        + b"RCPT TO:<nobody@elsewhere.example>\r\n" * 3
+        + f"RSET\r\nMAIL FROM:<erika@example.net>\r\nRCPT TO:<{SERVICE}>\r\nDATA\r\n".encode()
+        + _mail(1)
+        + b".\r\n"
+    )
+    replies = []
+    while line := raw.file.readline():
+        replies.append(line.decode().rstrip("\r\n"))
+    raw.close()
+    assert [r[:3] for r in replies] == ["250", "550", "550", "550", "421"]
+    assert replies[-1] == TOO_MANY_ERRORS
+    time.sleep(0.2)
+    assert _rows(settings.database.url) == []
+
+
+def test_recipients_beyond_the_cap_count_as_errors(serve: Callable[..., SmtpIntake]) -> None:
+    intake = serve(max_recipients=1, max_errors=3)
+    raw = RawClient(intake.port).greeted()
+    raw.command("MAIL FROM:<erika@example.net>")
+    assert raw.command(f"RCPT TO:<{SERVICE}>").startswith("250")
+    for _ in range(3):
+        assert raw.command(f"RCPT TO:<{SERVICE}>") == "452 4.5.3 Too many recipients"
+    assert raw.reply() == TOO_MANY_ERRORS
+    assert raw.closed()
+    raw.close()
+
+
+def test_junk_commands_are_bounded_per_session(serve: Callable[..., SmtpIntake]) -> None:
+    """20,000 NOOPs in one session used to be allowed (a NOOP every few seconds holds a slot
+    for the whole session time); now `max_junk_commands` without a delivered mail, then 421."""
+    limit = SmtpSettings().max_junk_commands
+    assert 5 <= limit <= 100
+    intake = serve()
+    raw = RawClient(intake.port).greeted()  # EHLO is one of them
+    for _ in range(limit - 2):
+        assert raw.command("NOOP").startswith("250")
+    assert raw.command("RSET").startswith("250")
+    assert QUEUED.match(_raw_transfer(raw, _mail(1))[4:])  # resets the count
+    for command in ("HELP", "VRFY <x@example.org>", "HELO client.example.net"):
+        assert raw.command(command)[:1] == "2"
+    for _ in range(limit - 3):
+        assert raw.command("NOOP").startswith("250")
+    assert raw.command("NOOP") == TOO_MANY_COMMANDS
+    assert raw.closed()
+    raw.close()
+
+
+def test_help_still_lists_the_budgeted_commands(serve: Callable[..., SmtpIntake]) -> None:
+    raw = RawClient(serve().port).greeted()
+    listed = raw.command("HELP").split(": ", 1)[1].split()
+    assert {"NOOP", "RSET", "EHLO", "DATA", "MAIL", "RCPT", "QUIT"} <= set(listed)
+    assert raw.command("HELP NOOP") == "250 Syntax: NOOP [ignored]"
+    raw.close()
+
+
+def test_mail_from_452_below_the_disk_floor(
+    serve: Callable[..., SmtpIntake], settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="postdesk")
+    free = free_bytes(settings.data_dir)
+    assert free is not None
+    intake = serve(min_free_bytes=free + 2**40)  # a floor above what the disk really has
+    with _client(intake) as client:
+        assert client.mail("erika@example.net") == (452, LOW_DISK[4:].encode())
+        with pytest.raises(smtplib.SMTPSenderRefused):
+            client.sendmail("erika@example.net", [SERVICE], _mail(1))
+        assert client.noop()[0] == 250  # a 4xx: no error count, the session goes on
+    assert _rows(settings.database.url) == []
+    assert "smtp.deferred reason=low_disk_space" in caplog.text
+    with _client(serve(min_free_bytes=max(free // 2, 1))) as client:
+        assert _deliver(client, _mail(1))[0] == 250
+
+
+def test_disk_floor_watches_every_filesystem_and_caches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shm = Path("/dev/shm")
+    disk, ram = free_bytes(tmp_path), free_bytes(shm)
+    if disk is None or ram is None or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm as a second filesystem")
+    calls: list[str] = []
+    real_statvfs = __import__("os").statvfs
+
+    def counting(path: Any) -> Any:
+        calls.append(str(path))
+        return real_statvfs(path)
+
+    monkeypatch.setattr("gateway.diskspace.os.statvfs", counting)
+    between = (min(disk, ram) + max(disk, ram)) // 2
+    missing = tmp_path / "var" / "not-yet"  # measured at its nearest existing ancestor
+    assert FreeSpaceFloor([missing, shm], floor=between).low()  # the smaller one is below
+    assert not FreeSpaceFloor([missing, shm], floor=min(disk, ram) // 2).low()
+    assert not FreeSpaceFloor([missing, shm], floor=0).low()
+    calls.clear()
+    floor = FreeSpaceFloor([tmp_path, shm], floor=1, cache_seconds=60)
+    for _ in range(100):
+        assert not floor.low()
+    assert len(calls) == 2  # once per filesystem, then cached
 
 
 def test_connection_cap_421(serve: Callable[..., SmtpIntake]) -> None:

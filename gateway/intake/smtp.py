@@ -3,10 +3,13 @@ bytes sit in a committed inbox row, so an accepted mail survives any crash after
 
 aiosmtpd does the protocol. This module adds what a listener facing the network needs and
 aiosmtpd leaves out: recipient checks at RCPT time (no open relay, no backscatter), a recipient
-cap, RFC 3463 enhanced codes, a connection cap, and total time limits per session and per DATA
-transfer (aiosmtpd's own `timeout` only limits the time between two commands, so a client
-trickling a byte every few seconds could otherwise hold a connection forever). Commits go through
-`InboxWriter` (group commit in its own thread), so an fsync never stalls the event loop.
+cap, RFC 3463 enhanced codes, a connection cap overall and per client address, a bound on errors
+and on junk commands (NOOP, RSET, ...) without a delivered mail, a free-disk floor checked at
+MAIL FROM (`diskspace`), a DATA reader without a line-length limit (`smtpdata`), and total time
+limits per session and per DATA transfer (aiosmtpd's own `timeout` only limits the time between
+two commands, so a client trickling a byte every few seconds could otherwise hold a connection
+forever). Commits go through `InboxWriter` (group commit in its own thread), so an fsync never
+stalls the event loop.
 
 `SmtpIntake` runs the listener in its own thread with its own event loop, like aiosmtpd's
 `Controller`: `postdesk serve` is otherwise plain threads (worker, APScheduler), and stays so.
@@ -15,6 +18,7 @@ trickling a byte every few seconds could otherwise hold a connection forever). C
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import socket
@@ -22,19 +26,23 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from gateway import logs
 from gateway.config import Settings, SmtpSettings
+from gateway.diskspace import FreeSpaceFloor
 from gateway.errors import IntakeError
 from gateway.inboxwriter import InboxWriter
+from gateway.intake.smtpdata import read_data
 from storage.engine import Database
 from storage.spool import NewInboxItem, message_hash
 
 IDENT = "postdesk ESMTP"
 MAX_LINE_BYTES = 64 * 1024
+OK_SENDER = "250 2.1.0 OK"
 OK_RCPT = "250 2.1.5 OK"
 OK_QUEUED = "250 2.0.0 OK queued as {}"
 TEMPFAIL = "451 4.3.0 Requested action aborted: local error"
@@ -42,14 +50,17 @@ UNKNOWN_RCPT = "550 5.1.1 Recipient address rejected: no such mailbox here"
 TOO_MANY_RCPTS = "452 4.5.3 Too many recipients"
 TOO_BIG = "552 5.3.4 Message size exceeds fixed maximum message size"
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
+TOO_MANY_CLIENT_CONNECTIONS = "421 4.7.0 Too many connections from your address, try again later"
+TOO_MANY_ERRORS = "421 4.7.0 Too many errors, closing connection"
+TOO_MANY_COMMANDS = "421 4.7.0 Too many commands without a mail, closing connection"
+LOW_DISK = "452 4.3.1 Insufficient system storage, try again later"
 SESSION_EXPIRED = "421 4.4.2 Session time limit exceeded, closing connection"
 DATA_EXPIRED = "421 4.4.2 DATA time limit exceeded, closing connection"
 IDLE_EXPIRED = "421 4.4.2 Idle timeout, closing connection"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 
-# aiosmtpd's size replies lack the enhanced status code; same meaning, RFC 3463 wording.
+# aiosmtpd's size reply at MAIL FROM lacks the enhanced status code; same meaning, RFC 3463.
 _REWRITES = {
-    "552 Error: Too much mail data": TOO_BIG,
     "552 Error: message size exceeds fixed maximum message size": TOO_BIG,
 }
 _CUT_REASONS = {
@@ -57,7 +68,16 @@ _CUT_REASONS = {
     DATA_EXPIRED: "data_timeout",
     IDLE_EXPIRED: "idle_timeout",
     SHUTTING_DOWN: "shutdown",
+    TOO_MANY_ERRORS: "too_many_errors",
+    TOO_MANY_COMMANDS: "too_many_commands",
 }
+_REFUSAL_REASONS = {
+    TOO_MANY_CONNECTIONS: "too_many_connections",
+    TOO_MANY_CLIENT_CONNECTIONS: "too_many_client_connections",
+}
+# Commands that move no mail forward: a client may send a few, not an endless keep-alive.
+# (Unknown commands are bounded by aiosmtpd itself: 5, then 502 and close.)
+JUNK_COMMANDS = ("NOOP", "RSET", "VRFY", "EXPN", "HELP", "HELO", "EHLO")
 
 
 def recipient_accepted(address: str, accepted: Collection[str]) -> bool:
@@ -86,13 +106,23 @@ def smtp_source_key(raw: bytes, received: datetime) -> str:
     return f"{message_hash(raw)}:{received:%Y%m%dT%H%M%S.%fZ}:{secrets.token_hex(8)}"
 
 
+def _written_paths(settings: Settings, db: Database) -> list[Path]:
+    """Where accepting and processing a mail writes: the data dir, and a SQLite file's folder."""
+    paths = [settings.data_dir]
+    database = db.engine.url.database if db.is_sqlite else None
+    if database and database != ":memory:":
+        paths.append(Path(database).parent)
+    return paths
+
+
 def _reverse_path(mail_from: str | None) -> str:
     """The envelope sender; the null reverse-path `<>` (bounces) is stored as ''."""
     return "" if mail_from in (None, "<>") else mail_from
 
 
 class InboxHandler:
-    """aiosmtpd handler: recipient policy at RCPT, durable storage at DATA, 451 on any error."""
+    """aiosmtpd handler: disk floor at MAIL, recipient policy at RCPT, durable storage at DATA,
+    451 on any error."""
 
     def __init__(
         self,
@@ -100,11 +130,28 @@ class InboxHandler:
         max_recipients: int,
         writer: InboxWriter,
         store_timeout: float,
+        disk: FreeSpaceFloor | None = None,
     ) -> None:
         self._accepted = frozenset(a.lower() for a in accepted)
         self._max_recipients = max_recipients
         self._inbox = writer
         self._store_timeout = store_timeout
+        self._disk = disk
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if self._disk is not None and self._disk.low():
+            logs.event("smtp.deferred", logging.WARNING, reason="low_disk_space")
+            return LOW_DISK
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return OK_SENDER
 
     async def handle_RCPT(
         self,
@@ -164,16 +211,17 @@ class InboxHandler:
 
 
 class GuardedSMTP(SMTP):
-    """aiosmtpd's SMTP protocol plus a connection cap and session, DATA and idle time limits.
+    """aiosmtpd's SMTP protocol plus connection caps, error and junk-command bounds, session,
+    DATA and idle time limits, and a DATA reader without a line-length limit.
 
     One instance per connection. `sessions` is the listener's set of admitted connections
     (touched only on the event loop thread). The hooks used (`_handle_client`, `_timeout_cb`,
-    `_reset_timeout`, `_call_handler_hook`) are aiosmtpd internals; the tests pin their effect.
+    `_reset_timeout`, `_call_handler_hook`, `_smtp_methods`, `_set_post_data_state`) are
+    aiosmtpd internals; the tests pin their effect.
     """
 
-    # RFC 5321 allows 998 octets a line, but real senders (HTML mails with long links) exceed
-    # it; refusing such a mail permanently is refusing it for cosmetics. Lines up to this bound
-    # are stored as received; beyond it aiosmtpd answers 500 (a per-line memory bound).
+    # The stream buffer: the longest command line, and the piece size in which DATA takes a
+    # longer line (`smtpdata`); DATA lines themselves have no limit but the message size.
     line_length_limit = MAX_LINE_BYTES
 
     def __init__(
@@ -197,22 +245,41 @@ class GuardedSMTP(SMTP):
         self._limits = limits
         self._sessions = sessions
         self._on_reply = on_reply  # told every reply line sent (the metrics count codes)
-        self._admitted = False
+        self.client = ""
+        """The peer's address (host only): what the per-client connection cap counts."""
+        self._refusal: str | None = TOO_MANY_CONNECTIONS
         self._deadline: asyncio.TimerHandle | None = None
         self._in_data = False
         self._storing = False
         self._pending_cut: str | None = None
+        # Counted since the last accepted mail (as Postfix's smtpd_hard_error_limit): a long
+        # session that delivers is never cut for the odd unknown recipient or RSET.
+        self._errors = 0
+        self._junk = 0
+        for name in JUNK_COMMANDS:
+            self._smtp_methods[name] = self._budgeted(self._smtp_methods[name])
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         first = self.transport is None  # not a STARTTLS re-entry
         if first:
-            self._admitted = len(self._sessions) < self._limits.max_connections
-            if self._admitted:
+            peer = transport.get_extra_info("peername")
+            self.client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+            self._refusal = self._admission()
+            if self._refusal is None:
                 self._sessions.add(self)
                 self._deadline = self.loop.call_later(
                     self._limits.session_timeout_seconds, self.cut, SESSION_EXPIRED
                 )
         super().connection_made(transport)
+
+    def _admission(self) -> str | None:
+        """Why this new connection is refused, or None to admit it."""
+        if len(self._sessions) >= self._limits.max_connections:
+            return TOO_MANY_CONNECTIONS
+        same_client = sum(1 for s in self._sessions if s.client == self.client)
+        if same_client >= self._limits.max_connections_per_client:
+            return TOO_MANY_CLIENT_CONNECTIONS
+        return None
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._deadline is not None:
@@ -221,9 +288,9 @@ class GuardedSMTP(SMTP):
         super().connection_lost(error)
 
     async def _handle_client(self) -> None:
-        if not self._admitted:
-            logs.event("smtp.rejected", reason="too_many_connections")
-            await self.push(TOO_MANY_CONNECTIONS)
+        if self._refusal is not None:
+            logs.event("smtp.rejected", reason=_REFUSAL_REASONS[self._refusal])
+            await self.push(self._refusal)
             if self.transport is not None:
                 self.transport.close()
             return
@@ -235,16 +302,54 @@ class GuardedSMTP(SMTP):
         if self._on_reply is not None:
             self._on_reply(status if isinstance(status, str) else status.decode("ascii", "replace"))
         await super().push(status)
+        # The client's faults: permanent errors, and recipients beyond the cap (a 2,000-RCPT
+        # transaction is no mail). Our own 4xx (storage, disk) are not the client's fault.
+        if status[:1] in ("5", b"5") or status == TOO_MANY_RCPTS:
+            self._errors += 1
+            if self._errors >= self._limits.max_errors:
+                self.cut(TOO_MANY_ERRORS)
+
+    def _budgeted(self, command: Callable[[str], Any]) -> Callable[[str], Any]:
+        """`command` within the junk budget; over it, 421 and close instead of running it."""
+
+        @functools.wraps(command)  # keeps aiosmtpd's syntax attributes for HELP
+        async def run(arg: str) -> None:
+            self._junk += 1
+            if self._junk > self._limits.max_junk_commands:
+                self.cut(TOO_MANY_COMMANDS)
+                return
+            await command(arg)
+
+        return run
 
     def _timeout_cb(self) -> None:
         """aiosmtpd's timer: the idle limit between commands, or the DATA limit during DATA."""
         self.cut(DATA_EXPIRED if self._in_data else IDLE_EXPIRED)
 
+    @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA with `smtpdata.read_data` as the reader (no line-length limit)."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
         self._in_data = True
         self._reset_timeout(self._limits.data_timeout_seconds)
         try:
-            await super().smtp_DATA(arg)
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            content = await read_data(self._reader, self._limits.max_message_bytes)
+            if content is None:
+                status = TOO_BIG
+            else:
+                self.envelope.content = self.envelope.original_content = content
+                status = await self._call_handler_hook("DATA")
+            self._set_post_data_state()
+            await self.push(status)
         finally:
             self._in_data = False
             if self._pending_cut is not None:
@@ -263,9 +368,12 @@ class GuardedSMTP(SMTP):
         if self._timeout_handle is not None:
             self._timeout_handle.cancel()
         try:
-            return await super()._call_handler_hook(command, *args)
+            status = await super()._call_handler_hook(command, *args)
         finally:
             self._storing = False
+        if isinstance(status, str) and status.startswith("250"):
+            self._errors = self._junk = 0  # a delivered mail: the client is doing real work
+        return status
 
     def cut(self, reply: str) -> None:
         """Answer `reply` and close the connection (deferred while a mail is being stored)."""
@@ -304,6 +412,7 @@ class SmtpIntake:
             settings.smtp.max_recipients,
             self._inbox,
             store_timeout=settings.smtp.data_timeout_seconds,
+            disk=FreeSpaceFloor(_written_paths(settings, db), settings.smtp.min_free_bytes),
         )
         self.host = settings.smtp.host
         self.port = settings.smtp.port
