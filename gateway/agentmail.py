@@ -50,6 +50,12 @@ def base_view(settings: Settings, ticket: Ticket, language: str, automatic: bool
     }
 
 
+def marker(ticket: Ticket) -> str:
+    """The id in an agent mail's end marker line (see gateway.agentreply): the ticket and a
+    random part, so each mail's marker is its own and carries no token."""
+    return f"{ticket.ref}/{secrets.token_hex(4)}"
+
+
 def _agent_language(settings: Settings, email: str) -> str:
     agent = settings.agent(email)
     return (agent.language if agent and agent.language else None) or settings.service.language
@@ -111,6 +117,7 @@ def queue_agent_notification(
         "requester": ticket.requester,
         "text": text,
         "attachments": list(attachments),
+        "marker": marker(ticket),
     }
     rendered = mailer.renderer.render("agent-notify", language, view, queue=ticket.queue)
     token = agentproof.token(mailer.proof_key, agent, ticket.ref)
@@ -166,6 +173,7 @@ def queue_agent_reply(
     view = {
         **base_view(settings, ticket, language, automatic=True),
         "agent_name": member.name if member else agent,
+        "marker": marker(ticket),
         **extra,
     }
     rendered = mailer.renderer.render(template, language, view, queue=ticket.queue)
@@ -297,6 +305,11 @@ def after_mail(ctx: Context) -> None:
             now=ctx.now,
             in_reply_to=parent,
             errors=errors,
+        )
+    elif ctx.sender_role == "agent" and ctx.held_reasons:
+        queue_agent_reply(
+            mailer, ctx.store, ticket, agent, "agent-reply-held", now=ctx.now,
+            in_reply_to=parent, reasons=ctx.held_reasons,
         )
     elif ctx.sender_role == "agent" and not ctx.internal:
         _relay(ctx, mailer, ticket, agent)
