@@ -23,7 +23,8 @@ from email import message_from_bytes, policy
 from gateway import replytext
 
 DELIMITER = "##- Bitte oberhalb dieser Zeile antworten / Please reply above this line -##"
-MIN_LINE_CHARS = 12  # shorter notification lines ("Status: neu") are too common to scan for
+# Shorter notification lines ("Status: neu", "Ticket: LDS-1") are words an answer may use too.
+MIN_LINE_CHARS, MIN_LINE_WORDS = 16, 3
 
 _MARK = re.compile(r"##-.{0,160}?-##")
 _DELIMITER_WORDS = re.compile(r"oberhalb dieser zeile antworten|reply above this line", re.I)
@@ -116,8 +117,8 @@ def replace_addresses(text: str, addresses: Iterable[str], central: str) -> str:
 
 
 def own_lines(raw_mails: Iterable[bytes]) -> list[str]:
-    """The lines agent mails carry of their own, as `words()`: their text parts without the
-    requester's quoted text (`> ` lines), short lines and the service's closing."""
+    """The lines agent mails carry of their own, as `words()` without the padding: their text
+    parts without the requester's quoted text (`> ` lines), short lines and the closing."""
     found: dict[str, None] = {}
     for raw in raw_mails:
         try:
@@ -129,7 +130,7 @@ def own_lines(raw_mails: Iterable[bytes]) -> list[str]:
             normal = words(line).strip()
             if _QUOTED.match(line) or normal in _CLOSINGS or len(normal) < MIN_LINE_CHARS:
                 continue
-            if " " in normal:  # one long word (an address, a name) alone says too little
+            if len(normal.split()) >= MIN_LINE_WORDS:
                 found[normal] = None
     return list(found)
 

@@ -129,7 +129,7 @@ def test_the_final_scan_finds_agent_only_content(text: str, reason: str) -> None
 
 
 def test_the_final_scan_passes_an_ordinary_answer() -> None:
-    text = ("Das VPN bricht ab, weil das Profil alt war. Ich habe es neu verteilt.\n"
+    text = ("Ihr Ticket LDS-1 ist erledigt: Das VPN bricht ab, weil das Profil alt war.\n"
             "IT-Servicedesk\nservicedesk@example.org")
     assert leaks(text, agent_addresses=["anna.schmidt@example.org"], tokens=["x" * 20],
                  notification_lines=own_lines([raw(NOTIFICATION)]),
