@@ -334,6 +334,11 @@ def after_mail(ctx: Context) -> None:
             in_reply_to=parent,
             errors=errors,
         )
+    elif ctx.sender_role == "agent" and ctx.held_reasons:
+        queue_agent_reply(
+            mailer, ctx.store, ticket, agent, "agent-reply-held", now=ctx.now,
+            in_reply_to=parent, reasons=ctx.held_reasons,
+        )
     elif ctx.sender_role == "agent" and not ctx.internal:
         _relay(ctx, mailer, ticket, agent)
     assigned = [who for who, reason in ctx.notify_agents if reason == "assigned"]

@@ -15,7 +15,9 @@ corrections, each for a case it gets wrong on the shared reply corpus:
 - leftovers above the history (`-----Ursprüngliche Nachricht-----`, `_____`, `Von meinem
   iPhone gesendet`) are dropped;
 - an inline answer (text between `>` quotes) is kept with its quotes, and a forwarded message
-  (`---------- Forwarded message ---------`) is kept whole: both are new content.
+  (`---------- Forwarded message ---------`) is kept whole: both are new content; below an
+  unquoted Outlook header block there are no inline answers (the original is not quoted there,
+  its own `>` lines are not ours).
 
 `new_text` never raises: if the library fails, the whole body comes back. It returns "" only
 when nothing stands above the quoted history (e.g. an agent typed only #commands).
@@ -134,7 +136,7 @@ def _extract(lines: list[str], text: str, languages: list[str]) -> str:
         cut = own
     if _forwarded(lines, cut):
         return _join(lines)
-    inline = _inline_end(lines, cut, split.heads)
+    inline = None if _outlook_history(lines, cut) else _inline_end(lines, cut, split.heads)
     if inline is not None:
         return _join(lines[: inline + 1])
     above = _strip_leftovers(lines[:cut])  # without separators, device lines, bare quotes
@@ -295,6 +297,16 @@ def _inline_end(lines: Sequence[str], cut: int, heads: frozenset[int]) -> int | 
             last = index
         after_break = False
     return last
+
+
+def _outlook_history(lines: Sequence[str], cut: int) -> bool:
+    """True if the history starts with an unquoted header block (`Von: … Gesendet: …`, maybe
+    below `-----Ursprüngliche Nachricht-----`): Outlook leaves the original unquoted there, so
+    `>` lines below are the original's own quotes and nothing between them is an answer."""
+    index = next((i for i in range(cut, len(lines)) if lines[i].strip()), len(lines))
+    while index < len(lines) and (_RULE.match(lines[index]) or _FRAMED.match(lines[index])):
+        index += 1
+    return index < len(lines) and bool(_LABEL.match(lines[index])) and _header_block(lines, index)
 
 
 def _starts_history(lines: Sequence[str], index: int, heads: frozenset[int]) -> bool:

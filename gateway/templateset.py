@@ -115,8 +115,14 @@ def sample_views(settings: Settings, name: str, language: str) -> list[dict[str,
                 attachments=["foto.jpg", "fehler.pdf"] if full else [],
             )
         elif name in AGENT_REPLIES:
-            extra = {"errors": [{"line_no": 2, "line": "#status offen?", "message": "unknown"}]
-                     if full else []} if name == "agent-command-error" else {}
+            extra: dict[str, object] = {}
+            if name == "agent-command-error":
+                extra["errors"] = [
+                    {"line_no": 2, "line": "#status offen?", "message": "unknown"}
+                ] if full else []
+            elif name == "agent-reply-held":
+                reasons = ["marker", "token", "agent-address", "help", "notification"]
+                extra["reasons"] = reasons if full else []
             view = views.agent_view(settings, ticket, agent, language, **extra)
         elif name in REQUESTER_MAILS:
             view = views.requester_mail_view(

@@ -5,6 +5,7 @@ the CLI imports it without the pipeline."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ REOPENED = "requester-reopened"
 ACKNOWLEDGEMENTS = (RECEIVED, NEW_LINKED, REOPENED)
 """Acknowledgements to a requester's mail; a rule may name its own template instead."""
 NOTIFICATION = "agent-notify"
-AGENT_REPLIES = ("agent-unverified", "agent-command-error")
+AGENT_REPLIES = ("agent-unverified", "agent-command-error", "agent-reply-held")
 STATUS_TEMPLATES = {"resolved": "requester-solved", "pending": "requester-waiting"}
 REQUESTER_MAILS = ("requester-agent-reply", "requester-assigned", *STATUS_TEMPLATES.values())
 """Mail to the requester on an agent's behalf: relayed replies and status mails."""
@@ -49,8 +50,15 @@ def agent_view(
     return {
         **base_view(settings, ticket, language, automatic=True),
         "agent_name": member.name if member else agent,
+        "marker": marker(ticket),
         **extra,
     }
+
+
+def marker(ticket: Ticket) -> str:
+    """The id in an agent mail's end marker line (see gateway.agentreply): the ticket and a
+    random part, so each mail's marker is its own and carries no token."""
+    return f"{ticket.ref}/{secrets.token_hex(4)}"
 
 
 def notification_view(

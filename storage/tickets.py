@@ -239,6 +239,18 @@ class TicketStore:
         self._write_deferred()
         return list(self._run(_MESSAGE_IDS_OF, {"ticket_id": ticket.id}).scalars())
 
+    def agent_mails(self, ticket: Ticket, limit: int = 20) -> list[bytes]:
+        """The raw mails sent to agents about the ticket (kind `agent-*`), newest first: what
+        an agent's reply may quote and must not pass on to the requester."""
+        self._write_deferred()
+        statement = (
+            select(OutboxItem.raw)
+            .where(OutboxItem.ticket_id == ticket.id, OutboxItem.kind.like("agent-%"))
+            .order_by(OutboxItem.id.desc())
+            .limit(limit)
+        )
+        return [bytes(raw) for raw in self.session.execute(statement).scalars() if raw]
+
     def participants(self, ticket: Ticket) -> dict[str, str]:
         """address → role for everyone who is a party to the ticket."""
         rows = self._run(_PARTICIPANTS_OF, {"ticket_id": ticket.id}).all()

@@ -286,3 +286,18 @@ def test_corpus_bodies_with_the_common_paragraph(name: str) -> None:
 def test_corpus_bodies_with_their_new_text(name: str, expected: object) -> None:
     assert callable(expected)
     assert new_text((REPLIES / name).read_text()) == expected()
+
+
+def test_quotes_inside_an_unquoted_outlook_history_are_no_inline_answer() -> None:
+    """Issue 12, defect 1: Outlook leaves the original unquoted below its header block; `> `
+    lines inside that original (a notification quoting the requester) and the unquoted lines
+    after them are the original's own text, not an answer written between quotes."""
+    body = (
+        "Das VPN-Profil wurde neu verteilt.\n\nViele Grüße\nAnna Schmidt\n\n"
+        "-----Ursprüngliche Nachricht-----\nVon: IT-Servicedesk <servicedesk@example.org>\n"
+        "Gesendet: Montag, 23. November 2026 10:02\nAn: Anna Schmidt <anna@example.org>\n"
+        "Betreff: [LDS-1] Neues Ticket: VPN\n\nTicket:       LDS-1\nZuständig:    anna@example.org"
+        "\n\nNachricht:\n> Guten Tag,\n> das VPN bricht ständig ab.\n\n"
+        "Antworten Sie einfach auf diese Mail.\n  #zuweisen NAME|me\n"
+    )
+    assert new_text(body) == "Das VPN-Profil wurde neu verteilt."

@@ -9,8 +9,10 @@ from typing import Any
 
 import jinja2
 import pytest
+from inscriptis import get_text
 from jinja2 import meta
 
+from gateway.agentreply import DELIMITER
 from gateway.errors import TemplateError
 from gateway.render import RenderedMail, Renderer
 from tests.conftest import ROOT
@@ -41,11 +43,16 @@ VIEWS: dict[str, dict[str, Any]] = {
     "agent-notify": {
         "status": "new", "queue": None, "agent_name": "Jürgen Weiß", "reason": "new",
         "owner": None, "requester": "erika.mueller@example.org", "text": AGENT_TEXT,
-        "attachments": ["Foto Störung.jpg", "a&b <1>.pdf"],
+        "attachments": ["Foto Störung.jpg", "a&b <1>.pdf"], "marker": "LDS-42/0a1b2c3d",
     },
-    "agent-unverified": {"agent_name": "Jürgen Weiß"},
+    "agent-unverified": {"agent_name": "Jürgen Weiß", "marker": "LDS-42/0a1b2c3d"},
+    "agent-reply-held": {
+        "agent_name": "Jürgen Weiß", "marker": "LDS-42/0a1b2c3d",
+        "reasons": ["notification", "token", "agent-address", "help", "marker", "inline",
+                    "above-and-below"],
+    },
     "agent-command-error": {
-        "agent_name": "Jürgen Weiß",
+        "agent_name": "Jürgen Weiß", "marker": "LDS-42/0a1b2c3d",
         "errors": [
             {"line_no": 2, "line": "#priorität sehr hoch", "message": "unknown priority"},
             {"line_no": 3, "line": "#zuweisen <Max>", "message": "unknown agent"},
@@ -61,6 +68,7 @@ VIEWS: dict[str, dict[str, Any]] = {
 }
 NAMES = tuple(VIEWS)
 REQUESTER_NAMES = tuple(name for name in NAMES if name.startswith("requester-"))
+AGENT_NAMES = tuple(name for name in NAMES if name.startswith("agent-"))
 
 
 def view(name: str, **changes: Any) -> dict[str, Any]:
@@ -143,6 +151,29 @@ def test_requester_templates_never_reference_agent_addresses(name: str) -> None:
             assert not used & {"owner", "requester", "agent_address", "agent_email"}, used
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("name", AGENT_NAMES)
+def test_agent_mail_is_framed_by_delimiter_and_end_marker(name: str, language: str) -> None:
+    """Whatever a client does to the quote, these two lines show where the mail an agent
+    answers begins and ends (gateway.agentreply); the end marker is the very last line."""
+    mail = render(name, language)
+    assert mail.text.startswith(DELIMITER + "\n")
+    assert mail.text.rstrip("\n").split("\n")[-1].endswith(" LDS-42/0a1b2c3d -##")
+    shown = [line.strip() for line in get_text(html_of(mail)).split("\n") if line.strip()]
+    assert shown[0] == DELIMITER and shown[-1].endswith(" LDS-42/0a1b2c3d -##")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_agent_reply_held_names_every_finding(language: str) -> None:
+    mail = render("agent-reply-held", language)
+    subject = "Antwort nicht gesendet" if language == "de" else "Reply not sent"
+    assert mail.subject.startswith(f"[LDS-42] {subject}")
+    for text in (mail.text, html_of(mail)):
+        for reason in VIEWS["agent-reply-held"]["reasons"]:
+            assert f"- {reason}\n" not in text and f"<li>{reason}</li>" not in text  # all named
+        assert ("oberhalb" if language == "de" else "above") in text
+
+
 # --- agent-notify -----------------------------------------------------------------------------
 
 NOTIFY_SUBJECTS = {
@@ -165,7 +196,9 @@ def test_agent_notify_subject_names_the_reason(language: str, reason: str) -> No
 
 def test_agent_notify_german_facts_text_and_command_help() -> None:
     mail = render("agent-notify", "de")
-    assert mail.text.startswith("Guten Tag Jürgen Weiß,\n\nfür Sie bzw. Ihr Team ist ein neues")
+    assert mail.text.startswith(
+        f"{DELIMITER}\n\nGuten Tag Jürgen Weiß,\n\nfür Sie bzw. Ihr Team ist ein neues"
+    )
     for fact in ("Ticket:       LDS-42", "Queue:        (keine)", "Priorität:    hoch",
                  "Status:       neu", "Zuständig:    (noch niemand)",
                  "Anfrage von:  erika.mueller@example.org"):
@@ -202,7 +235,8 @@ def test_agent_notify_without_text_name_or_attachments(language: str) -> None:
                   reason="reopened")
     greeting = "Guten Tag,\n" if language == "de" else "Hello,\n"
     empty = "(Die Nachricht enthält keinen Text.)" if language == "de" else "contains no text"
-    assert mail.text.startswith(greeting) and empty in mail.text and empty in html_of(mail)
+    assert mail.text.startswith(f"{DELIMITER}\n\n{greeting}")
+    assert empty in mail.text and empty in html_of(mail)
     assert "Anhänge" not in mail.text and "Attachments" not in mail.text
     assert "None" not in mail.text and "None" not in html_of(mail)
 

@@ -1,9 +1,11 @@
 """Carry out the #commands at the top of a verified agent's reply — all of them or, if any line
-is wrong, none (the agent gets a mail naming the line, and nothing reaches the requester)."""
+is wrong, none (the agent gets a mail naming the line, and nothing reaches the requester).
+A reply whose answer cannot be cleanly separated from the agent mail it quotes is held: kept
+as a note, nothing carried out or relayed, the agent told (see gateway.agentreply)."""
 
 from __future__ import annotations
 
-from gateway import agentcommands
+from gateway import agentcommands, agentproof, agentreply, logs
 from gateway.pipeline.context import Context
 
 
@@ -13,6 +15,8 @@ def run(ctx: Context) -> None:
     assert ctx.mail is not None
     agent = ctx.mail.from_.email
     block = ctx.commands
+    if _held(ctx, agent):
+        return
     agents = [(a.email, a.name) for a in ctx.settings.agents]
     errors = agentcommands.validate(block, agents=agents, acting_agent=agent, queues=None)
     if errors:
@@ -63,3 +67,32 @@ def run(ctx: Context) -> None:
     if block.commands:
         ctx.decide("commands", "applied", kinds=[c.kind for c in block.commands])
     ticket.updated_at = ctx.now
+
+
+def _held(ctx: Context, agent: str) -> bool:
+    """Scan the requester-bound text one last time; anything of an agent mail in it holds the
+    reply (an internal note, an event, a mail to the agent), and no command is carried out."""
+    assert ctx.ticket is not None and ctx.commands is not None
+    if any(command.kind == "note" for command in ctx.commands.commands):
+        return False  # an internal note is never relayed
+    ticket, settings = ctx.ticket, ctx.settings
+    reasons = [d.detail["problem"] for d in ctx.decisions if d.what == "inseparable"]
+    tokens = []
+    if len(ctx.proof_key) >= agentproof.MIN_KEY_BYTES:
+        tokens.append(agentproof.token(ctx.proof_key, agent, ticket.ref))
+    reasons += agentreply.leaks(
+        ctx.texts.get("relay", ""),
+        agent_addresses=[a.email for a in settings.agents],
+        tokens=tokens,
+        notification_lines=agentreply.own_lines(ctx.store.agent_mails(ticket)),
+        ignore=[settings.service.name, settings.service.address],
+    )
+    if not reasons:
+        return False
+    ctx.held_reasons = list(dict.fromkeys(reasons))
+    ctx.internal = True
+    ctx.decide("commands", "held", reasons=ctx.held_reasons)
+    ctx.store.add_event(ticket, actor=agent, kind="reply-held", now=ctx.now,
+                        reasons=ctx.held_reasons)
+    logs.event("reply.held", ticket=ticket.ref, reasons=",".join(ctx.held_reasons))
+    return True

@@ -119,6 +119,7 @@ class Context:
     commands: CommandBlock | None = None  # parsed from an agent address's reply
     command_errors: list[CommandError] = field(default_factory=list)
     internal: bool = False  # an agent's #intern: stored as a note, not relayed
+    held_reasons: list[str] = field(default_factory=list)  # why an agent's reply is held
     notify_agents: list[tuple[str, str]] = field(default_factory=list)  # (agent, reason)
     language: str = "de"
     decisions: list[Decision] = field(default_factory=list)

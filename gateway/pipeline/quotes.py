@@ -8,18 +8,27 @@ request itself."""
 
 from __future__ import annotations
 
-from gateway import agentcommands, replytext
+from gateway import agentcommands, agentreply, replytext
 from gateway.pipeline.context import Context
 
 
 def prepare(ctx: Context) -> None:
     assert ctx.mail is not None
     full = ctx.mail.text
-    reply = replytext.new_text(full)  # "" when nothing stands above the quoted history
-    ctx.texts = {"full": full, "reply": reply}
-    if ctx.settings.agent(ctx.mail.from_.email) is not None:
-        ctx.commands = agentcommands.parse_commands(reply)
-        ctx.texts["relay"] = ctx.commands.remaining_text
+    if ctx.settings.agent(ctx.mail.from_.email) is None:
+        ctx.texts = {"full": full, "reply": replytext.new_text(full)}  # "" if nothing new
+        return
+    # An agent answers a mail of ours: only what stands outside its marker lines is theirs.
+    separated = agentreply.separate(full)
+    ctx.texts = {"full": full, "reply": separated.text}
+    if separated.problem is not None:  # a decision, so it reaches the transaction (commands)
+        ctx.decide("quotes", "inseparable", problem=separated.problem)
+    ctx.commands = agentcommands.parse_commands(separated.text)
+    service = ctx.settings.service.address
+    agents = [agent.email for agent in ctx.settings.agents]
+    ctx.texts["relay"] = agentreply.replace_addresses(
+        ctx.commands.remaining_text, agents, service
+    )
 
 
 def run(ctx: Context) -> None:
