@@ -543,7 +543,7 @@ def outbox_list(
             error = f"  {item.last_error}" if item.last_error else ""
             ticket = refs.get(item.ticket_id, "-") if item.ticket_id is not None else "-"
             typer.echo(
-                f"{item.id:>7} {item.state:<8} {clock(item.created_at)} {ticket:<12} "
+                f"{item.id:>7} {item.state:<11} {clock(item.created_at)} {ticket:<12} "
                 f"{item.kind:<24} {', '.join(item.envelope_to)} attempts={item.attempts}{error}"
             )
 
@@ -723,7 +723,30 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             typer.echo(f"postdesk: error: {line}", err=True)
         return 1
+    except Exception as exc:
+        line = _database_error(exc)
+        if line is None:
+            raise
+        typer.echo(f"postdesk: error: {line}", err=True)
+        return 1
     return result if isinstance(result, int) else 0
+
+
+def _database_error(exc: Exception) -> str | None:
+    """One line for a database that is missing, not set up or unreachable; None for anything
+    else. Never the driver's full text: it may quote the statement's values (mail data)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from storage.sealing import SealError
+
+    if isinstance(exc, SealError):
+        return "a stored mail cannot be decrypted with this server secret (was it changed?)"
+    if not isinstance(exc, DBAPIError):
+        return None
+    detail = str(exc.orig).lower()
+    if "no such table" in detail or "does not exist" in detail:
+        return "the database is not set up: run `postdesk init` first"
+    return f"database error ({type(exc.orig).__name__}); is the database reachable?"
 
 
 def console() -> None:

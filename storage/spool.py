@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Insert, Table, Update, bindparam, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from storage.models import InboxItem, OutboxItem, utcnow
 from storage.states import INBOX_STATES as INBOX_STATES  # re-exported for callers of spool
@@ -227,7 +227,14 @@ def retry_inbox(session: Session, item_id: int) -> bool:
 
 
 def list_inbox(session: Session, state: str | None = None, limit: int = 200) -> list[InboxItem]:
-    query = select(InboxItem).order_by(InboxItem.id.desc()).limit(limit)
+    # A listing never reads the mail itself: not loading it keeps 200 rows cheap, and a row
+    # sealed under another secret (after a rotation) still lists instead of failing to decrypt.
+    query = (
+        select(InboxItem)
+        .options(defer(InboxItem.raw))
+        .order_by(InboxItem.id.desc())
+        .limit(limit)
+    )
     if state:
         query = query.where(InboxItem.state == state)
     return list(session.scalars(query).all())
@@ -335,7 +342,12 @@ def mark_outbox(
 
 
 def list_outbox(session: Session, state: str | None = None, limit: int = 200) -> list[OutboxItem]:
-    query = select(OutboxItem).order_by(OutboxItem.id.desc()).limit(limit)
+    query = (
+        select(OutboxItem)
+        .options(defer(OutboxItem.raw))  # as list_inbox: no mail is read
+        .order_by(OutboxItem.id.desc())
+        .limit(limit)
+    )
     if state:
         query = query.where(OutboxItem.state == state)
     return list(session.scalars(query).all())

@@ -143,3 +143,28 @@ def test_admin_actions_are_audited_and_assignment_notifies_the_agent(
     assert code == 1 and "is not an agent" in err
     code, _, err = run(capsys, config, "tickets", "status", "LDS-1", "done")
     assert code == 1 and "unknown status" in err
+
+
+def test_read_commands_on_a_database_not_set_up_say_so_in_one_line(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    for command in (["status"], ["tickets", "list"], ["inbox", "list"]):
+        code, out, err = run(capsys, config, *command)
+        assert (code, out) == (1, "")
+        assert err == "postdesk: error: the database is not set up: run `postdesk init` first\n"
+
+
+def test_listings_do_not_decrypt_mail_so_a_changed_secret_still_lists(
+    capsys: pytest.CaptureFixture[str],
+    config: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POSTDESK_SECRET_KEY", "a" * 40)
+    assert run(capsys, config, "init")[0] == 0
+    (tmp_path / "a.eml").write_bytes(make_mail(subject="Drucker").as_bytes())
+    assert run(capsys, config, "import", "--no-process", str(tmp_path / "a.eml"))[0] == 0
+    monkeypatch.setenv("POSTDESK_SECRET_KEY", "b" * 40)  # a rotation the rows were not made for
+    code, out, err = run(capsys, config, "inbox", "list")
+    assert (code, err) == (0, "") and "queued" in out
+    assert run(capsys, config, "status")[0] == 0
