@@ -724,10 +724,10 @@ def main(argv: list[str] | None = None) -> int:
             typer.echo(f"postdesk: error: {line}", err=True)
         return 1
     except Exception as exc:
-        line = _database_error(exc)
-        if line is None:
+        message = _database_error(exc)
+        if message is None:
             raise
-        typer.echo(f"postdesk: error: {line}", err=True)
+        typer.echo(f"postdesk: error: {message}", err=True)
         return 1
     return result if isinstance(result, int) else 0
 
