@@ -193,8 +193,10 @@ def test_fresh_venv_from_the_wheel_turns_a_mail_into_a_redacted_ticket(
         smtp.send_message(mail)
 
     def quarantined() -> str:
-        return _run([str(postdesk), "--config", config, "inbox", "list", "--state",
-                     "quarantined"], tmp_path, env).strip()
+        """The quarantined rows as `inbox list` shows them ('' for none)."""
+        out = _run([str(postdesk), "--config", config, "inbox", "list", "--state",
+                    "quarantined"], tmp_path, env).strip()
+        return "" if out == "no quarantined mails in the inbox" else out
 
     def tickets() -> list[dict[str, str]]:
         out = _run([str(postdesk), "--config", config, "tickets", "list", "--json"], tmp_path, env)
