@@ -67,7 +67,7 @@ def _quarantined(probe: Probe) -> dict[str, int]:
 
 
 def _rules(probe: Probe) -> dict[str, object]:
-    return validity.rules(probe.settings).to_json()
+    return validity.remembered(probe.settings, "rules").to_json()
 
 
 def _rules_lines(value: dict[str, Any], _settings: Settings) -> list[str]:
@@ -80,7 +80,7 @@ def _rules_lines(value: dict[str, Any], _settings: Settings) -> list[str]:
 
 
 def _templates(probe: Probe) -> dict[str, object]:
-    return validity.templates(probe.settings).to_json()
+    return validity.remembered(probe.settings, "templates").to_json()
 
 
 def _templates_lines(value: dict[str, Any], _settings: Settings) -> list[str]:

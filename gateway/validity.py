@@ -5,6 +5,10 @@ so a scrape every few seconds costs a few stat() calls."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +28,14 @@ class Validity:
     version: str | None
     count: int  # rules, or template files
     errors: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Validity:
+        errors = data["errors"]
+        count = data["count"]
+        version = data["version"]
+        assert isinstance(errors, list) and isinstance(count, int)
+        return cls(bool(data["valid"]), str(version) if version else None, count, tuple(errors))
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -104,3 +116,37 @@ class Checks:
 
     def both(self) -> tuple[tuple[str, Validity], tuple[str, Validity]]:
         return ("rules", self.rules()), ("templates", self.templates())
+
+
+def remembered(settings: Settings, kind: str) -> Validity:
+    """`rules(settings)` or `templates(settings)` (`kind`), remembered in the data folder until
+    a file changes: a short-lived `postdesk status` then costs a few stat() calls instead of
+    rendering every template (about 0.2 s). The file holds only versions and `file:line`
+    errors of the admins' own files; one that cannot be read or written is simply not used."""
+    check, roots = {
+        "rules": (rules, (settings.rules_dir, settings.templates_dir)),
+        "templates": (templates, (settings.templates_dir,)),
+    }[kind]
+    fingerprint = [list(entry) for root in roots for entry in _fingerprint(root)]
+    # rules name agents, teams and templates of the config: its values are part of the key
+    config = settings.model_dump_json()
+    key = hashlib.sha256(json.dumps([kind, config, fingerprint]).encode()).hexdigest()
+    path = settings.data_dir / "cache" / f"{kind}-validity.json"
+    try:
+        data = json.loads(path.read_text())
+        if data.get("key") == key:
+            return Validity.from_json(data["result"])
+    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+        pass
+    result = check(settings)
+    try:
+        from storage import private
+
+        private.make_dirs(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # 0600
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"key": key, "result": result.to_json()}, handle)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return result

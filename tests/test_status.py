@@ -113,3 +113,22 @@ def test_broken_rules_are_reported_invalid(
     assert "10-bad.yaml:2" in report["errors"][0]
     code, out = run(capsys, config, "status")
     assert "rules:  INVALID (1 errors; serve keeps the last good rules): " in out
+
+
+def test_status_remembers_validity_until_a_file_changes(
+    settings: Settings, tmp_path: Path
+) -> None:
+    import shutil
+
+    from gateway import validity
+
+    templates = tmp_path / "templates"
+    shutil.copytree(settings.templates_dir, templates)
+    site = settings.model_copy(update={"templates_dir": templates})
+    first = validity.remembered(site, "templates")
+    assert first.valid and (site.data_dir / "cache" / "templates-validity.json").is_file()
+    assert validity.remembered(site, "templates") == first
+    layout = templates / "_layout.txt.j2"
+    layout.write_text(layout.read_text() + "{% if %}\n")
+    broken = validity.remembered(site, "templates")
+    assert not broken.valid and "_layout.txt.j2" in broken.errors[0]
