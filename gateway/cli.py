@@ -497,7 +497,7 @@ def inbox_list(
     settings = _settings()
     clock = Clock(settings.service.timezone)
     with _database(settings).reading() as session:
-        items = spool.list_inbox(session, state)
+        items = spool.list_inbox(session, state, with_mail=False)
         if not items:
             typer.echo(f"no {state + ' ' if state else ''}mails in the inbox")
         for item in items:
@@ -535,7 +535,7 @@ def outbox_list(
     settings = _settings()
     clock = Clock(settings.service.timezone)
     with _database(settings).reading() as session:
-        items = spool.list_outbox(session, state)
+        items = spool.list_outbox(session, state, with_mail=False)
         refs = TicketStore(session).refs(item.ticket_id for item in items)
         if not items:
             typer.echo(f"no {state + ' ' if state else ''}mails in the outbox")

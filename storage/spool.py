@@ -226,15 +226,14 @@ def retry_inbox(session: Session, item_id: int) -> bool:
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def list_inbox(session: Session, state: str | None = None, limit: int = 200) -> list[InboxItem]:
-    # A listing never reads the mail itself: not loading it keeps 200 rows cheap, and a row
-    # sealed under another secret (after a rotation) still lists instead of failing to decrypt.
-    query = (
-        select(InboxItem)
-        .options(defer(InboxItem.raw))
-        .order_by(InboxItem.id.desc())
-        .limit(limit)
-    )
+def list_inbox(
+    session: Session, state: str | None = None, limit: int = 200, *, with_mail: bool = True
+) -> list[InboxItem]:
+    """Newest first. `with_mail=False` for listings that never read the mail: 200 rows stay
+    cheap, and a row sealed under another secret (after a rotation) still lists."""
+    query = select(InboxItem).order_by(InboxItem.id.desc()).limit(limit)
+    if not with_mail:
+        query = query.options(defer(InboxItem.raw, raiseload=True))
     if state:
         query = query.where(InboxItem.state == state)
     return list(session.scalars(query).all())
@@ -341,13 +340,13 @@ def mark_outbox(
     session.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(**values))
 
 
-def list_outbox(session: Session, state: str | None = None, limit: int = 200) -> list[OutboxItem]:
-    query = (
-        select(OutboxItem)
-        .options(defer(OutboxItem.raw))  # as list_inbox: no mail is read
-        .order_by(OutboxItem.id.desc())
-        .limit(limit)
-    )
+def list_outbox(
+    session: Session, state: str | None = None, limit: int = 200, *, with_mail: bool = True
+) -> list[OutboxItem]:
+    """Newest first; `with_mail` as for `list_inbox`."""
+    query = select(OutboxItem).order_by(OutboxItem.id.desc()).limit(limit)
+    if not with_mail:
+        query = query.options(defer(OutboxItem.raw, raiseload=True))
     if state:
         query = query.where(OutboxItem.state == state)
     return list(session.scalars(query).all())
