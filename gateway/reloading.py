@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from gateway import logs
@@ -16,6 +17,19 @@ from gateway.errors import PostdeskError
 
 T = TypeVar("T")
 State = tuple[Hashable, T]
+
+
+def files_fingerprint(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
+    """Cheap change detection: name, size and mtime of each file (one that vanished in between
+    is left out; the next look sees the change)."""
+    entries = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        entries.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(entries)
 
 
 class Reloading(Generic[T]):

@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway.config import Settings
 from gateway.errors import PostdeskError
-from gateway.reloading import Reloading, State
+from gateway.reloading import Reloading, State, files_fingerprint
 from gateway.ruleset import Ruleset, RulesetInvalid, load_ruleset, rule_files
 
 
@@ -38,18 +38,11 @@ def load(settings: Settings, directory: Path | None = None) -> Ruleset:
 def _fingerprint(settings: Settings) -> Hashable:
     """Cheap change detection: names, sizes and mtimes of the rule files, and the template
     names a rule may use (a rule naming a template added since becomes valid)."""
-    entries: list[tuple[str, int, int]] = []
     try:
         files = rule_files(settings.rules_dir)
     except RulesetInvalid:
         files = []  # no rules folder: load() says so
-    for path in files:
-        try:
-            stat = path.stat()
-        except OSError:
-            continue
-        entries.append((path.name, stat.st_size, stat.st_mtime_ns))
-    return tuple(entries), frozenset(template_names(settings.templates_dir))
+    return files_fingerprint(files), frozenset(template_names(settings.templates_dir))
 
 
 class ActiveRuleset(Reloading[Ruleset]):

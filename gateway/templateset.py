@@ -21,7 +21,7 @@ from typing import Any
 from gateway import views
 from gateway.config import Settings
 from gateway.errors import PostdeskError, TemplateError, TemplatesInvalid
-from gateway.reloading import Reloading, State
+from gateway.reloading import Reloading, State, files_fingerprint
 from gateway.render import Renderer, Sources, template_files
 from gateway.views import ACKNOWLEDGEMENTS, AGENT_REPLIES, NOTIFICATION, REQUESTER_MAILS
 from storage.models import Ticket
@@ -156,17 +156,6 @@ def _sample_ticket(settings: Settings, language: str, full: bool) -> Ticket:
     )
 
 
-def _fingerprint(root: Path) -> Hashable:
-    entries = []
-    for path in template_files(root):
-        try:
-            stat = path.stat()
-        except OSError:
-            continue
-        entries.append((str(path), stat.st_size, stat.st_mtime_ns))
-    return tuple(entries)
-
-
 class ActiveTemplates(Reloading[Renderer]):
     """The checked templates in force: `current()` is the renderer to use; a changed file is
     checked as part of the whole set and taken only if the set passes."""
@@ -183,7 +172,7 @@ class ActiveTemplates(Reloading[Renderer]):
         return check(self.settings)
 
     def fingerprint(self) -> Hashable:
-        return _fingerprint(self.settings.templates_dir)
+        return files_fingerprint(template_files(self.settings.templates_dir))
 
     def describe(self, value: Renderer) -> dict[str, Any]:
         return {"version": value.version, "files": len(value.sources.files)}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.config import Settings
+from gateway.reloading import files_fingerprint
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 
@@ -72,14 +73,7 @@ def templates(settings: Settings) -> Validity:
 
 
 def _fingerprint(root: Path) -> Fingerprint:
-    entries = []
-    for path in sorted(root.rglob("*")) if root.is_dir() else []:
-        try:
-            stat = path.stat()
-        except OSError:
-            continue
-        entries.append((str(path), stat.st_size, stat.st_mtime_ns))
-    return tuple(entries)
+    return files_fingerprint(sorted(root.rglob("*")) if root.is_dir() else [])
 
 
 @dataclass
