@@ -757,7 +757,14 @@ def console() -> None:
     few hundred milliseconds leaves nothing worth collecting, so the collector is off and what
     is alive at the end is frozen: together about a third of a read command's time. The
     commands that run long (`serve`, `import`) switch it back on.
+
+    postdesk uses no pydantic plugins; looking for them reads the metadata of every installed
+    package (about 10 ms), and a plugin found there would see the config of a service holding
+    personal data. An admin who wants one sets PYDANTIC_DISABLE_PLUGINS themselves.
     """
+    import os
+
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     gc.disable()
     code = main()
     gc.freeze()  # nothing is freed after this; the interpreter's final collection skips it all
