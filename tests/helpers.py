@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
+
+import yaml
 
 from gateway.app import App
 from gateway.config import Settings
@@ -57,7 +60,16 @@ def running(app: App) -> Iterator[App]:
         yield app
     finally:
         app.stop_event.set()
-        thread.join(timeout=30)
+        thread.join(timeout=60)
+    assert not thread.is_alive(), "serve did not stop"
+
+
+def write_config(path: Path, settings: Settings) -> Path:
+    """`settings` as the YAML file a CLI test passes to --config (quiet: warnings only)."""
+    data = settings.model_dump(mode="json")
+    data["log_level"] = "WARNING"
+    path.write_text(yaml.safe_dump(data))
+    return path
 
 
 def _wait_listening(settings: Settings) -> None:

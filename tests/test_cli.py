@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gateway.cli import main
 from gateway.config import Settings
-from tests.helpers import make_mail
+from tests.helpers import make_mail, write_config
 
 TICKET_KEYS = {
     "ref",
@@ -39,11 +38,7 @@ ARTICLE_KEYS = {
 
 @pytest.fixture
 def config(tmp_path: Path, settings: Settings) -> Path:
-    path = tmp_path / "config.yaml"
-    data = settings.model_dump(mode="json")
-    data["log_level"] = "WARNING"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return write_config(tmp_path / "config.yaml", settings)
 
 
 def run(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, str, str]:

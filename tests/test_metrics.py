@@ -9,11 +9,9 @@ import os
 import shutil
 import signal
 import smtplib
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,23 +23,11 @@ from gateway.config import Settings
 from gateway.opshttp import Health
 from storage.engine import open_database
 from tests.conftest import ROOT, Sink, wait_for
-from tests.helpers import _wait_listening, make_mail
+from tests.helpers import make_mail, running
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-@contextmanager
-def serving(app: App) -> Iterator[App]:
-    """Like helpers.running, and serve must really have stopped afterwards."""
-    thread = threading.Thread(target=app.serve, kwargs={"install_signals": False}, daemon=True)
-    thread.start()
-    try:
-        _wait_listening(app.settings)
-        yield app
-    finally:
-        app.stop_event.set()
-        thread.join(timeout=60)
-    assert not thread.is_alive(), "serve did not stop"
 
 
 def get(app: App, path: str) -> tuple[int, str]:
@@ -92,7 +78,7 @@ def service(make_settings: Callable[..., Settings], sink: Sink) -> Iterator[App]
         worker={"interval_seconds": 0.05},
         metrics={"host": "127.0.0.1", "port": 0},
     )
-    with serving(App.build(settings)) as app:
+    with running(App.build(settings)) as app:
         wait_for(lambda: get(app, "/healthz")[0] == 200, timeout=60)  # the worker is ready
         yield app
 
@@ -162,7 +148,7 @@ def test_healthz_is_503_while_the_rules_on_disk_are_broken(
         rules_dir=str(rules), worker={"mode": "thread", "interval_seconds": 0.05},
         metrics={"host": "127.0.0.1", "port": 0},
     )
-    with serving(App.build(settings)) as app:
+    with running(App.build(settings)) as app:
         assert get(app, "/healthz") == (200, "ok\n")
         burst(app, 1)  # worker.mode thread: the pipeline counts into serve's own registry
         wait_for(lambda: processed(app) == 1, timeout=60)

@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gateway import jobs
 from gateway.app import App
@@ -18,7 +17,7 @@ from gateway.config import Settings
 from gateway.senders import RecordingSender
 from storage import spool
 from storage.models import InboxItem, utcnow
-from tests.helpers import make_mail
+from tests.helpers import make_mail, write_config
 
 GERMAN = """Sehr geehrte Damen und Herren,
 
@@ -52,11 +51,7 @@ def app(settings: Settings) -> Iterator[App]:
 
 @pytest.fixture
 def config_file(tmp_path: Path, settings: Settings) -> Path:
-    data = settings.model_dump(mode="json")
-    data["log_level"] = "WARNING"
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return write_config(tmp_path / "config.yaml", settings)
 
 
 def deliver(app: App, raw: bytes, key: str) -> None:

@@ -21,7 +21,7 @@ from gateway.senders import RecordingSender
 from storage import spool
 from storage.models import Event, InboxItem, Ticket
 from tests.conftest import ROOT, wait_for
-from tests.helpers import make_mail, running, send, tickets
+from tests.helpers import make_mail, running, send, tickets, write_config
 
 
 @pytest.fixture
@@ -221,11 +221,7 @@ def test_serve_logs_an_edit_once_within_2_s_without_any_mail(
 
 @pytest.fixture
 def config_file(tmp_path: Path, settings: Settings) -> Path:
-    data = settings.model_dump(mode="json")
-    data["log_level"] = "WARNING"
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return write_config(tmp_path / "config.yaml", settings)
 
 
 @pytest.mark.parametrize(

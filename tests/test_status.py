@@ -15,18 +15,14 @@ from gateway.cli import main
 from gateway.config import Settings
 from storage.engine import Database, open_database
 from storage.models import Ticket, utcnow
-from tests.helpers import make_mail
+from tests.helpers import make_mail, write_config
 
 KEYS = {"inbox", "outbox", "quarantined", "rules", "templates", "mailboxes", "unassigned"}
 
 
 @pytest.fixture
 def config(tmp_path: Path, settings: Settings) -> Path:
-    path = tmp_path / "config.yaml"
-    data = settings.model_dump(mode="json")
-    data["log_level"] = "WARNING"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return write_config(tmp_path / "config.yaml", settings)
 
 
 def run(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, str]:

@@ -11,14 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gateway.cli import main
 from gateway.config import Settings
 from gateway.errors import TemplatesInvalid
 from gateway.templateset import ActiveTemplates, check
 from tests.conftest import ROOT
-from tests.helpers import make_mail
+from tests.helpers import make_mail, write_config
 
 VIEW = {"ref": "LDS-1", "subject": "s", "status": "new", "queue": None, "priority": "normal",
         "service_name": "SD", "service_address": "sd@example.org", "language": "de",
@@ -36,11 +35,7 @@ def templates(tmp_path: Path) -> Path:
 @pytest.fixture
 def config(tmp_path: Path, make_settings: Callable[..., Settings], templates: Path) -> Path:
     settings = make_settings(templates_dir=str(templates))
-    data = settings.model_dump(mode="json")
-    data["log_level"] = "WARNING"
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return write_config(tmp_path / "config.yaml", settings)
 
 
 def run(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, str, str]:
