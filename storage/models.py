@@ -180,6 +180,10 @@ class InboxItem(Base):
     stage: Mapped[str | None] = mapped_column(String(30))
     reason: Mapped[str | None] = mapped_column(Text)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    # A temporary fault (a full disk): not claimed again before `not_before`; `retries` counts
+    # such faults (they use up no attempt) and sets the back-off.
+    not_before: Mapped[datetime | None] = mapped_column()
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class OutboxItem(Base):

@@ -100,16 +100,21 @@ def add_inbox_items(session: Session, items: Sequence[NewInboxItem]) -> list[int
 
 
 def _claim_statement(skip_locked: bool) -> Update:
-    oldest = select(_INBOX.c.id).where(_INBOX.c.state == "queued").order_by(_INBOX.c.id).limit(1)
+    now = bindparam("now", type_=_INBOX.c.claimed_at.type)
+    # queued, and not waiting out the back-off of a temporary fault
+    due = (_INBOX.c.state == "queued") & (
+        _INBOX.c.not_before.is_(None) | (_INBOX.c.not_before <= now)
+    )
+    oldest = select(_INBOX.c.id).where(due).order_by(_INBOX.c.id).limit(1)
     if skip_locked:
         oldest = oldest.with_for_update(skip_locked=True)
     return (
         update(_INBOX)
-        .where(_INBOX.c.id == oldest.scalar_subquery(), _INBOX.c.state == "queued")
+        .where(_INBOX.c.id == oldest.scalar_subquery(), due)
         .values(
             state="processing",
             attempts=_INBOX.c.attempts + 1,
-            claimed_at=bindparam("now", type_=_INBOX.c.claimed_at.type),
+            claimed_at=now,
             claimed_by=bindparam("worker", type_=_INBOX.c.claimed_by.type),
         )
         .returning(*_INBOX.c)
@@ -152,6 +157,17 @@ def release_inbox(session: Session, claim: Claim, worker: str) -> bool:
     attempt it was charged is taken back. False if it is no longer ours to give back."""
     result = session.execute(_RELEASE, {"item_id": claim.id, "worker": worker})
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def still_claimed(session: Session, claim: Claim, worker: str) -> bool:
+    """True if the row is still `processing` under this claim of `worker`: a failure recorded
+    late (the database failed meanwhile) must not touch a row recovered and claimed again."""
+    row = session.execute(
+        select(_INBOX.c.state, _INBOX.c.claimed_by, _INBOX.c.attempts).where(
+            _INBOX.c.id == claim.id
+        )
+    ).first()
+    return row is not None and tuple(row) == ("processing", worker, claim.attempts)
 
 
 def recover_inbox(
@@ -216,12 +232,32 @@ def requeue_inbox(session: Session, item_id: int, *, reason: str) -> None:
     )
 
 
+def defer_inbox(session: Session, item_id: int, *, reason: str, not_before: datetime) -> None:
+    """A temporary fault of the environment (a full disk): the row goes back to the queue, is
+    not claimed again before `not_before`, and the attempt it was charged is taken back (the
+    mail is not at fault); `retries` counts such faults and sets the next back-off."""
+    session.execute(
+        update(InboxItem)
+        .where(InboxItem.id == item_id)
+        .values(
+            state="queued",
+            attempts=InboxItem.attempts - 1,
+            retries=InboxItem.retries + 1,
+            not_before=not_before,
+            reason=reason[:2000],
+            claimed_at=None,
+            claimed_by=None,
+        )
+    )
+
+
 def retry_inbox(session: Session, item_id: int) -> bool:
     """`postdesk inbox retry`: a quarantined row goes back to the queue with fresh attempts."""
     result = session.execute(
         update(InboxItem)
         .where(InboxItem.id == item_id, InboxItem.state == "quarantined")
-        .values(state="queued", attempts=0, stage=None, reason=None, finished_at=None)
+        .values(state="queued", attempts=0, retries=0, not_before=None, stage=None,
+                reason=None, finished_at=None)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
 
@@ -246,6 +282,17 @@ def queue_depths(session: Session) -> tuple[dict[str, int], dict[str, int]]:
         rows = session.execute(select(model.state, func.count()).group_by(model.state)).all()
         depths.append({state: count for state, count in rows})
     return depths[0], depths[1]
+
+
+def waiting(session: Session, now: datetime) -> list[tuple[str, datetime]]:
+    """(reason, not_before) of the queued rows that wait out the back-off of a temporary
+    fault, soonest first: `postdesk status` shows them with the class of their fault."""
+    rows = session.execute(
+        select(InboxItem.reason, InboxItem.not_before)
+        .where(InboxItem.state == "queued", InboxItem.not_before > now)
+        .order_by(InboxItem.not_before)
+    ).all()
+    return [(reason or "", not_before) for reason, not_before in rows if not_before is not None]
 
 
 def oldest_by_state(session: Session) -> tuple[dict[str, datetime], dict[str, datetime]]:
