@@ -117,6 +117,11 @@ class WorkerSettings(_Strict):
     lease_seconds: float = Field(300, gt=0)
     prepare_timeout_seconds: float = Field(120, gt=0)  # per mail, in the prepare process
     cpu_priority: Literal["idle", "low", "normal"] = "idle"  # of worker + prepare processes
+    # A temporary fault (ENOSPC, EIO, …; see gateway.faults): tried again after a back-off
+    # doubling from the first to the second value, for as long as the waits add up to the window.
+    retry_backoff_seconds: float = Field(15, gt=0)
+    retry_backoff_max_seconds: float = Field(600, gt=0)
+    retry_window_seconds: float = Field(3 * 24 * 3600, ge=0)
 
 
 class Agent(_Strict):

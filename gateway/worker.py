@@ -4,7 +4,10 @@ one), and end every row `done` or `quarantined` with the failing stage and reaso
 ever lost silently.
 
 A crash mid-way leaves the row `processing`; it is taken up again at the next start (or when its
-lease runs out), and quarantined once it has used up its attempts.
+lease runs out), and quarantined once it has used up its attempts. A temporary fault of the
+environment (a full disk: gateway.faults) puts the row back to wait with back-off, using up no
+attempt; if the database fails while a failure is recorded, the worker tries again shortly and
+keeps the row until it can record it.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from gateway import logs, pipeline
+from gateway import faults, logs, pipeline
 from gateway.config import Settings
 from gateway.errors import Stop
 from gateway.pipeline.context import Context
@@ -52,7 +55,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     inbox_id: int
-    state: str  # done | quarantined | requeued
+    state: str  # done | quarantined | requeued | unsettled (recorded once the database is back)
     ticket_id: int | None = None
 
 
@@ -64,6 +67,24 @@ never waits longer than for one mail."""
 BATCH_MAILS = 8  # and at most this many mails per transaction
 RELOAD_SECONDS = 0.5
 """How often the worker looks for edited rules and templates (a stat call per file, < 1 ms)."""
+SETTLE_WAITS = (0.05, 0.2, 0.5, 1.0)
+"""Waits between tries to record a failed mail when the database fails too (about 2 s in all);
+after that the worker remembers the failure and records it before it claims the next row, so
+the row does not stay `processing` until its lease (worker.lease_seconds) runs out."""
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+"""The database itself failed (locked, connection lost): worth another attempt."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """A mail that failed, to be recorded: quarantined, requeued (`transient`, while it has
+    attempts left) or, for a temporary fault of the environment (`fault`), put back to wait."""
+
+    claim: spool.Claim
+    stage: str
+    reason: str
+    transient: bool
+    fault: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +135,8 @@ class Worker:
         self.preparer: Preparer = preparer or InlinePreparer(settings)
         # Rows claimed (committed) and handed to the preparer, oldest first.
         self._ahead: deque[spool.Claim] = deque()
+        # Failures not yet recorded because the database failed too, oldest first.
+        self._unsettled: list[_Failure] = []
         # Both checked at start (a broken set raises), reloaded when their files change.
         rules, templates = start or (None, None)
         self.rules = ActiveRuleset(settings, RELOAD_SECONDS, rules)
@@ -170,6 +193,8 @@ class Worker:
         on the next mails while these are written. A row's attempt is counted (committed)
         before its processing starts."""
         ahead = self.preparer.ahead if limit is None else min(self.preparer.ahead, limit - 1)
+        if self._unsettled:
+            self._settle_unsettled()  # raises while the database still fails
         if not self._ahead:
             with self.db.session() as session:
                 claims = self._claim(session, max(ahead, 1))
@@ -183,7 +208,7 @@ class Worker:
             # kept waiting — in serve by the prepare process, while earlier mails are written.
             prepared = self.preparer.take()
         except PrepareFailed as failed:
-            return [self._failed(claim.id, claim.attempts, "prepare", str(failed), transient=True)]
+            return [self._failed(_Failure(claim, "prepare", str(failed), transient=True))]
         return self._process_batch(claim, prepared, limit)
 
     def _claim(self, session: Session, count: int) -> list[spool.Claim]:
@@ -205,6 +230,12 @@ class Worker:
         """Give back the rows claimed ahead (the worker stops before working on them)."""
         claims, self._ahead = list(self._ahead), deque()
         self.preparer.discard()
+        if self._unsettled:
+            try:
+                self._settle_unsettled()
+            except DATABASE_ERRORS as exc:  # left `processing`: the next start takes them up
+                logs.event("worker.unsettled", logging.WARNING, rows=len(self._unsettled),
+                           error=type(exc).__name__)
         if claims:
             with self.db.session() as session:
                 for claim in claims:
@@ -238,12 +269,14 @@ class Worker:
                 if limit is not None:  # claim no row beyond the limit
                     room = min(room, limit - len(batch))
                 next_claims = self._claim(session, max(0, room - len(self._ahead)))
-        except OperationalError as exc:
+        except DATABASE_ERRORS as exc:
             # The database itself failed (locked, connection lost): worth another attempt,
-            # for every mail of the transaction.
+            # for every mail of the transaction; SQLite's "disk is full" is a temporary fault.
             stage = results[-1].stage if results else "worker"
+            fault = faults.temporary(exc)
             reason = f"database error: {type(exc.orig).__name__}"
-            return [self._failed(c.id, c.attempts, stage, reason, transient=True) for c in batch]
+            return [self._failed(_Failure(c, stage, reason, transient=True, fault=fault))
+                    for c in batch]
         self._hand_over(next_claims)  # only once committed
         for result in results:
             result.log()
@@ -290,10 +323,15 @@ class Worker:
                 reason=ctx.stop_reason,
             )
             savepoint.commit()
-        except OperationalError:
+        except DATABASE_ERRORS:
             raise
         except Exception as exc:
             savepoint.rollback()
+            fault = faults.temporary(exc)
+            if fault is not None:  # a full disk, …: the mail waits, its attempt not counted
+                failure = _Failure(claim, ctx.stage, faults.reason(fault), True, fault)
+                outcome = self._record(session, failure)
+                return _Result(outcome, item, ctx.stage, failure.reason)
             reason = f"{type(exc).__name__}: {exc}"
             spool.quarantine_inbox(session, claim.id, stage=ctx.stage, reason=reason)
             return _Result(Outcome(claim.id, "quarantined"), item, ctx.stage, reason)
@@ -301,19 +339,55 @@ class Worker:
         return _Result(Outcome(claim.id, "done", ticket_id), item, ctx.stage, ctx.stop_reason, ref,
                        dict(ctx.redactions or {}))
 
-    def _failed(
-        self, item_id: int, attempts: int, stage: str, reason: str, transient: bool
-    ) -> Outcome:
-        retry = transient and attempts < self.settings.worker.max_attempts
-        with self.db.session() as session:
-            if retry:
-                spool.requeue_inbox(session, item_id, reason=reason)
-            else:
-                spool.quarantine_inbox(session, item_id, stage=stage, reason=reason)
-        outcome = Outcome(item_id, "requeued" if retry else "quarantined")
-        _log_failure(outcome, stage, reason)
-        self._count(outcome.state, stage)
+    def _failed(self, failure: _Failure) -> Outcome:
+        """Record `failure` in a transaction of its own. The database may be failing as well:
+        try again after SETTLE_WAITS, then remember it (recorded before the next claim)."""
+        for wait in (*SETTLE_WAITS, None):
+            try:
+                outcome = self._settle(failure)
+                break
+            except DATABASE_ERRORS as exc:
+                if wait is None:
+                    self._unsettled.append(failure)
+                    logs.event("worker.unsettled", logging.WARNING, inbox_id=failure.claim.id,
+                               stage=failure.stage, error=type(exc).__name__)
+                    return Outcome(failure.claim.id, "unsettled")
+                time.sleep(wait)
         return outcome
+
+    def _settle_unsettled(self) -> None:
+        """Record the failures the database refused earlier; raises while it still does."""
+        while self._unsettled:
+            self._settle(self._unsettled[0])
+            self._unsettled.pop(0)
+
+    def _settle(self, failure: _Failure) -> Outcome:
+        with self.db.session() as session:
+            if not spool.still_claimed(session, failure.claim, self.name):
+                # meanwhile recovered after its lease (another instance): not ours to record
+                return Outcome(failure.claim.id, "requeued")
+            outcome = self._record(session, failure)
+        _log_failure(outcome, failure.stage, failure.reason)
+        self._count(outcome.state, failure.stage)
+        return outcome
+
+    def _record(self, session: Session, failure: _Failure) -> Outcome:
+        claim, stage, worker = failure.claim, failure.stage, self.settings.worker
+        if failure.fault is not None:
+            retries = claim.item.retries or 0
+            if not faults.window_used(worker, retries):
+                not_before = utcnow() + faults.backoff(worker, retries)
+                spool.defer_inbox(session, claim.id, reason=faults.reason(failure.fault),
+                                  not_before=not_before)
+                return Outcome(claim.id, "requeued")
+            reason = f"{failure.fault}: temporary fault outlasted worker.retry_window_seconds"
+            spool.quarantine_inbox(session, claim.id, stage=stage, reason=reason)
+            return Outcome(claim.id, "quarantined")
+        if failure.transient and claim.attempts < worker.max_attempts:
+            spool.requeue_inbox(session, claim.id, reason=failure.reason)
+            return Outcome(claim.id, "requeued")
+        spool.quarantine_inbox(session, claim.id, stage=stage, reason=failure.reason)
+        return Outcome(claim.id, "quarantined")
 
     def drain(self, limit: int | None = None) -> list[Outcome]:
         """Process rows until the queue is empty (or `limit` rows); used by tests and `import`."""
