@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -496,12 +497,17 @@ def inbox_list(
         state = one_of(state, INBOX_STATES, "state")
     settings = _settings()
     clock = Clock(settings.service.timezone)
+    now = datetime.now(UTC)
     with _database(settings).reading() as session:
         items = spool.list_inbox(session, state, with_mail=False)
         if not items:
             typer.echo(f"no {state + ' ' if state else ''}mails in the inbox")
         for item in items:
             reason = f"  [{item.stage}] {item.reason}" if item.reason else ""
+            if item.state == "queued" and item.not_before is not None and item.not_before > now:
+                # waiting out a temporary fault: its class (the reason's start), not its text
+                fault = (item.reason or "").split(":", 1)[0]
+                reason = f"  waiting until {clock(item.not_before)} ({fault}, retry {item.retries})"
             typer.echo(
                 f"{item.id:>7} {item.state:<11} {item.source:<7} "
                 f"{clock(item.received_at)} {item.size:>8}B "

@@ -66,6 +66,34 @@ def _quarantined(probe: Probe) -> dict[str, int]:
     return {"inbox": inbox.get("quarantined", 0), "outbox": outbox.get("quarantined", 0)}
 
 
+def _waiting(probe: Probe) -> dict[str, Any]:
+    """Queued mails waiting out the back-off of a temporary fault (a full disk), by the fault's
+    class only (the stored reason begins with it; nothing of the mail)."""
+    rows = spool.waiting(probe.session, probe.now)
+    by_fault: dict[str, int] = {}
+    for reason, _ in rows:
+        fault = reason.split(":", 1)[0]
+        by_fault[fault] = by_fault.get(fault, 0) + 1
+    return {
+        "count": len(rows),
+        "faults": by_fault,
+        "next_try_at": rows[0][1].isoformat() if rows else None,
+    }
+
+
+def _waiting_lines(value: dict[str, Any], settings: Settings) -> list[str]:
+    if not value["count"]:
+        return []
+    at = datetime.fromisoformat(value["next_try_at"]).astimezone(
+        ZoneInfo(settings.service.timezone)
+    )
+    faults = ", ".join(f"{fault} {count}" for fault, count in value["faults"].items())
+    return [
+        f"waiting: {value['count']} mails after a temporary fault ({faults}), "
+        f"next try at {at:%Y-%m-%d %H:%M:%S}"
+    ]
+
+
 def _rules(probe: Probe) -> dict[str, object]:
     return validity.remembered(probe.settings, "rules").to_json()
 
@@ -123,6 +151,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("inbox", _inbox, _counts_line("inbox:  ")),
     Section("outbox", _outbox, _counts_line("outbox: ")),
     Section("quarantined", _quarantined, _counts_line("quarantined: ")),
+    Section("waiting", _waiting, _waiting_lines),
     Section("rules", _rules, _rules_lines),
     Section("templates", _templates, _templates_lines),
     Section("mailboxes", _mailboxes, lambda boxes, _s: [f"mailbox: {b['line']}" for b in boxes]),

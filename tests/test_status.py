@@ -17,7 +17,8 @@ from storage.engine import Database, open_database
 from storage.models import Ticket, utcnow
 from tests.helpers import make_mail, write_config
 
-KEYS = {"inbox", "outbox", "quarantined", "rules", "templates", "mailboxes", "unassigned"}
+KEYS = {"inbox", "outbox", "quarantined", "waiting", "rules", "templates", "mailboxes",
+        "unassigned"}
 
 
 @pytest.fixture
