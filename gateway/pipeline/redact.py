@@ -28,9 +28,14 @@ def prepare(ctx: Context) -> None:
     names = [a.name for a in (mail.from_, *mail.to, *mail.cc, *mail.reply_to) if a.name]
     entities = ctx.settings.redaction.all_entities()
 
+    limit = ctx.settings.redaction.max_analysis_chars
+
     def find(text: str) -> Analysis:
         assert ctx.redactor is not None
-        return ctx.redactor.prepare(text, language=language, known_names=names, entities=entities)
+        searched, notice = within(text, limit)
+        found = ctx.redactor.prepare(searched, language=language, known_names=names,
+                                     entities=entities)
+        return dataclasses.replace(found, text=found.text + notice) if notice else found
 
     texts = ctx.texts or {"full": mail.text}
     by_text: dict[str, Analysis] = {}  # the variants are often equal: analyse each text once
@@ -43,6 +48,20 @@ def prepare(ctx: Context) -> None:
         bodies=bodies,
         filenames=[find(a.filename) for a in mail.attachments],
     )
+
+
+def within(text: str, limit: int) -> tuple[str, str]:
+    """`text` cut at the last line break before `limit` characters, and the notice that takes
+    the place of the rest (appended after the search): what is not searched for personal data
+    is not stored (redacting more is safe, less is not; the encrypted original keeps it for
+    redaction.raw_retention_days)."""
+    if len(text) <= limit:
+        return text, ""
+    cut = text.rfind("\n", limit // 2, limit)
+    cut = limit if cut < 0 else cut + 1
+    notice = (f"\n[... {len(text) - cut} characters not kept: over "
+              "redaction.max_analysis_chars, see the original mail ...]\n")
+    return text[:cut], notice
 
 
 def run(ctx: Context) -> None:
