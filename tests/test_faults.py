@@ -5,7 +5,10 @@ fails while a failure is recorded never leaves the row `processing`."""
 from __future__ import annotations
 
 import errno
+import os
+import shutil
 import sqlite3
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -287,3 +290,59 @@ def test_the_worker_loop_records_a_refused_failure_without_waiting_for_the_lease
 
 def row_state(app: App, item_id: int) -> str:
     return row(app, item_id).state
+
+
+def _mount_small_tmpfs(path: Path) -> bool:
+    """A real file system that can be filled: a 256 KiB tmpfs (needs root, as in the project's
+    containers); False where mounting is not allowed."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(path)],
+                             capture_output=True, check=False)
+    return mounted.returncode == 0
+
+
+def _fill(path: Path) -> None:
+    with path.open("wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+
+
+def test_a_really_full_blob_store_under_serve_with_its_worker_process(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """No injection: the blob store is a tmpfs filled up; serve runs its real worker process."""
+    blobs = tmp_path / "var" / "blobs"
+    blobs.mkdir(parents=True)
+    if not _mount_small_tmpfs(blobs):
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        _fill(blobs / "filler")
+        settings = make_settings(worker={"max_attempts": 1, **FAST_RETRY})
+        assert settings.worker.mode == "process"
+        application = App.build(settings, sender=RecordingSender())
+        application.init_database()
+        msg = make_mail()
+        msg.add_attachment(os.urandom(64 * 1024), maintype="application",
+                           subtype="octet-stream", filename="dump.bin")
+        with running(application):
+            send(settings, msg)
+
+            def retries() -> int:
+                with application.db.reading() as session:
+                    items = spool.list_inbox(session, with_mail=False)
+                return items[0].retries if items else 0
+
+            wait_for(lambda: retries() >= 3, timeout=30)
+            assert tickets(application) == []
+            (blobs / "filler").unlink()  # space is back
+            wait_for(lambda: tickets(application), timeout=30)
+        with application.db.reading() as session:
+            [item] = spool.list_inbox(session, with_mail=False)
+        assert (item.state, item.attempts) == ("done", 1)
+        application.db.dispose()
+    finally:
+        subprocess.run(["umount", "-l", str(blobs)], check=False)
