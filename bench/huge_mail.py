@@ -4,6 +4,10 @@ nlp.max_length, was quarantined at `analyse`). Prints seconds and the recall of 
 values per size, so chunking can be checked for what it finds as well as for speed.
 
     .venv/bin/python bench/huge_mail.py [--sizes 925000,1500000] [--profile]
+    .venv/bin/python bench/huge_mail.py --mail [--sizes …]   # the whole PREPARE, per stage
+
+`--mail` sends each body as a mail through PREPARE (parse, language, quotes, analyse, …) with
+the default settings (redaction.max_analysis_chars included) and prints each stage's time.
 """
 
 from __future__ import annotations
@@ -52,11 +56,48 @@ def recall(text: str, spans: list[tuple[int, int, str]], found: list[tuple[int, 
     return hits / len(spans) if spans else 1.0
 
 
+def prepare_mail(text: str) -> None:
+    """Time each PREPARE stage for one mail with `text` as its plain body."""
+    import tempfile
+    from email.message import EmailMessage
+
+    from gateway.config import settings_from_dict
+    from gateway.prepare import prepare_item
+    from storage.models import InboxItem
+
+    msg = EmailMessage()
+    msg["From"] = "Erika Muster <erika.muster@example.net>"
+    msg["To"] = "servicedesk@example.org"
+    msg["Subject"] = "Protokoll"
+    msg["Message-ID"] = "<huge@example.net>"
+    msg.set_content(text)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings_from_dict(
+            {"database": {"url": f"sqlite:///{tmp}/bench.db"}, "data_dir": tmp,
+             "service": {"address": "servicedesk@example.org"}},
+            base=Path(tmp),
+        )
+        item = InboxItem(id=1, source="smtp", source_key="huge", raw=msg.as_bytes(),
+                         envelope_from="", envelope_to=[], message_hash="")
+        prepare_item(item, settings)  # builds the redactor once (not timed below)
+        times: dict[str, float] = {}
+        started = time.perf_counter()
+        prepared = prepare_item(item, settings, lambda s, t: times.__setitem__(s, t))
+        total = time.perf_counter() - started
+    stages = ", ".join(f"{name} {seconds:.2f}" for name, seconds in times.items())
+    print(f"{len(text):>9} chars as a mail: {total:5.1f} s (error: {prepared.error}); {stages}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="925000,1500000")
     parser.add_argument("--profile", action="store_true", help="cProfile the first size")
+    parser.add_argument("--mail", action="store_true", help="time PREPARE per stage")
     args = parser.parse_args()
+    if args.mail:
+        for size in (int(s) for s in args.sizes.split(",")):
+            prepare_mail(body(size)[0])
+        return
     redactor = Redactor(entities=ALL_ENTITIES)
     redactor.analyze("Guten Tag, Anna Schmidt", language="de")  # warm up
     for n, size in enumerate(int(s) for s in args.sizes.split(",")):
