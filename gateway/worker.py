@@ -277,6 +277,13 @@ class Worker:
             reason = f"database error: {type(exc.orig).__name__}"
             return [self._failed(_Failure(c, stage, reason, transient=True, fault=fault))
                     for c in batch]
+        except Exception as exc:
+            # Outside a mail's savepoint (a bug, a rule set that fails to load): nothing of the
+            # transaction was committed; the rows go back (counted: a lasting bug quarantines
+            # them) instead of staying `processing` until their lease runs out.
+            stage = results[-1].stage if results else "worker"
+            reason = f"{type(exc).__name__} outside a mail's stages"
+            return [self._failed(_Failure(c, stage, reason, transient=True)) for c in batch]
         self._hand_over(next_claims)  # only once committed
         for result in results:
             result.log()

@@ -346,3 +346,23 @@ def test_a_really_full_blob_store_under_serve_with_its_worker_process(
         application.db.dispose()
     finally:
         subprocess.run(["umount", "-l", str(blobs)], check=False)
+
+
+def test_an_error_outside_the_stages_does_not_leave_the_row_processing(
+    db_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = db_app
+    current = app.worker.rules.current
+    calls = [0]
+
+    def broken_once() -> Any:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("rules could not be loaded")
+        return current()
+
+    monkeypatch.setattr(app.worker.rules, "current", broken_once)
+    item_id = enqueue(app, make_mail().as_bytes(), "outside")
+    [outcome] = app.worker.process_some(1)
+    assert outcome.state == "requeued" and row_state(app, item_id) == "queued"
+    assert [o.state for o in app.worker.drain()] == ["done"]
