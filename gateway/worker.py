@@ -348,8 +348,10 @@ class Worker:
 
     def _failed(self, failure: _Failure) -> Outcome:
         """Record `failure` in a transaction of its own. The database may be failing as well:
-        try again after SETTLE_WAITS, then remember it (recorded before the next claim)."""
-        for wait in (*SETTLE_WAITS, None):
+        try again after SETTLE_WAITS, then remember it (recorded before the next claim); the
+        other mails of the batch are then remembered at once, not waited for each."""
+        waits = (*SETTLE_WAITS, None) if not self._unsettled else (None,)
+        for wait in waits:
             try:
                 outcome = self._settle(failure)
                 break
