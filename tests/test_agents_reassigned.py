@@ -186,3 +186,24 @@ def test_a_dispatcher_acts_on_any_ticket(
         answer(app, notification(sink, ANNA), ANNA, "#warten\n\nIst es jetzt wärmer?\n")
         wait_for(lambda: ticket(app).status == "pending")
         wait_for(lambda: len(relayed(sink)) == 1)
+
+
+def test_mta_verified_mail_of_a_former_owner_acts_on_nothing_either(
+    make_settings: Callable[..., Settings], sink: Sink, tmp_path: Path
+) -> None:
+    """The trusted MTA's DMARC pass proves the sender, like a token: it does not make a former
+    owner the owner again."""
+    app = start(make_settings, sink, agent_proof={"trusted_authserv_id": "mx.example.org"})
+    config = str(write_config(tmp_path / "config.yaml", app.settings))
+    with running(app):
+        open_ticket(app, sink)
+        assert main(["--config", config, "tickets", "assign", "LDS-1", BEN]) == 0
+        fresh = make_mail(
+            sender=f"Anna Schmidt <{ANNA}>", subject="[LDS-1] VPN",
+            body="#erledigt\n\nDas VPN-Profil wurde neu verteilt.\n",
+            headers={"Authentication-Results":
+                     "mx.example.org; dmarc=pass header.from=example.org"},
+        )
+        send(app.settings, fresh, mail_from=ANNA)
+        assert_kept_as_note_and_told(app, sink, ANNA, "Ticket liegt jetzt bei Ben Müller")
+        assert events(app, "not-in-charge")[0].detail["via"] == "authentication-results"
