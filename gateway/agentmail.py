@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway import agentproof, logs, threadindex
+from gateway import agentproof, agentscope, logs, threadindex
 from gateway.compose import compose
 from gateway.config import Settings
 from gateway.errors import TemplateError
@@ -320,6 +320,9 @@ def after_mail(ctx: Context) -> None:
         queue_agent_reply(
             mailer, ctx.store, ticket, agent, "agent-unverified", now=ctx.now, in_reply_to=parent
         )
+    elif ctx.sender_role == agentscope.NOT_IN_CHARGE:  # e.g. a former owner: who has it now
+        queue_agent_reply(mailer, ctx.store, ticket, agent, agentscope.NOT_IN_CHARGE, now=ctx.now,
+                          in_reply_to=parent, **agentscope.holder(ctx.settings, ctx.store, ticket))
     elif ctx.sender_role == "agent" and ctx.command_errors:
         errors = [
             {"line_no": e.line_no, "line": e.line, "message": e.message} for e in ctx.command_errors

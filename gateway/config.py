@@ -107,7 +107,13 @@ class GuardSettings(_Strict):
 
 
 class TicketSettings(_Strict):
+    """How tickets grow. People a requester copies in (Cc) become parties to the ticket: they
+    get its mail and may reply on it. The caps keep one mail with thousands of Cc addresses
+    from making the ticket a mass mailing; addresses beyond them stay on the stored mail only."""
+
     reopen_days: int = Field(14, ge=0)
+    max_cc_per_mail: int = Field(20, ge=0)  # Cc'd addresses of one mail that become parties
+    max_cc_per_ticket: int = Field(50, ge=0)  # Cc'd parties of one ticket in all
 
 
 class WorkerSettings(_Strict):

@@ -123,6 +123,9 @@ def sample_views(settings: Settings, name: str, language: str) -> list[dict[str,
             elif name == "agent-reply-held":
                 reasons = ["marker", "token", "agent-address", "help", "notification"]
                 extra["reasons"] = reasons if full else []
+            elif name == "agent-not-in-charge":
+                extra["owner_name"] = "Ben Müller" if full else None
+                extra["team"] = "it" if full else None
             view = views.agent_view(settings, ticket, agent, language, **extra)
         elif name in REQUESTER_MAILS:
             view = views.requester_mail_view(

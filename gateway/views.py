@@ -19,7 +19,9 @@ REOPENED = "requester-reopened"
 ACKNOWLEDGEMENTS = (RECEIVED, NEW_LINKED, REOPENED)
 """Acknowledgements to a requester's mail; a rule may name its own template instead."""
 NOTIFICATION = "agent-notify"
-AGENT_REPLIES = ("agent-unverified", "agent-command-error", "agent-reply-held")
+AGENT_REPLIES = (
+    "agent-unverified", "agent-command-error", "agent-reply-held", "agent-not-in-charge",
+)
 STATUS_TEMPLATES = {"resolved": "requester-solved", "pending": "requester-waiting"}
 REQUESTER_MAILS = ("requester-agent-reply", "requester-assigned", *STATUS_TEMPLATES.values())
 """Mail to the requester on an agent's behalf: relayed replies and status mails."""
@@ -45,7 +47,8 @@ def agent_view(
     settings: Settings, ticket: Ticket, agent: str, language: str, **extra: Any
 ) -> dict[str, Any]:
     """What a short automatic answer to an agent shows (`agent-unverified`; with `errors`,
-    `agent-command-error`)."""
+    `agent-command-error`; with `reasons`, `agent-reply-held`; with `owner_name` and `team`,
+    who has the ticket now, `agent-not-in-charge`)."""
     member = settings.agent(agent)
     return {
         **base_view(settings, ticket, language, automatic=True),

@@ -117,6 +117,12 @@ _MESSAGE_IDS_OF = (
 _PARTICIPANTS_OF = select(_PARTICIPANTS.c.email, _PARTICIPANTS.c.role).where(
     _PARTICIPANTS.c.ticket_id == bindparam("ticket_id")
 )
+_ROUTED_DETAIL = (
+    select(_EVENTS.c.detail)
+    .where(_EVENTS.c.ticket_id == bindparam("ticket_id"), _EVENTS.c.kind == "routed")
+    .order_by(_EVENTS.c.id.desc())
+    .limit(1)
+)
 _AUTO_REPLIES_SINCE = (
     select(func.count())
     .select_from(_AUTO_REPLIES)
@@ -255,6 +261,13 @@ class TicketStore:
         """address → role for everyone who is a party to the ticket."""
         rows = self._run(_PARTICIPANTS_OF, {"ticket_id": ticket.id}).all()
         return {email: role for email, role in rows}
+
+    def team(self, ticket: Ticket) -> str | None:
+        """The team the routing rules gave the ticket (its `routed` event), or None: no team
+        rule matched, or the ticket was routed before events recorded the team."""
+        detail = self._run(_ROUTED_DETAIL, {"ticket_id": ticket.id}).scalar()
+        team = detail.get("team") if isinstance(detail, dict) else None
+        return team if isinstance(team, str) else None
 
     # --- writes --------------------------------------------------------------------------
 

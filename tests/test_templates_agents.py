@@ -51,6 +51,10 @@ VIEWS: dict[str, dict[str, Any]] = {
         "reasons": ["notification", "token", "agent-address", "help", "marker", "inline",
                     "above-and-below"],
     },
+    "agent-not-in-charge": {
+        "agent_name": "Jürgen Weiß", "marker": "LDS-42/0a1b2c3d", "owner_name": "Ben Müller",
+        "team": "it",
+    },
     "agent-command-error": {
         "agent_name": "Jürgen Weiß", "marker": "LDS-42/0a1b2c3d",
         "errors": [
@@ -172,6 +176,32 @@ def test_agent_reply_held_names_every_finding(language: str) -> None:
         for reason in VIEWS["agent-reply-held"]["reasons"]:
             assert f"- {reason}\n" not in text and f"<li>{reason}</li>" not in text  # all named
         assert ("oberhalb" if language == "de" else "above") in text
+
+
+NOT_IN_CHARGE = {
+    ("de", "Ben Müller", "it"): ("Ticket liegt jetzt bei Ben Müller:", "Ben Müller zugewiesen"),
+    ("de", None, "it"): ("Ticket liegt jetzt bei Team it:", "beim Team it"),
+    ("de", None, None): ("Ticket liegt jetzt bei der Ticketverteilung:", "Ticketverteilung"),
+    ("en", "Ben Müller", "it"): ("the ticket is now with Ben Müller:", "assigned to Ben Müller"),
+    ("en", None, "it"): ("the ticket is now with team it:", "with team it"),
+    ("en", None, None): ("the ticket is now with the dispatchers:", "the dispatchers will"),
+}
+
+
+@pytest.mark.parametrize(("language", "owner_name", "team"), list(NOT_IN_CHARGE))
+def test_agent_not_in_charge_says_who_has_the_ticket_now(
+    language: str, owner_name: str | None, team: str | None
+) -> None:
+    """A former owner's reply is kept as a note: the mail back names the new owner, else the
+    team, else the dispatchers, and says that nothing reached the requester."""
+    mail = render("agent-not-in-charge", language, owner_name=owner_name, team=team)
+    in_subject, in_text = NOT_IN_CHARGE[language, owner_name, team]
+    assert in_subject in mail.subject
+    kept = "interne Notiz" if language == "de" else "internal note"
+    not_sent = "NICHT an die anfragende" if language == "de" else "NOT sent to the requester"
+    for text in (mail.text, get_text(html_of(mail))):
+        assert in_text in text and kept in text
+    assert not_sent in mail.text
 
 
 # --- agent-notify -----------------------------------------------------------------------------

@@ -101,7 +101,7 @@ class Context:
     ticket: Ticket | None = None
     ticket_is_new: bool = False
     linked_ticket: Ticket | None = None  # the older ticket a new one was split from
-    sender_role: str = "requester"  # requester | agent
+    sender_role: str = "requester"  # requester | agent | agent-unverified | agent-not-in-charge
     automatic_reason: str | None = None  # why this mail must not be answered automatically
     article: Article | None = None
     ruleset: Ruleset | None = None  # the routing rules in force for this mail

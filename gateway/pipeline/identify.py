@@ -2,11 +2,13 @@
 forged), so a mail acts as an agent only with proof: a valid proof token for this agent and
 ticket (from a notification: plus-addressed recipient, In-Reply-To or References), or — if the
 operator trusts the MTA in front of postdesk — its Authentication-Results showing DMARC/DKIM pass
-for the agent's domain. Agent mail without proof on a ticket is kept as an unverified note."""
+for the agent's domain. Agent mail without proof on a ticket is kept as an unverified note; a
+proven agent who is no longer in charge of the ticket (gateway.agentscope) acts on nothing
+either: the mail is kept as a note."""
 
 from __future__ import annotations
 
-from gateway import agentproof
+from gateway import agentproof, agentscope, logs
 from gateway.pipeline.context import Context
 
 
@@ -20,6 +22,22 @@ def _trusted_authentication(ctx: Context, agent: str) -> bool:
         authserv_id,
         agent.rsplit("@", 1)[1],
     )
+
+
+def _verified(ctx: Context, agent: str, via: str | None) -> None:
+    """A proven agent acts only while in charge of the ticket (gateway.agentscope): a former
+    owner's reply, token and all, is kept as a note, with an event, and its writer told."""
+    assert ctx.ticket is not None
+    if agentscope.in_charge(ctx.settings, ctx.store, ctx.ticket, agent):
+        ctx.sender_role = "agent"
+        ctx.decide("identify", "agent", via=via)
+        return
+    ticket = ctx.ticket
+    ctx.sender_role = agentscope.NOT_IN_CHARGE
+    ctx.decide("identify", agentscope.NOT_IN_CHARGE, via=via)
+    ctx.store.add_event(ticket, actor=agent, kind="not-in-charge", now=ctx.now,
+                        owner=ticket.owner, via=via)
+    logs.event("identify.not-in-charge", ticket=ticket.ref)
 
 
 def run(ctx: Context) -> None:
@@ -44,12 +62,8 @@ def run(ctx: Context) -> None:
         ctx.ticket = ctx.store.by_ref(proof.ticket_ref)  # subject and threading headers lost
     if ctx.ticket is None:
         ctx.sender_role = "requester"  # an agent writing in with a request of their own
-    elif proof.ok:
-        ctx.sender_role = "agent"
-        ctx.decide("identify", "agent", via=proof.via)
-    elif _trusted_authentication(ctx, sender):
-        ctx.sender_role = "agent"
-        ctx.decide("identify", "agent", via="authentication-results")
+    elif proof.ok or _trusted_authentication(ctx, sender):
+        _verified(ctx, sender, proof.via if proof.ok else "authentication-results")
     else:
         ctx.sender_role = "agent-unverified"
         ctx.decide("identify", "agent-unverified", reason=proof.reason)

@@ -31,10 +31,11 @@ class _Rows:
 
 
 def article_kind(ctx: Context) -> str:
-    """requester | agent (relayed) | note (internal, unverified, or commands rejected)."""
+    """requester | agent (relayed) | note (internal, unverified, commands rejected, or from an
+    agent no longer in charge)."""
     if ctx.sender_role == "agent":
         return "note" if ctx.internal or ctx.command_errors else "agent"
-    return "note" if ctx.sender_role == "agent-unverified" else "requester"
+    return "requester" if ctx.sender_role == "requester" else "note"
 
 
 def _open_ticket(ctx: Context, rows: _Rows) -> Ticket:
@@ -77,6 +78,7 @@ def _open_ticket(ctx: Context, rows: _Rows) -> Ticket:
             ruleset=ctx.ruleset.version if ctx.ruleset else None,
             rules=list(route.rules),
             decision=route.describe(),
+            team=route.team,  # who may act on the ticket while nobody owns it (agentscope)
         )
     return ticket
 
@@ -105,6 +107,36 @@ def _is_service_address(ctx: Context, address: Address) -> bool:
     local, _, domain = address.email.partition("@")
     base = f"{local.split('+', 1)[0]}@{domain}"
     return base in ctx.settings.smtp.accept
+
+
+def _copied_in(ctx: Context, ticket: Ticket, rows: _Rows) -> None:
+    """People the requester copies in are parties too: they get the ticket's mail and may reply
+    on it. At most `tickets.max_cc_per_mail` of one mail and `max_cc_per_ticket` in all, so one
+    mail with thousands of Cc addresses does not make every later mail a mass mailing; the
+    others stay on the stored mail (the article's Cc list), counted in a `cc-limited` event."""
+    assert ctx.mail is not None and ctx.article is not None
+    known = {ctx.mail.from_.email, ticket.requester}
+    copied = [
+        address.email
+        for address in ctx.mail.cc
+        if address.email
+        and address.email not in known
+        and not _is_service_address(ctx, address)
+        and ctx.settings.agent(address.email) is None
+    ]
+    if not copied:
+        return
+    parties = {} if ctx.ticket_is_new else ctx.store.participants(ticket)
+    new = [email for email in dict.fromkeys(copied) if email not in parties]
+    limits = ctx.settings.tickets
+    room = limits.max_cc_per_ticket - sum(role == "cc" for role in parties.values())
+    taken = new[: max(0, min(limits.max_cc_per_mail, room))]
+    rows.participants.extend((email, "cc") for email in taken)
+    if len(taken) < len(new):
+        left = len(new) - len(taken)
+        rows.event(ctx, ticket, "system", "cc-limited", article_id=ctx.article.id,
+                   copied=len(new), parties=len(taken), not_mailed=left)
+        logs.event("record.cc-limited", ticket=ticket.ref, parties=len(taken), not_mailed=left)
 
 
 def run(ctx: Context) -> None:
@@ -138,14 +170,7 @@ def run(ctx: Context) -> None:
     ctx.article = article
     ctx.store.add_message_refs(ticket, [mail.message_id], "in")
     if ctx.sender_role == "requester" and ctx.automatic_reason is None:
-        # People the requester copies in are parties too: they may reply on the ticket.
-        for address in mail.cc:
-            if (
-                address.email
-                and not _is_service_address(ctx, address)
-                and ctx.settings.agent(address.email) is None
-            ):
-                rows.participants.append((address.email, "cc"))
+        _copied_in(ctx, ticket, rows)
     if ctx.pseudonyms is not None and ctx.pseudonyms != ticket.pseudonyms:
         ticket.pseudonyms = dict(ctx.pseudonyms)  # keyed hashes and numbers, never names
     ctx.store.touch(ticket, ctx.now)  # updated_at, with the changes above in one UPDATE
