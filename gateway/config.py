@@ -106,6 +106,28 @@ class GuardSettings(_Strict):
     max_auto_replies_per_hour: int = Field(5, ge=0)
 
 
+class Limit(_Strict):
+    """At most this many mails of one kind per ticket and per recipient in the window."""
+
+    per_ticket: int = Field(ge=0)
+    per_recipient: int = Field(ge=0)
+
+
+class LimitSettings(_Strict):
+    """Caps on the mail postdesk sends on its own besides acknowledgements (those have
+    `guard.max_auto_replies_per_hour`), so that two auto-responders — an agent's and a
+    requester's — or a forger cannot make it send without end. A mail over a cap is not sent;
+    the ticket gets a `rate-limited` event and `postdesk status` counts it."""
+
+    window_seconds: float = Field(3600, gt=0)  # the rolling window all caps count in
+    # agents' replies relayed to requesters and status mails (to the requester and each Cc)
+    requester: Limit = Limit(per_ticket=20, per_recipient=30)
+    # notifications to agents (a dispatcher hears of every new unassigned ticket: keep it high)
+    notification: Limit = Limit(per_ticket=20, per_recipient=200)
+    # warnings to agents: unverified sender, commands rejected, reply held
+    warning: Limit = Limit(per_ticket=3, per_recipient=10)
+
+
 class TicketSettings(_Strict):
     reopen_days: int = Field(14, ge=0)
 
@@ -204,6 +226,7 @@ class Settings(_Strict):
     smtp: SmtpSettings = SmtpSettings()
     outgoing: OutgoingSettings = OutgoingSettings()
     guard: GuardSettings = GuardSettings()
+    limits: LimitSettings = LimitSettings()
     tickets: TicketSettings = TicketSettings()
     worker: WorkerSettings = WorkerSettings()
     agents: list[Agent] = Field(default_factory=list)
