@@ -270,3 +270,29 @@ def test_relays_over_a_cap_are_held_stored_and_shown_in_status(
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("rate limited"))
     assert line == ("rate limited: 2 tickets in the last hour, 2 mails held "
                     "(requester-per-ticket 1, requester-per-recipient 1), latest LDS-2")
+
+
+def test_the_rate_log_is_forgotten_after_the_window(settings: Settings) -> None:
+    """The caps' log holds recipient addresses: the hourly retention job drops rows no cap
+    counts any more (older than the window, and than the acknowledgements' hour)."""
+    from datetime import timedelta
+
+    from gateway import jobs
+    from storage.models import AutoReplyLog, utcnow
+    from storage.tickets import TicketStore
+
+    app = App.build(settings)
+    app.init_database()
+    now = utcnow()
+    window = timedelta(seconds=settings.limits.window_seconds)
+    with app.db.session() as session:
+        store = TicketStore(session)
+        for at in (now - window - timedelta(minutes=1), now - timedelta(minutes=5)):
+            assert store.log_auto_reply_within(f"requester:{REQUESTER}", at, since=at - window,
+                                               limit=10) is not None
+    jobs.purge_originals(app)
+    with app.db.session() as session:
+        assert [row.created_at for row in session.query(AutoReplyLog)] == [
+            now - timedelta(minutes=5)
+        ]
+    app.db.dispose()
