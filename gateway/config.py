@@ -113,6 +113,27 @@ class Limit(_Strict):
     per_recipient: int = Field(ge=0)
 
 
+class RequesterLimit(Limit):
+    """Agents' replies relayed to requesters and status mails (to the requester and each Cc)."""
+
+    per_ticket: int = Field(20, ge=0)
+    per_recipient: int = Field(30, ge=0)
+
+
+class NotificationLimit(Limit):
+    """Notifications to agents (a dispatcher hears of every new unassigned ticket)."""
+
+    per_ticket: int = Field(20, ge=0)
+    per_recipient: int = Field(200, ge=0)
+
+
+class WarningLimit(Limit):
+    """Mails to agents about their mail: unverified sender, commands rejected, reply held."""
+
+    per_ticket: int = Field(3, ge=0)
+    per_recipient: int = Field(10, ge=0)
+
+
 class LimitSettings(_Strict):
     """Caps on the mail postdesk sends on its own besides acknowledgements (those have
     `guard.max_auto_replies_per_hour`), so that two auto-responders — an agent's and a
@@ -120,12 +141,9 @@ class LimitSettings(_Strict):
     the ticket gets a `rate-limited` event and `postdesk status` counts it."""
 
     window_seconds: float = Field(3600, gt=0)  # the rolling window all caps count in
-    # agents' replies relayed to requesters and status mails (to the requester and each Cc)
-    requester: Limit = Limit(per_ticket=20, per_recipient=30)
-    # notifications to agents (a dispatcher hears of every new unassigned ticket: keep it high)
-    notification: Limit = Limit(per_ticket=20, per_recipient=200)
-    # warnings to agents: unverified sender, commands rejected, reply held
-    warning: Limit = Limit(per_ticket=3, per_recipient=10)
+    requester: RequesterLimit = RequesterLimit()
+    notification: NotificationLimit = NotificationLimit()
+    warning: WarningLimit = WarningLimit()
 
 
 class TicketSettings(_Strict):
