@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway import agentproof, agentscope, logs, threadindex
+from gateway import agentproof, agentscope, logs, mailimits, threadindex
 from gateway.compose import compose
 from gateway.config import Settings
 from gateway.errors import TemplateError
@@ -140,9 +140,10 @@ def queue_agent_notification(
     text: str,
     now: datetime,
     attachments: Sequence[str] = (),
-) -> None:
+) -> bool:
     """Tell an agent about a ticket; the mail carries the agent's proof token in its Message-ID
-    and in a plus-addressed Reply-To, so a reply to it proves it comes from this agent."""
+    and in a plus-addressed Reply-To, so a reply to it proves it comes from this agent. False
+    when a cap of `limits.notification` held it back (see gateway.mailimits)."""
     settings, service = mailer.settings, mailer.settings.service
     member = settings.agent(agent)
     language = _agent_language(settings, agent)
@@ -151,7 +152,10 @@ def queue_agent_notification(
     rendered = _render(mailer, store, ticket, "agent-notify", language, view,
                        envelope_to=[agent], now=now)
     if rendered is None:
-        return
+        return True  # quarantined
+    if not mailimits.admit(settings, store, ticket, "notification", [agent], mail="agent-notify",
+                           now=now):
+        return False
     token = agentproof.token(mailer.proof_key, agent, ticket.ref)
     message_id = agentproof.notification_message_id(
         mailer.proof_key, agent, ticket.ref, service.domain, secrets.token_hex(8)
@@ -185,6 +189,7 @@ def queue_agent_notification(
         envelope_to=[agent],
         now=now,
     )
+    return True
 
 
 def queue_agent_reply(
@@ -197,8 +202,9 @@ def queue_agent_reply(
     now: datetime,
     in_reply_to: str | None,
     **extra: Any,
-) -> None:
-    """A short automatic answer to an agent's mail (unverified, or commands rejected)."""
+) -> bool:
+    """A short automatic answer to an agent's mail (unverified, commands rejected, reply held);
+    False when a cap of `limits.warning` held it back."""
     settings, service = mailer.settings, mailer.settings.service
     member = settings.agent(agent)
     language = _agent_language(settings, agent)
@@ -206,7 +212,9 @@ def queue_agent_reply(
     rendered = _render(mailer, store, ticket, template, language, view, envelope_to=[agent],
                        now=now)
     if rendered is None:
-        return
+        return True  # quarantined
+    if not mailimits.admit(settings, store, ticket, "warning", [agent], mail=template, now=now):
+        return False
     composed = compose(
         sender_address=service.address,
         sender_name=service.name,
@@ -232,6 +240,7 @@ def queue_agent_reply(
         envelope_to=[agent],
         now=now,
     )
+    return True
 
 
 def requester_recipients(store: TicketStore, ticket: Ticket) -> tuple[Address, list[Address]]:
@@ -260,18 +269,23 @@ def queue_requester_mail(
     text: str | None = None,
     status_note: str | None = None,
     attachments: Iterable[MailAttachment] = (),
-) -> None:
+) -> bool:
     """A relayed agent reply (`automatic=False`) or a status mail to the requester and the
-    Cc'd parties, from the central address; an agent appears by display name only."""
+    Cc'd parties, from the central address; an agent appears by display name only. False
+    when a cap of `limits.requester` held it back."""
     settings, service = mailer.settings, mailer.settings.service
     language = ticket.language or service.language
     view = requester_mail_view(settings, ticket, language, automatic=automatic,
                                agent_name=agent_name, text=text, status_note=status_note)
     to, cc = requester_recipients(store, ticket)
+    envelope_to = [to.email, *(a.email for a in cc)]
     rendered = _render(mailer, store, ticket, template, language, view,
-                       envelope_to=[to.email, *(a.email for a in cc)], now=now)
+                       envelope_to=envelope_to, now=now)
     if rendered is None:
-        return
+        return True  # quarantined
+    if not mailimits.admit(settings, store, ticket, "requester", envelope_to, mail=template,
+                           now=now):
+        return False
     in_reply_to, references = requester_thread(store, ticket)
     sender_name = f"{agent_name} ({service.name})" if agent_name else service.name
     composed = compose(
@@ -298,9 +312,10 @@ def queue_requester_mail(
         message_id=composed.message_id,
         raw=composed.raw,
         envelope_from=service.address,
-        envelope_to=[to.email, *(a.email for a in cc)],
+        envelope_to=envelope_to,
         now=now,
     )
+    return True
 
 
 def mailer_for(ctx: Context) -> Mailer:
@@ -310,8 +325,12 @@ def mailer_for(ctx: Context) -> Mailer:
 def after_mail(ctx: Context) -> None:
     """The mails an agent's reply or a requester's mail calls for, besides acknowledgements:
     relay to the requester, status mails, help/error replies to agents, agent notifications.
-    Automatic mail (out-of-office, bounces) is never answered."""
-    if ctx.ticket is None or ctx.mail is None or ctx.automatic_reason is not None:
+    Automatic mail (out-of-office, bounces) is never answered. Each kind is capped per ticket
+    and recipient (`limits:`, gateway.mailimits)."""
+    if ctx.ticket is None or ctx.mail is None:
+        return
+    if ctx.automatic_reason is not None:
+        _kept_automatic(ctx)
         return
     mailer, ticket, mail = mailer_for(ctx), ctx.ticket, ctx.mail
     agent = mail.from_.email
@@ -371,6 +390,20 @@ def after_mail(ctx: Context) -> None:
             )
 
 
+def _kept_automatic(ctx: Context) -> None:
+    """An agent's automatic mail (an out-of-office above all) is a note on the ticket: never
+    relayed, its commands not carried out, nobody told — answering it would feed a loop."""
+    assert ctx.mail is not None and ctx.ticket is not None
+    agent = ctx.mail.from_.email
+    if ctx.settings.agent(agent) is None:
+        return
+    ctx.store.add_event(ctx.ticket, actor=agent, kind="agent-auto-reply-kept", now=ctx.now,
+                        reason=ctx.automatic_reason)
+    reason = ctx.automatic_reason or ""
+    logs.event("agent.auto-reply-kept", ticket=ctx.ticket.ref,
+               by="words" if reason.startswith("out-of-office") else "headers")
+
+
 def _relay(ctx: Context, mailer: Mailer, ticket: Ticket, agent: str) -> None:
     """Send the agent's reply (its words as written, not the stored redacted text) to the
     requester; with only a status change and no text, the matching status mail."""
@@ -379,7 +412,7 @@ def _relay(ctx: Context, mailer: Mailer, ticket: Ticket, agent: str) -> None:
     text = ctx.texts.get("relay", "").strip()
     status_note = STATUS_NOTES.get(ticket.status) if _status_changed(ctx) else None
     if text or ctx.mail.attachments:
-        queue_requester_mail(
+        relayed = queue_requester_mail(
             mailer,
             ctx.store,
             ticket,
@@ -391,7 +424,12 @@ def _relay(ctx: Context, mailer: Mailer, ticket: Ticket, agent: str) -> None:
             status_note=status_note,
             attachments=_original_attachments(ctx),
         )
-        ctx.decide("notify", "relayed")
+        if relayed:
+            ctx.decide("notify", "relayed")
+        else:  # over a cap: the agent's words stay on the ticket, as a note
+            if ctx.article is not None:
+                ctx.store.set_article_kind(ctx.article, "note")
+            ctx.decide("notify", "relay-held")
     elif status_note is not None:
         queue_requester_mail(
             mailer,

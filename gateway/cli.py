@@ -700,7 +700,8 @@ def _report_check(result: Any) -> None:
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output (one object).")] = False,
 ) -> None:
-    """Health at a glance: queue depths, quarantined mails, rules, mailboxes, unassigned."""
+    """Health at a glance: queue depths, quarantined mails, rules, mailboxes, unassigned,
+    mails held by a rate limit."""
     from gateway import status as report
     from storage.models import utcnow
 

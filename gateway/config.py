@@ -106,6 +106,46 @@ class GuardSettings(_Strict):
     max_auto_replies_per_hour: int = Field(5, ge=0)
 
 
+class Limit(_Strict):
+    """At most this many mails of one kind per ticket and per recipient in the window."""
+
+    per_ticket: int = Field(ge=0)
+    per_recipient: int = Field(ge=0)
+
+
+class RequesterLimit(Limit):
+    """Agents' replies relayed to requesters and status mails (to the requester and each Cc)."""
+
+    per_ticket: int = Field(20, ge=0)
+    per_recipient: int = Field(30, ge=0)
+
+
+class NotificationLimit(Limit):
+    """Notifications to agents (a dispatcher hears of every new unassigned ticket)."""
+
+    per_ticket: int = Field(20, ge=0)
+    per_recipient: int = Field(200, ge=0)
+
+
+class WarningLimit(Limit):
+    """Mails to agents about their mail: unverified sender, commands rejected, reply held."""
+
+    per_ticket: int = Field(3, ge=0)
+    per_recipient: int = Field(10, ge=0)
+
+
+class LimitSettings(_Strict):
+    """Caps on the mail postdesk sends on its own besides acknowledgements (those have
+    `guard.max_auto_replies_per_hour`), so that two auto-responders — an agent's and a
+    requester's — or a forger cannot make it send without end. A mail over a cap is not sent;
+    the ticket gets a `rate-limited` event and `postdesk status` counts it."""
+
+    window_seconds: float = Field(3600, gt=0)  # the rolling window all caps count in
+    requester: RequesterLimit = RequesterLimit()
+    notification: NotificationLimit = NotificationLimit()
+    warning: WarningLimit = WarningLimit()
+
+
 class TicketSettings(_Strict):
     """How tickets grow. People a requester copies in (Cc) become parties to the ticket: they
     get its mail and may reply on it. The caps keep one mail with thousands of Cc addresses
@@ -218,6 +258,7 @@ class Settings(_Strict):
     smtp: SmtpSettings = SmtpSettings()
     outgoing: OutgoingSettings = OutgoingSettings()
     guard: GuardSettings = GuardSettings()
+    limits: LimitSettings = LimitSettings()
     tickets: TicketSettings = TicketSettings()
     worker: WorkerSettings = WorkerSettings()
     agents: list[Agent] = Field(default_factory=list)

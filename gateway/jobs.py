@@ -32,17 +32,22 @@ def deliver_outbox(app: App) -> None:
 
 
 def purge_originals(app: App) -> None:
-    """Delete stored originals older than `redaction.raw_retention_days`."""
+    """Delete stored originals older than `redaction.raw_retention_days`, and rate-limit log
+    rows older than every cap's window (`limits.window_seconds`, the acknowledgements' hour)."""
     from datetime import timedelta
 
     from storage.models import utcnow
     from storage.retention import purge_originals as purge
+    from storage.retention import purge_rate_log
 
-    cutoff = utcnow() - timedelta(days=app.settings.redaction.raw_retention_days)
+    now = utcnow()
+    cutoff = now - timedelta(days=app.settings.redaction.raw_retention_days)
+    window = max(app.settings.limits.window_seconds, 3600)
     with app.db.session() as session:
         purged = purge(session, cutoff)
-    if purged:
-        logs.event("retention.purged", originals=purged)
+        forgotten = purge_rate_log(session, now - timedelta(seconds=window))
+    if purged or forgotten:
+        logs.event("retention.purged", originals=purged, rate_log=forgotten)
 
 
 def poll_mailbox(app: App, *, poller: MailboxPoller, wake: Callable[[], None]) -> None:

@@ -6,6 +6,7 @@ Section: nothing else changes."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,12 +14,14 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway import health, validity
 from gateway.config import Settings
 from storage import spool
 from storage.assignment import unassigned_before
+from storage.models import Event, Ticket
 
 UNASSIGNED_AFTER = timedelta(hours=1)
 """An open ticket nobody owns is worth a look once it is this old."""
@@ -147,6 +150,51 @@ def _unassigned_lines(value: dict[str, Any], settings: Settings) -> list[str]:
     ]
 
 
+def _rate_limited(probe: Probe) -> dict[str, Any]:
+    """Mails held back by a cap (`limits:`, and the acknowledgements' hourly cap) within the
+    caps' window: on how many tickets, how many mails, by which cap, the latest ticket."""
+    window = probe.settings.limits.window_seconds
+    rows = probe.session.execute(
+        select(Ticket.ref, Event.kind, Event.detail)
+        .join(Ticket, Ticket.id == Event.ticket_id)
+        .where(
+            Event.kind.in_(("rate-limited", "auto-reply-suppressed")),
+            Event.created_at >= probe.now - timedelta(seconds=window),
+        )
+        .order_by(Event.id)
+    ).all()
+    held = [
+        (ref, (detail or {}).get("limit") or "acknowledgement-per-recipient")
+        for ref, kind, detail in rows
+        if kind == "rate-limited" or (detail or {}).get("reason") == "rate-limited"
+    ]
+    return {
+        "window_seconds": window,
+        "tickets": len({ref for ref, _ in held}),
+        "mails": len(held),
+        "limits": dict(Counter(limit for _, limit in held).most_common()),
+        "latest": held[-1][0] if held else None,
+    }
+
+
+def _window(seconds: float) -> str:
+    if seconds == 3600:
+        return "hour"
+    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
+
+
+def _rate_limited_lines(value: dict[str, Any], _settings: Settings) -> list[str]:
+    window = _window(value["window_seconds"])
+    if not value["mails"]:
+        return [f"rate limited: none in the last {window}"]
+    limits = ", ".join(f"{limit} {count}" for limit, count in value["limits"].items())
+    tickets, mails = value["tickets"], value["mails"]
+    return [
+        f"rate limited: {tickets} ticket{'s' if tickets != 1 else ''} in the last {window}, "
+        f"{mails} mail{'s' if mails != 1 else ''} held ({limits}), latest {value['latest']}"
+    ]
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("inbox", _inbox, _counts_line("inbox:  ")),
     Section("outbox", _outbox, _counts_line("outbox: ")),
@@ -156,6 +204,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("templates", _templates, _templates_lines),
     Section("mailboxes", _mailboxes, lambda boxes, _s: [f"mailbox: {b['line']}" for b in boxes]),
     Section("unassigned", _unassigned, _unassigned_lines),
+    Section("rate_limited", _rate_limited, _rate_limited_lines),
 )
 
 

@@ -1,14 +1,15 @@
 """Retention of original mails: the raw bytes of processed mails are deleted once they are
-older than the retention period; tickets keep only the redacted text."""
+older than the retention period; tickets keep only the redacted text. And of the rate-limit log,
+whose rows (recipient addresses) matter only within the limits' window."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from storage.models import InboxItem, OutboxItem
+from storage.models import AutoReplyLog, InboxItem, OutboxItem
 
 
 def purge_originals(session: Session, received_before: datetime) -> int:
@@ -29,6 +30,12 @@ def purge_originals(session: Session, received_before: datetime) -> int:
         .values(raw=b"")
     )
     return int(result.rowcount) + int(sent.rowcount)  # type: ignore[attr-defined]
+
+
+def purge_rate_log(session: Session, logged_before: datetime) -> int:
+    """Forget automatic mails logged before the cut-off: no cap counts that far back."""
+    result = session.execute(delete(AutoReplyLog).where(AutoReplyLog.created_at < logged_before))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 class OriginalGone(Exception):

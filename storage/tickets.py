@@ -132,6 +132,11 @@ _AUTO_REPLIES_SINCE = (
     )
 )
 _ADD_ARTICLE = insert(_ARTICLES).returning(_ARTICLES.c.id)
+_SET_ARTICLE_KIND = (
+    update(_ARTICLES)
+    .where(_ARTICLES.c.id == bindparam("article_id"))
+    .values(kind=bindparam("new_kind"))
+)
 _ADD_ATTACHMENT = insert(_ATTACHMENTS)
 _ADD_EVENT = insert(_EVENTS)
 _QUEUE_OUTBOX = insert(_OUTBOX)
@@ -345,6 +350,12 @@ class TicketStore:
         """`add_article` for callers that need only the new article's id: building the record
         costs about half as much again as the INSERT."""
         return int(self._run(_ADD_ARTICLE, {"ticket_id": ticket.id, **fields}).scalar_one())
+
+    def set_article_kind(self, article: Article, kind: str) -> None:
+        """Change what a stored article counts as: an agent's reply that a cap kept from the
+        requester is a note (see gateway.mailimits)."""
+        self._run(_SET_ARTICLE_KIND, {"article_id": article.id, "new_kind": kind})
+        article.kind = kind
 
     def add_attachment(
         self, article: Article, *, filename: str, content_type: str, size: int, sha256: str

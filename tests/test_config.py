@@ -19,6 +19,14 @@ def test_example_config_is_valid_and_paths_resolve_next_to_it() -> None:
     assert settings.agent("Anna.Schmidt@example.org") is not None
 
 
+def test_a_limit_set_in_part_keeps_the_other_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("limits:\n  warning:\n    per_ticket: 5\n")
+    limits = load_settings(path).limits
+    assert (limits.warning.per_ticket, limits.warning.per_recipient) == (5, 10)
+    assert (limits.requester.per_ticket, limits.window_seconds) == (20, 3600)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -27,6 +35,9 @@ def test_example_config_is_valid_and_paths_resolve_next_to_it() -> None:
         ("service:\n  timezone: Mars/Olympus\n", "unknown time zone 'Mars/Olympus'"),
         ("smtp:\n  accept: [other@example.org]\n", "smtp.accept must contain service.address"),
         ("outgoing:\n  transport: pigeon\n", "outgoing.transport: Input should be 'maildir'"),
+        ("limits:\n  warning:\n    per_tick: 5\n",
+         "limits.warning.per_tick: Extra inputs are not permitted"),
+        ("limits:\n  window_seconds: 0\n", "limits.window_seconds: Input should be greater than 0"),
         ("smtp: [\n", "config.yaml:2"),
         ("- just\n- a list\n", "the top level must be a mapping"),
     ],

@@ -58,6 +58,7 @@ def test_ordinary_mail_may_be_answered() -> None:
         ({"Precedence": "bulk"}, "Precedence: bulk"),
         ({"Precedence": "Junk"}, "Precedence: junk"),
         ({"Precedence": "list"}, "Precedence: list"),
+        ({"Precedence": "auto_reply"}, "Precedence: auto_reply"),
         ({"List-Id": "<it.lists.example.net>"}, "mailing list (list-id)"),
         ({"List-Unsubscribe": "<mailto:x@y>"}, "mailing list (list-unsubscribe)"),
         ({"X-Autoreply": "yes"}, "x-autoreply present"),
@@ -96,3 +97,17 @@ def test_own_mail_coming_back_is_a_loop() -> None:
     colleague = mail(sender="anna.schmidt@example.org", message_id="<1234@example.org>")
     assert verdict(colleague) is None  # same domain as the service is not a loop
     assert verdict(colleague, sent_by_us=True) == "our own Message-ID came back (loop)"
+
+
+def test_suppress_header_alone_does_not_make_an_agents_answer_automatic() -> None:
+    """X-Auto-Response-Suppress asks not to be auto-answered; on an agent's real reply it must
+    not stop the relay. Any header that says the mail *is* automatic still counts."""
+    agent = "anna.schmidt@example.org"
+    suppress = mail({"X-Auto-Response-Suppress": "All"}, sender=agent)
+    assert auto_reply_verdict(suppress, envelope_from=agent, sent_by_us=False,
+                              service_address="servicedesk@example.org", from_agent=True) is None
+    both = mail({"X-Auto-Response-Suppress": "All", "Auto-Submitted": "auto-replied"},
+                sender=agent)
+    assert auto_reply_verdict(both, envelope_from=agent, sent_by_us=False,
+                              service_address="servicedesk@example.org",
+                              from_agent=True) == "Auto-Submitted: auto-replied"

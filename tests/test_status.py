@@ -17,8 +17,10 @@ from storage.engine import Database, open_database
 from storage.models import Ticket, utcnow
 from tests.helpers import make_mail, write_config
 
-KEYS = {"inbox", "outbox", "quarantined", "waiting", "rules", "templates", "mailboxes",
-        "unassigned"}
+KEYS = {
+    "inbox", "outbox", "quarantined", "waiting", "rules", "templates", "mailboxes",
+    "unassigned", "rate_limited",
+}
 
 
 @pytest.fixture
@@ -61,6 +63,9 @@ def test_json_is_one_object_and_text_says_the_same(
     assert report["unassigned"] == {
         "older_than_minutes": 60, "count": 0, "oldest": None, "oldest_created_at": None
     }
+    assert report["rate_limited"] == {
+        "window_seconds": 3600, "tickets": 0, "mails": 0, "limits": {}, "latest": None
+    }
     code, out = run(capsys, config, "status")
     assert out.splitlines() == [
         "inbox:  queued 0, processing 0, done 1, quarantined 0",
@@ -69,6 +74,7 @@ def test_json_is_one_object_and_text_says_the_same(
         f"rules:  version {rules['version']}, {rules['count']} rules",
         f"templates: version {templates['version']}, {templates['count']} files",
         "unassigned: none older than 1 h",
+        "rate limited: none in the last hour",
     ]
 
 
