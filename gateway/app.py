@@ -217,5 +217,8 @@ class WorkerRunner:
         and its pid might be another process's by now)."""
         for pid in (self._prepare_pid.value, process.pid):
             if pid and process.exitcode is None:
+                if signum == signal.SIGKILL:  # at cpu_priority idle it dies only with CPU time
+                    with contextlib.suppress(AttributeError, OSError):
+                        os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signum)
