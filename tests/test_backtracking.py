@@ -112,7 +112,7 @@ def test_inline_an_evaluation_over_the_budget_fails_the_mail_at_route_naming_the
                              redaction={"enabled": False},
                              routing={"evaluation_budget_seconds": 0.05})
     ruleset = routing.load(settings)
-    slow = prepare_item(item(1, "a" * 28 + "!"), settings, ruleset=ruleset)
+    slow = prepare_item(item(1, "a" * 40 + "!"), settings, ruleset=ruleset)  # ~1 s
     assert slow.stage == "route"
     assert slow.error is not None and slow.error.startswith("RuleOverrun: evaluating rule 'eilig'")
     assert f"{tmp_path / 'rules' / '00-slow.yaml'}:2" in slow.error
