@@ -168,3 +168,18 @@ def test_the_prepare_process_evaluates_with_the_rules_the_worker_has_after_a_rel
         assert [p.ruleset for p in routed] == [first, second, second]
     finally:
         preparer.close()
+
+
+def test_a_reload_with_such_a_pattern_keeps_the_rules_in_force_and_logs_file_and_line(
+    make_settings: Callable[..., Settings], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from gateway.routing import ActiveRuleset
+
+    folder = rules_dir(tmp_path, "eilt")
+    active = ActiveRuleset(make_settings(rules_dir=str(folder)), check_seconds=0)
+    before = active.ruleset
+    rules_dir(tmp_path, r"(\w+\s?)*$")  # the admin's edit
+    assert active.refresh() is False
+    assert active.ruleset is before
+    [refused] = [r.getMessage() for r in caplog.records if "rules.refused" in r.getMessage()]
+    assert f"{folder / '00-slow.yaml'}:3: when.subject.matches" in refused
