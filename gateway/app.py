@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -101,8 +104,13 @@ class App:
         try:
             self.stop_event.wait()
         finally:
-            intake.stop()  # stop taking mail first; what was accepted is already committed
-            runner.stop()
+            # The worker stops beside the intake, within the shutdown timeout whatever it does
+            # (stuck, it is killed); the intake stops taking mail, what it accepted is committed.
+            timeout = self.settings.worker.shutdown_timeout_seconds
+            stopping = threading.Thread(target=runner.stop, args=(timeout,), name="stop-worker")
+            stopping.start()
+            intake.stop(grace=min(5.0, timeout / 2))
+            stopping.join()
             if ops is not None:
                 ops.stop()
             scheduler.shutdown(wait=True)
@@ -137,6 +145,7 @@ class WorkerRunner:
         self._supervisor: threading.Thread | None = None
         self._process: SpawnProcess | None = None
         self._ready: Signal = ProcessFlag(context) if self.process_mode else threading.Event()
+        self._prepare_pid = context.RawValue("i", 0)  # the worker's prepare process, if any
         self.restarts = 0  # worker processes that died and were replaced
 
     def start(self) -> None:
@@ -169,7 +178,7 @@ class WorkerRunner:
             process = self._context.Process(
                 target=run_worker_process,
                 args=(self.app.settings, self._stop, self.wake, os.getpid(),
-                      self.app.worker.checked(), self._ready),
+                      self.app.worker.checked(), self._ready, self._prepare_pid),
                 name="postdesk-worker",
                 daemon=False,  # it starts the prepare process; it ends with serve on its own
             )
@@ -182,8 +191,34 @@ class WorkerRunner:
                 self._stop.wait(1.0)
                 self.app.worker.recover()  # its half-done mail goes back to the queue
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
+        """Tell the worker to stop and wait for it: a worker process still running near the
+        end of `timeout` is terminated, then killed, with its prepare process, so this
+        returns within `timeout`. A worker thread cannot be killed: it is left behind (a
+        daemon thread, it ends with serve)."""
+        deadline = time.monotonic() + timeout
+        grace = min(1.0, timeout / 4)  # between asking and killing
         self._stop.set()
         self.wake.set()
-        if self._supervisor is not None:
-            self._supervisor.join(timeout=60)
+        if self._supervisor is None:
+            return
+        self._supervisor.join(max(0.0, deadline - 2 * grace - time.monotonic()))
+        process = self._process
+        if self._supervisor.is_alive() and process is not None:
+            logs.event("worker.killed", logging.WARNING, timeout=timeout)
+            self._signal_children(process, signal.SIGTERM)
+            process.join(grace)
+            self._signal_children(process, signal.SIGKILL)
+        self._supervisor.join(max(0.0, deadline - time.monotonic()))
+
+    def _signal_children(self, process: SpawnProcess, signum: int) -> None:
+        """Send `signum` to the prepare process and the worker process, while the worker runs
+        (once it is gone, its prepare process is too, or about to be: see gateway.lifeline;
+        and its pid might be another process's by now)."""
+        for pid in (self._prepare_pid.value, process.pid):
+            if pid and process.exitcode is None:
+                if signum == signal.SIGKILL:  # at cpu_priority idle it dies only with CPU time
+                    with contextlib.suppress(AttributeError, OSError):
+                        os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signum)

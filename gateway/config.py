@@ -168,6 +168,9 @@ class WorkerSettings(_Strict):
     retry_backoff_seconds: float = Field(15, gt=0)
     retry_backoff_max_seconds: float = Field(600, gt=0)
     retry_window_seconds: float = Field(3 * 24 * 3600, ge=0)
+    # serve's SIGTERM: the worker gets this long to finish, then it and its prepare process are
+    # killed, so serve ends in time whatever the worker does
+    shutdown_timeout_seconds: float = Field(10, gt=0)
 
 
 class Agent(_Strict):
@@ -201,6 +204,9 @@ class RoutingSettings(_Strict):
     default_queue: str = "allgemein"  # where a ticket goes when no rule matches (no owner)
     dispatchers: list[Email] = Field(default_factory=list)  # agents told of unassigned tickets
     default_team: str | None = None  # its members are told too
+    # CPU seconds for evaluating the rules on one mail; over it, the mail is quarantined (stage
+    # route, naming the rule) and the prepare process replaced (see gateway.prepare)
+    evaluation_budget_seconds: float = Field(2, gt=0)
 
 
 Entity = Literal[

@@ -10,6 +10,16 @@ and `worker.mode: thread` prepare inline, in the order mails are taken.
 A mail that kills or hangs the child cannot take the worker with it: the worker gets a
 `PrepareFailed` for that mail (counted as a failed attempt, quarantined after the last),
 and the child is replaced.
+
+PREPARE also evaluates the routing rules (gateway.pipeline.route), with the ruleset the worker
+has in force (sent to the child whenever it changes), under a budget of CPU time
+(`routing.evaluation_budget_seconds`): the child notes in shared memory which rule it is on,
+and the worker kills and replaces a child that overruns; that mail is quarantined at once at
+stage `route`, naming the rule's file:line (`RuleOverrun`: the same mail and rules would
+overrun again). A preparer inline (`drain`, `import`, `worker.mode: thread`) cannot stop
+itself: there the check of `rules check` and every reload, which refuses patterns that can
+backtrack exponentially, is the guard, and an evaluation found over the budget afterwards
+quarantines the mail the same way.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 from gateway import logs, pipeline
 from gateway.config import Settings
 from gateway.errors import Stop
+from gateway.lifeline import die_with_parent
 from gateway.pipeline.context import Context, Decision, MailAnalysis, ParsedMail
 from gateway.redaction import Redactor
 from storage.models import InboxItem, utcnow
@@ -37,12 +48,111 @@ from storage.models import InboxItem, utcnow
 if TYPE_CHECKING:
     from gateway.agentcommands import CommandBlock
     from gateway.render import Renderer
+    from gateway.ruleset import RouteDecision, Ruleset
     from storage.blobs import BlobStore
     from storage.tickets import TicketStore
 
 
 class PrepareFailed(Exception):
     """The prepare process died or ran out of time on this mail."""
+
+    stage = "prepare"  # the stage the mail is quarantined at
+    transient = True  # worth another attempt
+
+
+class RuleOverrun(PrepareFailed):
+    """Evaluating the rules on this mail took more than its budget: it would again, so the
+    mail is quarantined at once."""
+
+    stage = "route"
+    transient = False
+
+    def __str__(self) -> str:
+        return f"RuleOverrun: {self.args[0]}"
+
+
+def overrun_reason(ruleset: Ruleset, index: int, budget: float) -> str:
+    """Which rule ran over (file:line: admins' YAML, never mail content)."""
+    if 0 <= index < len(ruleset.rules):
+        rule = ruleset.rules[index]
+        what = f"rule {rule.name!r} at {rule.file}:{rule.line}"
+        logs.event("rules.overrun", logging.WARNING, rule=rule.name, file=rule.file,
+                   line=rule.line, budget=budget)
+    else:
+        what = "the rules"
+        logs.event("rules.overrun", logging.WARNING, budget=budget)
+    return (f"evaluating {what} took more than {budget:g} s of CPU time "
+            "(routing.evaluation_budget_seconds)")
+
+
+# The slots of a RuleWatch's shared array.
+_CPU, _WALL, _RULE, _SEQUENCE = range(4)
+
+
+class RuleWatch:
+    """Where the evaluation of the rules on one mail is: its start (CPU time of the evaluating
+    thread and wall clock), the rule being tested and the mail's sequence number (0: none).
+    In shared memory for a prepare process, so that its parent can read it while the child
+    is stuck inside the regular expression engine; writing it costs the child ~0.1 µs a rule."""
+
+    def __init__(self, shared: Any = None) -> None:
+        self.shared = shared if shared is not None else [0.0] * 4
+        self._mark = 0.0
+        self._rule = -1
+        self.slowest = (-1, 0.0)  # (rule, wall seconds) of the slowest rule so far
+
+    def begin(self, sequence: int) -> None:
+        shared = self.shared
+        shared[_CPU] = time.thread_time()
+        shared[_WALL] = time.monotonic()
+        shared[_RULE] = -1
+        shared[_SEQUENCE] = sequence  # last: a reader that sees it sees the rest
+        self._mark, self._rule, self.slowest = time.perf_counter(), -1, (-1, 0.0)
+
+    def on_rule(self, index: int) -> None:
+        self._lap()
+        self._rule = index
+        self.shared[_RULE] = index
+
+    def _lap(self) -> None:
+        now = time.perf_counter()
+        if now - self._mark > self.slowest[1]:
+            self.slowest = (self._rule, now - self._mark)
+        self._mark = now
+
+    def end(self) -> float:
+        """CPU seconds the evaluation took."""
+        self._lap()
+        self.shared[_SEQUENCE] = 0
+        return time.thread_time() - self.shared[_CPU]
+
+    def overrun(self, pid: int, budget: float) -> tuple[int, int] | None:
+        """(sequence, rule) if the process `pid` has been evaluating longer than `budget`:
+        its thread's CPU time where /proc tells it (a child starved of CPU is not stuck),
+        else wall time."""
+        shared = self.shared
+        sequence = int(shared[_SEQUENCE])
+        if not sequence:
+            return None
+        started, began, rule = shared[_CPU], shared[_WALL], int(shared[_RULE])
+        if int(shared[_SEQUENCE]) != sequence:  # it moved on meanwhile
+            return None
+        cpu = _thread_cpu_seconds(pid)
+        spent = cpu - started if cpu is not None else time.monotonic() - began
+        return (sequence, rule) if spent > budget else None
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _thread_cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of the main thread of process `pid`, from Linux's /proc."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 @dataclass(slots=True)
@@ -59,9 +169,14 @@ class Prepared:
     stage: str = ""
     stop_reason: str | None = None  # a stage ended the run on purpose (Stop)
     error: str | None = None  # "Type: message" of an unexpected failure: quarantine
+    route: RouteDecision | None = None  # what the rules decide, should the mail open a ticket
+    ruleset: Ruleset | None = None  # the rules that decided (set by the preparer, not pickled)
 
     def into(self, ctx: Context) -> None:
         """Continue the pipeline from here: copy the results into the worker's context."""
+        if self.ruleset is not None:
+            ctx.ruleset = self.ruleset
+        ctx.prepared_route = self.route
         ctx.mail = self.mail
         ctx.texts = self.texts
         ctx.commands = self.commands
@@ -101,10 +216,16 @@ def shared_redactor(settings: Settings) -> Redactor | None:
 
 
 def prepare_item(
-    item: InboxItem, settings: Settings, observe: pipeline.Observer | None = None
+    item: InboxItem,
+    settings: Settings,
+    observe: pipeline.Observer | None = None,
+    ruleset: Ruleset | None = None,
+    watch: RuleWatch | None = None,
+    sequence: int = 1,
 ) -> Prepared:
-    """Run PREPARE over one inbox row. Never raises for a bad mail: the outcome says which
-    stage stopped or failed, and why. `observe` is told each stage's run time."""
+    """Run PREPARE over one inbox row, and evaluate `ruleset` on it (if given). Never raises
+    for a bad mail: the outcome says which stage stopped or failed, and why. `observe` is told
+    each stage's run time; `watch` follows the rules' evaluation (for the parent process)."""
     ctx = Context(
         inbox=item,
         settings=settings,
@@ -117,6 +238,8 @@ def prepare_item(
     error = None
     try:
         pipeline.run(ctx, pipeline.PREPARE, observe)
+        if ruleset is not None:
+            error = _evaluate(ctx, ruleset, watch or RuleWatch(), sequence, observe)
     except Stop as stop:
         ctx.stop_reason = stop.reason
     except Exception as exc:
@@ -131,7 +254,30 @@ def prepare_item(
         stage=ctx.stage,
         stop_reason=ctx.stop_reason,
         error=error,
+        route=ctx.prepared_route,
+        ruleset=ruleset,
     )
+
+
+def _evaluate(ctx: Context, ruleset: Ruleset, watch: RuleWatch, sequence: int,
+              observe: pipeline.Observer | None) -> str | None:
+    """The rules' decision into `ctx`; an error if it took more than the budget (when the
+    parent did not stop it first, or inline, where nobody can)."""
+    from gateway.pipeline import route
+
+    ctx.stage = "route"  # where a mail whose evaluation fails is quarantined
+    budget = ctx.settings.routing.evaluation_budget_seconds
+    began = time.perf_counter()
+    watch.begin(sequence)
+    try:
+        route.decide(ctx, ruleset, watch.on_rule)
+    finally:
+        cpu = watch.end()
+        if observe is not None:
+            observe("rules", time.perf_counter() - began)
+    if cpu > budget:
+        return str(RuleOverrun(overrun_reason(ruleset, watch.slowest[0], budget)))
+    return None
 
 
 class Preparer(Protocol):
@@ -139,7 +285,7 @@ class Preparer(Protocol):
 
     ahead: int  # how many rows the worker should claim ahead for it
 
-    def submit(self, item: InboxItem) -> None: ...
+    def submit(self, item: InboxItem, ruleset: Ruleset | None = None) -> None: ...
     def take(self) -> Prepared: ...
     def take_ready(self) -> Prepared | None: ...
     def discard(self) -> None: ...
@@ -153,15 +299,16 @@ class InlinePreparer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._items: deque[InboxItem] = deque()
+        self._items: deque[tuple[InboxItem, Ruleset | None]] = deque()
         self.observe: pipeline.Observer | None = None  # the worker's metrics, if measured
 
-    def submit(self, item: InboxItem) -> None:
-        self._items.append(item)
+    def submit(self, item: InboxItem, ruleset: Ruleset | None = None) -> None:
+        self._items.append((item, ruleset))
 
     def take(self) -> Prepared:
         """The oldest submitted mail, prepared."""
-        return prepare_item(self._items.popleft(), self.settings, self.observe)
+        item, ruleset = self._items.popleft()
+        return prepare_item(item, self.settings, self.observe, ruleset)
 
     def take_ready(self) -> Prepared | None:
         """Nothing is ever prepared before it is asked for."""
@@ -180,19 +327,26 @@ _READY = 0  # the "sequence" of the child's message that it has started (mails c
 
 
 class ProcessPreparer:
-    """Prepares in a child process, up to `ahead` mails before the worker needs them."""
+    """Prepares in a child process, up to `ahead` mails before the worker needs them.
+    `announce`, a shared integer, is told the pid of each child started (serve kills it at
+    shutdown if need be)."""
 
     ahead = 4
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, announce: Any = None) -> None:
         self.settings = settings
         self.timeout = settings.worker.prepare_timeout_seconds
+        self.budget = settings.routing.evaluation_budget_seconds
+        self._announce = announce
         self._context = multiprocessing.get_context("spawn")
-        self._pending: deque[tuple[int, InboxItem]] = deque()  # (sequence, item), oldest first
+        # (sequence, item, ruleset), oldest first
+        self._pending: deque[tuple[int, InboxItem, Ruleset | None]] = deque()
         self._sequence = 0
         self._process: SpawnProcess | None = None
         self._tasks: Any = None
         self._results: Any = None
+        self._watch = RuleWatch()
+        self._sent: Ruleset | None = None  # the ruleset the child has
         self._started_at = 0.0
         self._ready_at: float | None = None  # when the child said it has loaded Presidio
 
@@ -200,44 +354,69 @@ class ProcessPreparer:
         self._started_at, self._ready_at = time.monotonic(), None
         self._tasks = self._context.Queue()
         self._results = self._context.Queue()
+        self._watch = RuleWatch(self._context.RawArray("d", 4))
+        self._sent = None
         self._process = self._context.Process(
             target=_prepare_forever,
-            args=(self.settings, self._tasks, self._results, os.getpid()),
+            args=(self.settings, self._tasks, self._results, os.getpid(), self._watch.shared),
             name="postdesk-prepare",
             daemon=True,
         )
         self._process.start()
+        if self._announce is not None:
+            self._announce.value = self._process.pid
 
-    def submit(self, item: InboxItem) -> None:
+    def submit(self, item: InboxItem, ruleset: Ruleset | None = None) -> None:
         if self._process is None:
             self._start()
         self._sequence += 1
-        self._pending.append((self._sequence, item))
-        self._send(self._sequence, item)
+        self._pending.append((self._sequence, item, ruleset))
+        self._send(self._sequence, item, ruleset)
 
-    def _send(self, sequence: int, item: InboxItem) -> None:
-        self._tasks.put((sequence, item.id, item.source, item.raw))
+    def _send(self, sequence: int, item: InboxItem, ruleset: Ruleset | None) -> None:
+        if ruleset is not None and ruleset is not self._sent:  # a reload: the child follows
+            self._tasks.put(("rules", ruleset))
+            self._sent = ruleset
+        self._tasks.put(("mail", sequence, item.id, item.source, item.raw, item.received_at))
 
     def take(self) -> Prepared:
         """The oldest submitted mail, prepared; PrepareFailed if the child died or hung on it
-        (the child is then replaced and the mails behind it are handed to the new one). The
-        time limit counts from when the child is ready: its start-up (loading Presidio) is
-        not the mail's fault."""
+        (the child is then replaced and the mails behind it are handed to the new one), or
+        RuleOverrun if the rules took longer than their budget on it. The time limit counts
+        from when the child is ready: its start-up (loading Presidio) is not the mail's
+        fault."""
         began = time.monotonic()
+        wait = min(1.0, self.timeout, self.budget / 4)
         while True:
-            prepared = self._receive(timeout=min(1.0, self.timeout))
+            prepared = self._receive(timeout=wait)
             if prepared is not None:
                 return prepared
             assert self._process is not None
             if not self._process.is_alive():
-                self._fail_head(f"the prepare process died on this mail (exit code "
-                                f"{self._process.exitcode})")
+                self._fail_head(PrepareFailed(f"the prepare process died on this mail (exit "
+                                              f"code {self._process.exitcode})"))
+            self._check_rules()
             if self._ready_at is None:
                 if time.monotonic() - self._started_at > STARTUP_SECONDS:
-                    self._fail_head(f"the prepare process did not start within "
-                                    f"{STARTUP_SECONDS} s")
+                    self._fail_head(PrepareFailed(f"the prepare process did not start within "
+                                                  f"{STARTUP_SECONDS} s"))
             elif time.monotonic() > max(began, self._ready_at) + self.timeout:
-                self._fail_head(f"preparing this mail took longer than {self.timeout:g} s")
+                self._fail_head(PrepareFailed(f"preparing this mail took longer than "
+                                              f"{self.timeout:g} s"))
+
+    def _check_rules(self) -> None:
+        """Stop a child whose evaluation of the rules overran: RuleOverrun for the head mail;
+        for a mail given back meanwhile (it comes again), only a new child."""
+        assert self._process is not None and self._process.pid is not None
+        over = self._watch.overrun(self._process.pid, self.budget)
+        if over is None:
+            return
+        sequence, rule = over
+        head, _, ruleset = self._pending[0]
+        if sequence == head and ruleset is not None:
+            self._fail_head(RuleOverrun(overrun_reason(ruleset, rule, self.budget)))
+        if sequence < head:
+            self._restart()
 
     def take_ready(self) -> Prepared | None:
         """The oldest submitted mail if it is prepared already, else None (without waiting)."""
@@ -245,7 +424,7 @@ class ProcessPreparer:
 
     def _receive(self, timeout: float | None) -> Prepared | None:
         """The head's result if it arrives within `timeout` (None: only if already there)."""
-        sequence = self._pending[0][0]
+        sequence, _, ruleset = self._pending[0]
         while True:
             try:
                 if timeout is None:
@@ -258,14 +437,16 @@ class ProcessPreparer:
                 self._ready_at = time.monotonic()
             elif got == sequence:
                 self._pending.popleft()
-                return cast(Prepared, prepared)
+                result = cast(Prepared, prepared)
+                result.ruleset = ruleset if result.route is not None else None
+                return result
             # else older than `sequence`: a mail given back by `discard`, its result is stale
 
-    def _fail_head(self, reason: str) -> NoReturn:
+    def _fail_head(self, failure: PrepareFailed) -> NoReturn:
         """Give up on the head mail: replace the child, hand it the mails behind."""
         self._pending.popleft()
         self._restart()
-        raise PrepareFailed(reason)
+        raise failure
 
     def discard(self) -> None:
         """Forget every submitted mail; results still coming for them are skipped."""
@@ -277,8 +458,8 @@ class ProcessPreparer:
         self._start()
         logs.event("prepare.restarted", logging.WARNING,
                    exitcode=old.exitcode if old is not None else None)
-        for sequence, item in self._pending:  # the mails behind the failed one, in order
-            self._send(sequence, item)
+        for sequence, item, ruleset in self._pending:  # the mails behind the failed one
+            self._send(sequence, item, ruleset)
 
     def _stop_child(self) -> None:
         process = self._process
@@ -291,6 +472,8 @@ class ProcessPreparer:
             if process.is_alive():
                 process.kill()
                 process.join(timeout=5)
+        if self._announce is not None:
+            self._announce.value = 0
         for channel in (self._tasks, self._results):
             channel.cancel_join_thread()  # never block on a dead child's pipe
             channel.close()
@@ -301,9 +484,13 @@ class ProcessPreparer:
         self._process = None
 
 
-def _prepare_forever(settings: Settings, tasks: Any, results: Any, parent_pid: int) -> None:
-    """The prepare process: take (sequence, id, source, raw) tasks, put (sequence, Prepared)
-    results, in order, until told to stop or the worker is gone."""
+def _prepare_forever(
+    settings: Settings, tasks: Any, results: Any, parent_pid: int, watch: Any = None
+) -> None:
+    """The prepare process: take ("mail", sequence, id, source, raw, received_at) tasks, put
+    (sequence, Prepared) results, in order, evaluating the rules of the last ("rules",
+    ruleset) task, until told to stop or the worker is gone (killed with it on Linux)."""
+    die_with_parent(parent_pid)
     logs.setup(settings.log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to serve, which stops us
     from gateway import metrics
@@ -312,6 +499,8 @@ def _prepare_forever(settings: Settings, tasks: Any, results: Any, parent_pid: i
     observe = measured.observe_stage if measured is not None else None
     shared_redactor(settings)  # built now, not on the first mail
     results.put((_READY, None))
+    rules_watch = RuleWatch(watch)
+    ruleset: Ruleset | None = None
     while os.getppid() == parent_pid:
         try:
             task = tasks.get(timeout=1.0)
@@ -319,6 +508,11 @@ def _prepare_forever(settings: Settings, tasks: Any, results: Any, parent_pid: i
             continue
         if task is None:
             break
-        sequence, inbox_id, source, raw = task
-        item = InboxItem(id=inbox_id, source=source, raw=raw)
-        results.put((sequence, prepare_item(item, settings, observe)))
+        if task[0] == "rules":
+            ruleset = task[1]
+            continue
+        _, sequence, inbox_id, source, raw, received_at = task
+        item = InboxItem(id=inbox_id, source=source, raw=raw, received_at=received_at)
+        prepared = prepare_item(item, settings, observe, ruleset, rules_watch, sequence)
+        prepared.ruleset = None  # the worker has it: not pickled back with every mail
+        results.put((sequence, prepared))

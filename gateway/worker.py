@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from gateway import faults, logs, pipeline
 from gateway.config import Settings
 from gateway.errors import Stop
+from gateway.lifeline import die_with_parent
 from gateway.pipeline.context import Context
 from gateway.prepare import InlinePreparer, Prepared, PrepareFailed, Preparer, ProcessPreparer
 from gateway.reloading import State
@@ -207,8 +208,9 @@ class Worker:
             # with the claim: done before taking the (SQLite) write lock, so the intake is not
             # kept waiting — in serve by the prepare process, while earlier mails are written.
             prepared = self.preparer.take()
-        except PrepareFailed as failed:
-            return [self._failed(_Failure(claim, "prepare", str(failed), transient=True))]
+        except PrepareFailed as failed:  # RuleOverrun: stage route, quarantined at once
+            return [self._failed(_Failure(claim, failed.stage, str(failed),
+                                          transient=failed.transient))]
         return self._process_batch(claim, prepared, limit)
 
     def _claim(self, session: Session, count: int) -> list[spool.Claim]:
@@ -224,7 +226,7 @@ class Worker:
         """Committed claims go to the preparer, in inbox order."""
         for claim in claims:
             self._ahead.append(claim)
-            self.preparer.submit(claim.item)
+            self.preparer.submit(claim.item, self.rules.current())  # evaluated in PREPARE
 
     def release(self) -> None:
         """Give back the rows claimed ahead (the worker stops before working on them)."""
@@ -493,13 +495,16 @@ def run_worker_process(
     parent_pid: int,
     start: Checked | None = None,
     ready: Signal | None = None,
+    prepare_pid: Any = None,
 ) -> None:
     """Entry point of the worker process that `postdesk serve` starts: the pipeline gets a core
     of its own instead of sharing one interpreter (and its GIL) with the SMTP intake. It ends
     when told to, or when its parent is gone (after a kill -9 of serve, so a restarted serve
     never runs beside an orphaned worker). It starts with the rules and templates serve
     checked (`start`) and follows edits from there; `ready` is set once it takes mail
-    (`/healthz`)."""
+    (`/healthz`); `prepare_pid` (shared) is told the pid of its prepare process. On Linux the
+    kernel kills it with serve; the `getppid` poll is the fallback elsewhere."""
+    die_with_parent(parent_pid)
     logs.setup(settings.log_level)
     from gateway import metrics
 
@@ -509,7 +514,8 @@ def run_worker_process(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # The prepare process starts with the first mail (1-3 s to load Presidio): an idle service
     # never pays its memory.
-    worker = Worker.from_settings(settings, preparer=ProcessPreparer(settings), start=start)
+    preparer = ProcessPreparer(settings, announce=prepare_pid)
+    worker = Worker.from_settings(settings, preparer=preparer, start=start)
     worker.measure(measured)
     logs.event("worker.started", pid=os.getpid(), rules=worker.rules.value.version,
                templates=worker.templates.value.version)

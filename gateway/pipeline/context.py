@@ -106,6 +106,7 @@ class Context:
     article: Article | None = None
     ruleset: Ruleset | None = None  # the routing rules in force for this mail
     route: RouteDecision | None = None  # what they decided for a new ticket
+    prepared_route: RouteDecision | None = None  # their decision, made in PREPARE (see route)
     redactor: Redactor | None = None  # None: redaction switched off
     pseudonym_key: bytes = b""  # HMAC key for the ticket's placeholder numbering
     analysis: MailAnalysis | None = None

@@ -1,15 +1,22 @@
 """Decide where a new ticket goes: evaluate the admins' YAML rules (queue, owner or team
 assignment, priority, tags, acknowledgement template) and pick the agent for team rules.
-Follow-up mails keep the routing of their ticket."""
+Follow-up mails keep the routing of their ticket.
+
+The rules are evaluated in PREPARE (`decide`), outside the write transaction and, in serve, in
+the prepare process under a CPU budget (gateway.prepare): they need only the parsed mail, so a
+rule gone wild costs that mail, never the lock. Every mail is evaluated; `run` uses the
+decision only for a new ticket, and picks the team's agent, which needs the database."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from datetime import datetime
 
 from gateway import language
 from gateway.config import Settings
-from gateway.pipeline.context import Context
-from gateway.ruleset import MailFacts, RouteDecision
+from gateway.pipeline.context import Context, ParsedMail
+from gateway.ruleset import MailFacts, RouteDecision, Ruleset
 from storage.assignment import next_in_rotation, open_tickets_per_owner
 from storage.tickets import TicketStore
 
@@ -26,19 +33,36 @@ def pick_agent(decision: RouteDecision, settings: Settings, store: TicketStore) 
     return members[next_in_rotation(store.session, decision.team or "") % len(members)]
 
 
+def facts(mail: ParsedMail, settings: Settings, received_at: datetime) -> MailFacts:
+    """What the rules see of a mail that opens a ticket: its full text (a new ticket keeps it),
+    and whether the sender is a configured agent (as `rules test` has it)."""
+    text = f"{mail.subject}\n{mail.text}"
+    return MailFacts.from_parsed(
+        mail,
+        language=language.detect(text, settings.service.language),
+        sender_is_agent=settings.agent(mail.from_.email) is not None,
+        received_at=received_at,
+    )
+
+
+def decide(ctx: Context, ruleset: Ruleset, on_rule: Callable[[int], None] | None = None) -> None:
+    """PREPARE: the rules' decision for this mail, should it open a ticket."""
+    assert ctx.mail is not None
+    ctx.ruleset = ruleset
+    ctx.prepared_route = ruleset.evaluate(
+        facts(ctx.mail, ctx.settings, ctx.inbox.received_at), on_rule
+    ).decision
+
+
 def run(ctx: Context) -> None:
     assert ctx.mail is not None
     mail = ctx.mail
     ctx.language = language.detect(f"{mail.subject}\n{mail.text}", ctx.settings.service.language)
     if ctx.ticket is not None or ctx.ruleset is None:
         return
-    facts = MailFacts.from_parsed(
-        mail,
-        language=ctx.language,
-        sender_is_agent=ctx.sender_role != "requester",
-        received_at=ctx.inbox.received_at,
-    )
-    decision = ctx.ruleset.evaluate(facts).decision
+    decision = ctx.prepared_route
+    if decision is None:  # the stages run without PREPARE's evaluation (a test): evaluate here
+        decision = ctx.ruleset.evaluate(facts(mail, ctx.settings, ctx.inbox.received_at)).decision
     if decision.owner is None and decision.team is not None:
         decision = dataclasses.replace(
             decision, owner=pick_agent(decision, ctx.settings, ctx.store)

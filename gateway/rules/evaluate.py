@@ -11,7 +11,7 @@ configured default queue is used."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -202,15 +202,21 @@ class Ruleset:
     default_queue: str
     zone: ZoneInfo
 
-    def evaluate(self, facts: MailFacts) -> Evaluation:
+    def evaluate(
+        self, facts: MailFacts, on_rule: Callable[[int], None] | None = None
+    ) -> Evaluation:
+        """`on_rule(i)` is told before rule `self.rules[i]` is tested: PREPARE's watch on
+        the evaluation budget (gateway.prepare)."""
         mail = MailView(facts, self.zone)
         builder = _Builder()
         results: list[RuleHit | RuleMiss] = []
         stopped: str | None = None
-        for rule in self.rules:
+        for index, rule in enumerate(self.rules):
             if stopped is not None:
                 results.append(RuleMiss(rule.name, rule.file, rule.line, stopped))
                 continue
+            if on_rule is not None:
+                on_rule(index)
             matched, reason = rule.when.test(mail)
             if not matched:
                 results.append(RuleMiss(rule.name, rule.file, rule.line, reason))

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from gateway.agentcommands import priority_word
+from gateway.rules.backtracking import HINT, catastrophic
 
 Priority = Literal["low", "normal", "high", "urgent"]
 
@@ -135,6 +136,8 @@ def _regex(value: str) -> str:
     if found is not None and not found.group():
         raise ValueError(f"regular expression {value!r} matches empty text, so nearly every "
                          "mail (a stray '|'? to exclude words use not:)")
+    if catastrophic(value):
+        raise ValueError(f"regular expression {value!r}: {HINT}")
     return value
 
 
