@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from multiprocessing.context import SpawnProcess
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
-from gateway import logs, pipeline
+from gateway import faults, logs, pipeline
 from gateway.config import Settings
 from gateway.errors import Stop
 from gateway.lifeline import die_with_parent
@@ -169,6 +169,7 @@ class Prepared:
     stage: str = ""
     stop_reason: str | None = None  # a stage ended the run on purpose (Stop)
     error: str | None = None  # "Type: message" of an unexpected failure: quarantine
+    fault: str | None = None  # a temporary fault of the environment (gateway.faults): wait
     route: RouteDecision | None = None  # what the rules decide, should the mail open a ticket
     ruleset: Ruleset | None = None  # the rules that decided (set by the preparer, not pickled)
 
@@ -235,7 +236,7 @@ def prepare_item(
         now=utcnow(),
         redactor=shared_redactor(settings),
     )
-    error = None
+    error = fault = None
     try:
         pipeline.run(ctx, pipeline.PREPARE, observe)
         if ruleset is not None:
@@ -244,6 +245,7 @@ def prepare_item(
         ctx.stop_reason = stop.reason
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
+        fault = faults.temporary(exc)
     return Prepared(
         inbox_id=item.id,
         mail=ctx.mail,
@@ -254,6 +256,7 @@ def prepare_item(
         stage=ctx.stage,
         stop_reason=ctx.stop_reason,
         error=error,
+        fault=fault,
         route=ctx.prepared_route,
         ruleset=ruleset,
     )

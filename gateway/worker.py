@@ -223,10 +223,16 @@ class Worker:
         return claims
 
     def _hand_over(self, claims: list[spool.Claim]) -> None:
-        """Committed claims go to the preparer, in inbox order."""
-        for claim in claims:
-            self._ahead.append(claim)
-            self.preparer.submit(claim.item, self.rules.current())  # evaluated in PREPARE
+        """Committed claims go to the preparer, in inbox order. If handing over fails (the
+        preparer is gone), every claim goes back to the queue before the error goes on: none
+        is left `processing` until its lease runs out."""
+        try:
+            for claim in claims:
+                self._ahead.append(claim)
+                self.preparer.submit(claim.item, self.rules.current())  # evaluated in PREPARE
+        except Exception:
+            self.release()
+            raise
 
     def release(self) -> None:
         """Give back the rows claimed ahead (the worker stops before working on them)."""
@@ -300,6 +306,10 @@ class Worker:
         """One mail's STAGES inside the batch's transaction, in a savepoint of its own: a mail
         that fails is rolled back alone and quarantined with the stage and reason."""
         item = claim.item
+        if prepared.fault is not None:  # e.g. EMFILE while preparing: the mail waits
+            failure = _Failure(claim, prepared.stage, faults.reason(prepared.fault), True,
+                               prepared.fault)
+            return _Result(self._record(session, failure), item, prepared.stage, failure.reason)
         if prepared.error is not None:
             spool.quarantine_inbox(session, claim.id, stage=prepared.stage, reason=prepared.error)
             return _Result(Outcome(claim.id, "quarantined"), item, prepared.stage, prepared.error)

@@ -352,17 +352,64 @@ def test_an_error_outside_the_stages_does_not_leave_the_row_processing(
     db_app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = db_app
-    current = app.worker.rules.current
+    current = app.worker.templates.current  # read in the batch, outside the mail's savepoint
     calls = [0]
 
     def broken_once() -> Any:
         calls[0] += 1
         if calls[0] == 1:
-            raise RuntimeError("rules could not be loaded")
+            raise RuntimeError("templates could not be loaded")
         return current()
 
-    monkeypatch.setattr(app.worker.rules, "current", broken_once)
+    monkeypatch.setattr(app.worker.templates, "current", broken_once)
     item_id = enqueue(app, make_mail().as_bytes(), "outside")
     [outcome] = app.worker.process_some(1)
     assert outcome.state == "requeued" and row_state(app, item_id) == "queued"
+    assert [o.state for o in app.worker.drain()] == ["done"]
+
+
+def test_a_preparer_that_refuses_a_claim_gives_every_claim_back(
+    db_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = db_app
+    submit = app.worker.preparer.submit
+    calls = [0]
+
+    def broken_once(*args: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise BrokenPipeError("prepare process gone")
+        return submit(*args)
+
+    monkeypatch.setattr(app.worker.preparer, "submit", broken_once)
+    item_id = enqueue(app, make_mail().as_bytes(), "handover")
+    with pytest.raises(BrokenPipeError):
+        app.worker.process_some(1)
+    assert row_state(app, item_id) == "queued"
+    assert [o.state for o in app.worker.drain()] == ["done"]
+
+
+def test_a_temporary_fault_while_preparing_makes_the_mail_wait(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway import pipeline
+
+    stages = list(pipeline.PREPARE)
+    name, parse = stages[0]
+    failed = [0]
+
+    def out_of_descriptors(ctx: Any) -> None:
+        if failed[0] == 0:
+            failed[0] += 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        parse(ctx)
+
+    monkeypatch.setattr(pipeline, "PREPARE", ((name, out_of_descriptors), *stages[1:]))
+    item_id = enqueue(app, make_mail().as_bytes(), "emfile")
+    [outcome] = app.worker.drain()
+    assert outcome.state == "requeued"  # quarantined at once before
+    item = row(app, item_id)
+    assert (item.state, item.attempts, item.retries) == ("queued", 0, 1)
+    assert item.reason is not None and item.reason.startswith("EMFILE: ")
+    wait_for(lambda: row(app, item_id).not_before <= utcnow(), timeout=5)  # type: ignore[operator]
     assert [o.state for o in app.worker.drain()] == ["done"]
