@@ -62,7 +62,7 @@ def prepare_mail(text: str) -> None:
     from email.message import EmailMessage
 
     from gateway.config import settings_from_dict
-    from gateway.prepare import prepare_item
+    from gateway.pipeline.prepare import prepare_item
     from storage.models import InboxItem
 
     msg = EmailMessage()

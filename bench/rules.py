@@ -22,7 +22,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.ruleset import MailFacts, Ruleset, load_ruleset
+from gateway.routing.ruleset import MailFacts, Ruleset, load_ruleset
 
 
 def _words(text: str) -> list[str]:

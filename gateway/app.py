@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 from gateway import logs
 from gateway.config import Settings
 from gateway.intake.smtp import SmtpIntake
-from gateway.render import Renderer
-from gateway.scheduler import build_scheduler
-from gateway.senders import Sender, make_sender
+from gateway.jobs.scheduler import build_scheduler
+from gateway.outgoing.render import Renderer
+from gateway.outgoing.senders import Sender, make_sender
+from gateway.pipeline.worker import Signal, Worker, run_worker_process
 from gateway.signals import ProcessFlag
-from gateway.worker import Signal, Worker, run_worker_process
 from storage import private
 from storage.blobs import BlobStore
 from storage.engine import Database
@@ -213,7 +213,7 @@ class WorkerRunner:
 
     def _signal_children(self, process: SpawnProcess, signum: int) -> None:
         """Send `signum` to the prepare process and the worker process, while the worker runs
-        (once it is gone, its prepare process is too, or about to be: see gateway.lifeline;
+        (once it is gone, its prepare process is too, or about to be: see gateway.pipeline.lifeline;
         and its pid might be another process's by now)."""
         for pid in (self._prepare_pid.value, process.pid):
             if pid and process.exitcode is None:

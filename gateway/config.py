@@ -163,7 +163,7 @@ class WorkerSettings(_Strict):
     lease_seconds: float = Field(300, gt=0)
     prepare_timeout_seconds: float = Field(120, gt=0)  # per mail, in the prepare process
     cpu_priority: Literal["idle", "low", "normal"] = "idle"  # of worker + prepare processes
-    # A temporary fault (ENOSPC, EIO, …; see gateway.faults): tried again after a back-off
+    # A temporary fault (ENOSPC, EIO, …; see gateway.pipeline.faults): tried again after a back-off
     # doubling from the first to the second value, for as long as the waits add up to the window.
     retry_backoff_seconds: float = Field(15, gt=0)
     retry_backoff_max_seconds: float = Field(600, gt=0)
@@ -205,7 +205,7 @@ class RoutingSettings(_Strict):
     dispatchers: list[Email] = Field(default_factory=list)  # agents told of unassigned tickets
     default_team: str | None = None  # its members are told too
     # CPU seconds for evaluating the rules on one mail; over it, the mail is quarantined (stage
-    # route, naming the rule) and the prepare process replaced (see gateway.prepare)
+    # route, naming the rule) and the prepare process replaced (see gateway.pipeline.prepare)
     evaluation_budget_seconds: float = Field(2, gt=0)
 
 

@@ -37,8 +37,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway import health, validity
+from gateway import validity
 from gateway.config import Settings
+from gateway.intake import health
 from storage import spool
 from storage.assignment import unassigned_before
 from storage.engine import Database
@@ -154,7 +155,7 @@ class StateCollector(Collector):
         yield restarts
 
     def _database(self) -> Iterator[Metric]:
-        from gateway.status import UNASSIGNED_AFTER
+        from gateway.cli.report import UNASSIGNED_AFTER
 
         now = utcnow()
         up = _gauge("postdesk_database_up", "1 if the database answered this scrape.")

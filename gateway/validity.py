@@ -49,8 +49,8 @@ class Validity:
 
 def rules(settings: Settings) -> Validity:
     """The rules in `rules_dir`, validated as `postdesk rules check` does."""
-    from gateway import routing
     from gateway.errors import RulesetInvalid
+    from gateway.routing import active as routing
 
     try:
         ruleset = routing.load(settings)
@@ -63,7 +63,7 @@ def templates(settings: Settings) -> Validity:
     """Every template parses and renders against sample views, as `postdesk templates check`
     judges them (the same function)."""
     from gateway.errors import TemplatesInvalid
-    from gateway.templateset import check
+    from gateway.outgoing.templateset import check
 
     try:
         renderer = check(settings)

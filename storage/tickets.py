@@ -353,7 +353,7 @@ class TicketStore:
 
     def set_article_kind(self, article: Article, kind: str) -> None:
         """Change what a stored article counts as: an agent's reply that a cap kept from the
-        requester is a note (see gateway.mailimits)."""
+        requester is a note (see gateway.outgoing.limits)."""
         self._run(_SET_ARTICLE_KIND, {"article_id": article.id, "new_kind": kind})
         article.kind = kind
 
@@ -504,7 +504,7 @@ class TicketStore:
 
 @dataclass(frozen=True, slots=True)
 class TicketFilter:
-    """What `tickets list` narrows by; values are already checked (see gateway.cliview).
+    """What `tickets list` narrows by; values are already checked (see gateway.cli.view).
 
     `search` is a case-insensitive substring of the subject or of any stored (redacted) article
     body: LIKE on SQLite, ILIKE-equivalent on PostgreSQL. A substring finds German compounds

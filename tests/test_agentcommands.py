@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.agentcommands import (
+from gateway.agents.commands import (
     Command,
     CommandError,
     CommandValueError,

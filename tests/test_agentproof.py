@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from gateway import agentproof
-from gateway.agentproof import (
+from gateway.agents import proof as agentproof
+from gateway.agents.proof import (
     authentication_results_verdict,
     is_notification_message_id,
     notification_message_id,

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from gateway.agentreply import DELIMITER, leaks, own_lines, replace_addresses, separate
+from gateway.agents.reply import DELIMITER, leaks, own_lines, replace_addresses, separate
 
 SPACE = " "  # the signature separator "-- " ends in one
 NOTIFICATION = f"""\

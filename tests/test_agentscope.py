@@ -1,4 +1,4 @@
-"""Who is in charge of a ticket (gateway.agentscope), on a real database: the owner, the
+"""Who is in charge of a ticket (gateway.agents.scope), on a real database: the owner, the
 dispatchers on any ticket, the team's members while nobody owns it, and nobody else."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway import agentscope
+from gateway.agents import scope as agentscope
 from gateway.config import Settings
 from storage.engine import Database
 from storage.models import utcnow

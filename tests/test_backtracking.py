@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway import routing
 from gateway.cli import main
 from gateway.config import Settings
 from gateway.errors import RulesetInvalid
-from gateway.prepare import ProcessPreparer, RuleOverrun, prepare_item
-from gateway.rules.backtracking import catastrophic
+from gateway.pipeline.prepare import ProcessPreparer, RuleOverrun, prepare_item
+from gateway.routing import active as routing
+from gateway.routing.backtracking import catastrophic
 from storage.models import InboxItem
 from tests.helpers import make_mail, write_config
 
@@ -173,7 +173,7 @@ def test_the_prepare_process_evaluates_with_the_rules_the_worker_has_after_a_rel
 def test_a_reload_with_such_a_pattern_keeps_the_rules_in_force_and_logs_file_and_line(
     make_settings: Callable[..., Settings], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from gateway.routing import ActiveRuleset
+    from gateway.routing.active import ActiveRuleset
 
     folder = rules_dir(tmp_path, "eilt")
     active = ActiveRuleset(make_settings(rules_dir=str(folder)), check_seconds=0)

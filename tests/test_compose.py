@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from gateway import compose as compose_module
-from gateway import threadindex
-from gateway.compose import MAX_REFERENCES, compose
 from gateway.errors import PermanentDeliveryError
+from gateway.mail import compose as compose_module
+from gateway.mail import threadindex
+from gateway.mail.compose import MAX_REFERENCES, compose
 from gateway.pipeline.context import Address, MailAttachment
 from tests.test_threadindex import OUTLOOK_REPLY
 

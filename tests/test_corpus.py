@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from gateway.app import App
 from gateway.config import Settings
-from gateway.senders import RecordingSender
+from gateway.outgoing.senders import RecordingSender
 from storage import spool
 from storage.models import InboxItem
 from tests.conftest import CORPUS, PY_EMAIL_DATA

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from gateway.app import App
 from gateway.config import Settings, load_settings
 from gateway.errors import ConfigError
-from gateway.senders import RecordingSender
+from gateway.outgoing.senders import RecordingSender
 from storage import spool
 from storage.models import OutboxItem, Ticket
 from tests.conftest import ROOT, Sink, wait_for

@@ -20,11 +20,11 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
-from gateway import faults, worker
 from gateway.app import App
 from gateway.cli import cli
 from gateway.config import Settings, WorkerSettings
-from gateway.senders import RecordingSender
+from gateway.outgoing.senders import RecordingSender
+from gateway.pipeline import faults, worker
 from storage import spool
 from storage.blobs import BlobStore
 from storage.engine import Database

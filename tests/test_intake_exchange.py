@@ -16,11 +16,11 @@ from sqlalchemy import text
 from gateway.app import App
 from gateway.config import Settings
 from gateway.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
-from gateway.ews import EwsClient, ExchangeSender
 from gateway.intake import exchange
 from gateway.intake.exchange import EwsPoller
-from gateway.mailbox import ItemRef
-from gateway.senders import RecordingSender
+from gateway.mailboxes.common import ItemRef
+from gateway.mailboxes.ews import EwsClient, ExchangeSender
+from gateway.outgoing.senders import RecordingSender
 from storage import spool
 from storage.engine import Database
 from tests.conftest import eml

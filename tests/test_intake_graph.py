@@ -17,10 +17,10 @@ from sqlalchemy import text
 
 from gateway.config import Settings
 from gateway.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
-from gateway.graph import GraphClient, GraphSender, retry_after
 from gateway.intake import graph
 from gateway.intake.graph import GraphPoller
-from gateway.mailbox import ItemRef
+from gateway.mailboxes.common import ItemRef
+from gateway.mailboxes.graph import GraphClient, GraphSender, retry_after
 from storage import spool
 from storage.engine import Database
 from tests.conftest import eml

@@ -24,9 +24,9 @@ from sqlalchemy import text
 
 from gateway import logs
 from gateway.config import Settings, SmtpSettings
-from gateway.diskspace import FreeSpaceFloor, free_bytes
 from gateway.errors import IntakeError
-from gateway.inboxwriter import InboxWriter
+from gateway.intake.diskspace import FreeSpaceFloor, free_bytes
+from gateway.intake.inboxwriter import InboxWriter
 from gateway.intake.smtp import (
     DATA_EXPIRED,
     IDLE_EXPIRED,
@@ -634,7 +634,7 @@ def test_disk_floor_watches_every_filesystem_and_caches(
         calls.append(str(path))
         return real_statvfs(path)
 
-    monkeypatch.setattr("gateway.diskspace.os.statvfs", counting)
+    monkeypatch.setattr("gateway.intake.diskspace.os.statvfs", counting)
     between = (min(disk, ram) + max(disk, ram)) // 2
     missing = tmp_path / "var" / "not-yet"  # measured at its nearest existing ancestor
     assert FreeSpaceFloor([missing, shm], floor=between).low()  # the smaller one is below

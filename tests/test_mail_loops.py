@@ -277,7 +277,7 @@ def test_the_rate_log_is_forgotten_after_the_window(settings: Settings) -> None:
     counts any more (older than the window, and than the acknowledgements' hour)."""
     from datetime import timedelta
 
-    from gateway import jobs
+    from gateway.jobs import tasks as jobs
     from storage.models import AutoReplyLog, utcnow
     from storage.tickets import TicketStore
 

@@ -17,13 +17,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import event, select, update
 
-from gateway import outbox
-from gateway.compose import compose
 from gateway.config import Settings
 from gateway.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
-from gateway.outbox import backoff, deliver_due, lease
-from gateway.pipeline.context import Address
-from gateway.senders import (
+from gateway.mail.compose import compose
+from gateway.outgoing import outbox
+from gateway.outgoing.outbox import backoff, deliver_due, lease
+from gateway.outgoing.senders import (
     MaildirSender,
     RecordingSender,
     SmtpPermanentError,
@@ -31,6 +30,7 @@ from gateway.senders import (
     SmtpTemporaryError,
     make_sender,
 )
+from gateway.pipeline.context import Address
 from storage import spool
 from storage.engine import Database
 from storage.models import Event, OutboxItem, utcnow
@@ -543,8 +543,8 @@ def test_non_ascii_envelope_address_is_permanent(smtp_sink: ControlledSink) -> N
 
 
 def test_one_job_run_drains_a_burst_bigger_than_a_run(db: Database, settings: Settings) -> None:
-    from gateway import jobs
     from gateway.app import App
+    from gateway.jobs import tasks as jobs
 
     app = App.build(settings, sender=RecordingSender())
     ids = [queue_mail(db, settings, subject=f"[LDS-{n}] Eingang")[0] for n in range(250)]

@@ -1,4 +1,4 @@
-"""The out-of-office word list (gateway.outofoffice): German and English vacation replies are
+"""The out-of-office word list (gateway.mail.outofoffice): German and English vacation replies are
 recognised by subject or opening words; an agent's real answer — which may quote a ticket about
 out-of-office settings — is not."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.outofoffice import BODY_CHARS, verdict
+from gateway.mail.outofoffice import BODY_CHARS, verdict
 
 NOTIFICATION_SUBJECT = "[LDS-7] Neues Ticket: VPN Störung seit heute"
 

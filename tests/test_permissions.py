@@ -13,7 +13,7 @@ import pytest
 from gateway.app import App
 from gateway.cli import main
 from gateway.config import Settings
-from gateway.intake.mailbox import PollHealth
+from gateway.intake.poller import PollHealth
 from storage.engine import open_database
 from storage.migrate import upgrade
 from storage.private import make_dirs
@@ -64,7 +64,7 @@ def test_served_data_folders_and_files_are_private(
     app.sender.send(
         "servicedesk@example.org", ["someone@example.net"], b"Subject: x\r\n\r\nx\r\n", "<a@b>"
     )
-    from gateway import health
+    from gateway.intake import health
 
     health.write(settings.data_dir, PollHealth(source="graph"))
     data = settings.data_dir

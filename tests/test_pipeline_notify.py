@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from gateway import threadindex
 from gateway.config import Settings
+from gateway.mail import threadindex
+from gateway.outgoing.render import Renderer
 from gateway.pipeline import notify
 from gateway.pipeline.context import Address, Context, Decision, ParsedMail
-from gateway.render import Renderer
 from storage.blobs import BlobStore
 from storage.engine import Database
 from storage.models import (

@@ -16,9 +16,9 @@ from typing import Any, cast
 
 import pytest
 
-from gateway import winmail
 from gateway.config import Settings
 from gateway.errors import ParseError, PostdeskError, Stop
+from gateway.mail import tnef as winmail
 from gateway.pipeline.context import Context, ParsedMail
 from gateway.pipeline.parse import parse_mail, run
 from storage.models import InboxItem

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway import jobs
 from gateway.app import App
 from gateway.cli import main
 from gateway.config import Settings
-from gateway.senders import RecordingSender
+from gateway.jobs import tasks as jobs
+from gateway.outgoing.senders import RecordingSender
 from storage import spool
 from storage.models import InboxItem, utcnow
 from tests.helpers import make_mail, write_config

@@ -12,8 +12,14 @@ from sqlalchemy import select
 
 from gateway.app import App
 from gateway.config import Settings
-from gateway.prepare import InlinePreparer, Prepared, PrepareFailed, ProcessPreparer, prepare_item
-from gateway.senders import RecordingSender
+from gateway.outgoing.senders import RecordingSender
+from gateway.pipeline.prepare import (
+    InlinePreparer,
+    Prepared,
+    PrepareFailed,
+    ProcessPreparer,
+    prepare_item,
+)
 from storage import spool
 from storage.models import Article, InboxItem
 from tests.conftest import eml

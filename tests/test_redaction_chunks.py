@@ -13,8 +13,8 @@ import pytest
 
 from gateway.app import App
 from gateway.config import Settings
+from gateway.outgoing.senders import RecordingSender
 from gateway.redaction import ALL_ENTITIES, Redactor, engine
-from gateway.senders import RecordingSender
 from storage import spool
 from tests.helpers import articles, make_mail
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import TemplateError
-from gateway.render import Renderer
+from gateway.outgoing.render import Renderer
 from storage.models import Ticket
 from tests.conftest import ROOT
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway import replytext
-from gateway.replytext import new_text
+from gateway.mail import replytext
+from gateway.mail.replytext import new_text
 from tests.conftest import CORPUS
 
 REPLIES = CORPUS / "reply-bodies"

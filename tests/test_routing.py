@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from gateway.app import App
 from gateway.cli import main
 from gateway.config import Settings
-from gateway.senders import RecordingSender
+from gateway.outgoing.senders import RecordingSender
 from storage import spool
 from storage.models import Event, InboxItem, Ticket
 from tests.conftest import ROOT, wait_for

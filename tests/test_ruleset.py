@@ -15,9 +15,9 @@ import pytest
 
 from gateway.config import load_settings
 from gateway.errors import RulesetInvalid
-from gateway.language import detect
+from gateway.mail.language import detect
 from gateway.pipeline.parse import parse_mail
-from gateway.ruleset import MailFacts, RouteDecision, Ruleset, load_ruleset
+from gateway.routing.ruleset import MailFacts, RouteDecision, Ruleset, load_ruleset
 from tests.conftest import ROOT, eml
 
 AGENTS = ["anna.schmidt@example.org", "ben.mueller@example.org"]

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from gateway.app import App
 from gateway.config import Settings
-from gateway.senders import RecordingSender
+from gateway.outgoing.senders import RecordingSender
 from storage.models import InboxItem
 from tests.conftest import ROOT, wait_for
 from tests.helpers import make_mail, send, tickets

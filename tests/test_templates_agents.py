@@ -12,9 +12,9 @@ import pytest
 from inscriptis import get_text
 from jinja2 import meta
 
-from gateway.agentreply import DELIMITER
+from gateway.agents.reply import DELIMITER
 from gateway.errors import TemplateError
-from gateway.render import RenderedMail, Renderer
+from gateway.outgoing.render import RenderedMail, Renderer
 from tests.conftest import ROOT
 
 SHIPPED = ROOT / "templates"
@@ -159,7 +159,7 @@ def test_requester_templates_never_reference_agent_addresses(name: str) -> None:
 @pytest.mark.parametrize("name", AGENT_NAMES)
 def test_agent_mail_is_framed_by_delimiter_and_end_marker(name: str, language: str) -> None:
     """Whatever a client does to the quote, these two lines show where the mail an agent
-    answers begins and ends (gateway.agentreply); the end marker is the very last line."""
+    answers begins and ends (gateway.agents.reply); the end marker is the very last line."""
     mail = render(name, language)
     assert mail.text.startswith(DELIMITER + "\n")
     assert mail.text.rstrip("\n").split("\n")[-1].endswith(" LDS-42/0a1b2c3d -##")

@@ -15,7 +15,7 @@ import pytest
 from gateway.cli import main
 from gateway.config import Settings
 from gateway.errors import TemplatesInvalid
-from gateway.templateset import ActiveTemplates, check
+from gateway.outgoing.templateset import ActiveTemplates, check
 from tests.conftest import ROOT
 from tests.helpers import make_mail, write_config
 

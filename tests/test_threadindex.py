@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway import threadindex
+from gateway.mail import threadindex
 
 # Outlook, new conversation; the mail's Date was 2022-07-20 19:58:07 +0000 (the index is made
 # when the compose window opens, so its time is a little earlier).

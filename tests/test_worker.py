@@ -8,12 +8,13 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import event, select
 
-from gateway import pipeline, worker
+from gateway import pipeline
 from gateway.app import App
 from gateway.config import Settings
+from gateway.outgoing.senders import RecordingSender
+from gateway.pipeline import worker
 from gateway.pipeline.context import Context
-from gateway.prepare import InlinePreparer, Prepared
-from gateway.senders import RecordingSender
+from gateway.pipeline.prepare import InlinePreparer, Prepared
 from storage import spool
 from storage.models import InboxItem, Ticket
 from tests.helpers import make_mail

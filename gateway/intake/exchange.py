@@ -1,6 +1,6 @@
 """EWS intake (Exchange Server on premises): polls the configured mailbox folder through
-`gateway.ews.EwsClient` under the durable contract of `gateway.intake.mailbox` — every item is
-committed to the inbox before it is moved to the processed folder or marked read."""
+`gateway.mailboxes.ews.EwsClient` under the durable contract of `gateway.intake.poller` — every item
+is committed to the inbox before it is moved to the processed folder or marked read."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 from gateway.config import ExchangeSettings, Settings
 from gateway.errors import ConfigError
-from gateway.ews import EwsClient
-from gateway.intake.mailbox import MailboxPoller
-from gateway.mailbox import CheckResult
+from gateway.intake.poller import MailboxPoller
+from gateway.mailboxes.common import CheckResult
+from gateway.mailboxes.ews import EwsClient
 from storage.engine import Database
 
 

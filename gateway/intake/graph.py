@@ -1,6 +1,6 @@
 """Microsoft Graph intake (Exchange Online): polls the configured mailbox folder through
-`gateway.graph.GraphClient` under the durable contract of `gateway.intake.mailbox` — every item
-is committed to the inbox before it is moved to the processed folder or marked read."""
+`gateway.mailboxes.graph.GraphClient` under the durable contract of `gateway.intake.poller` — every
+item is committed to the inbox before it is moved to the processed folder or marked read."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 from gateway.config import GraphSettings, Settings
 from gateway.errors import ConfigError
-from gateway.graph import GraphClient
-from gateway.intake.mailbox import MailboxPoller
-from gateway.mailbox import CheckResult
+from gateway.intake.poller import MailboxPoller
+from gateway.mailboxes.common import CheckResult
+from gateway.mailboxes.graph import GraphClient
 from storage.engine import Database
 
 

@@ -33,9 +33,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from gateway import logs
 from gateway.config import Settings, SmtpSettings
-from gateway.diskspace import FreeSpaceFloor
 from gateway.errors import IntakeError
-from gateway.inboxwriter import InboxWriter
+from gateway.intake.diskspace import FreeSpaceFloor
+from gateway.intake.inboxwriter import InboxWriter
 from gateway.intake.smtpdata import read_data
 from storage.engine import Database
 from storage.spool import NewInboxItem, message_hash

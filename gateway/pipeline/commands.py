@@ -1,11 +1,14 @@
 """Carry out the #commands at the top of a verified agent's reply — all of them or, if any line
 is wrong, none (the agent gets a mail naming the line, and nothing reaches the requester).
 A reply whose answer cannot be cleanly separated from the agent mail it quotes is held: kept
-as a note, nothing carried out or relayed, the agent told (see gateway.agentreply)."""
+as a note, nothing carried out or relayed, the agent told (see gateway.agents.reply)."""
 
 from __future__ import annotations
 
-from gateway import agentcommands, agentproof, agentreply, logs
+from gateway import logs
+from gateway.agents import commands as agentcommands
+from gateway.agents import proof as agentproof
+from gateway.agents import reply as agentreply
 from gateway.pipeline.context import Context
 
 

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 from gateway.errors import Stop
 
 if TYPE_CHECKING:
-    from gateway.agentcommands import CommandBlock, CommandError
+    from gateway.agents.commands import CommandBlock, CommandError
     from gateway.config import Settings
+    from gateway.outgoing.render import Renderer
     from gateway.redaction import Analysis, Redactor
-    from gateway.render import Renderer
-    from gateway.ruleset import RouteDecision, Ruleset
+    from gateway.routing.ruleset import RouteDecision, Ruleset
     from storage.blobs import BlobStore
     from storage.models import Article, InboxItem, Ticket
     from storage.tickets import TicketStore

@@ -3,8 +3,8 @@ and a mail delivered twice is stored once."""
 
 from __future__ import annotations
 
-from gateway import outofoffice
 from gateway.errors import Stop
+from gateway.mail import outofoffice
 from gateway.pipeline.context import Context, ParsedMail
 
 _BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}

@@ -13,12 +13,14 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from gateway import agentmail, logs, threadindex
-from gateway.compose import ComposedMail, ascii_address, compose
+from gateway import logs
 from gateway.errors import DeliveryError, TemplateError
+from gateway.mail import threadindex
+from gateway.mail.compose import ComposedMail, ascii_address, compose
+from gateway.outgoing import agentmail
+from gateway.outgoing.render import RenderedMail
+from gateway.outgoing.views import NEW_LINKED, RECEIVED, REOPENED, acknowledgement_view
 from gateway.pipeline.context import Address, Context
-from gateway.render import RenderedMail
-from gateway.views import NEW_LINKED, RECEIVED, REOPENED, acknowledgement_view
 
 STAGE = "notify"
 RATE_WINDOW = timedelta(hours=1)

@@ -10,7 +10,7 @@ is the parser, and its address parsing (RFC 2047 names, recovery of broken lists
 strict date parsing are used as they are. Where it is weak for a ticket system (random
 names for unnamed parts, attached mails' text merged into the body, `errors="ignore"`
 header decoding, winmail.dat left packed) its compat32 message is walked by
-gateway.mimeparts and headers are decoded by gateway.mailtext. If mail-parser fails, the
+gateway.mail.mimeparts and headers are decoded by gateway.mail.text. If mail-parser fails, the
 stdlib compat32 parser takes over. All of parse_mail: 1.1 ms median for 5-20 KB mails,
 ~1,700 mails/s on one core for the corpus mails under 100 KB.
 """
@@ -36,9 +36,10 @@ from typing import Any
 import mailparser
 from mailparser.exceptions import MailParserRecursionError
 
-from gateway import logs, mimeparts
+from gateway import logs
 from gateway.errors import ParseError, Stop
-from gateway.mailtext import fold_spaces, has_raw_8bit, header_text, no_surrogates, repair_8bit
+from gateway.mail import mimeparts
+from gateway.mail.text import fold_spaces, has_raw_8bit, header_text, no_surrogates, repair_8bit
 from gateway.pipeline.context import Address, Context, ParsedMail
 
 __all__ = ["parse_mail", "run"]

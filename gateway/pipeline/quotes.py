@@ -8,7 +8,9 @@ request itself."""
 
 from __future__ import annotations
 
-from gateway import agentcommands, agentreply, replytext
+from gateway.agents import commands as agentcommands
+from gateway.agents import reply as agentreply
+from gateway.mail import replytext
 from gateway.pipeline.context import Context
 
 

@@ -12,7 +12,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway import logs, threadindex
+from gateway import logs
+from gateway.mail import threadindex
 from gateway.pipeline.context import Address, Context
 from gateway.pipeline.thread import clean_subject
 from storage.models import Ticket

@@ -2,10 +2,10 @@
 assignment, priority, tags, acknowledgement template) and pick the agent for team rules.
 Follow-up mails keep the routing of their ticket.
 
-The rules are evaluated in PREPARE (`decide`), outside the write transaction and, in serve, in
-the prepare process under a CPU budget (gateway.prepare): they need only the parsed mail, so a
-rule gone wild costs that mail, never the lock. Every mail is evaluated; `run` uses the
-decision only for a new ticket, and picks the team's agent, which needs the database."""
+The rules are evaluated in PREPARE (`decide`), outside the write transaction and, in serve, in the
+prepare process under a CPU budget (gateway.pipeline.prepare): they need only the parsed mail, so a
+rule gone wild costs that mail, never the lock. Every mail is evaluated; `run` uses the decision
+only for a new ticket, and picks the team's agent, which needs the database."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 
-from gateway import language
 from gateway.config import Settings
+from gateway.mail import language
 from gateway.pipeline.context import Context, ParsedMail
-from gateway.ruleset import MailFacts, RouteDecision, Ruleset
+from gateway.routing.ruleset import MailFacts, RouteDecision, Ruleset
 from storage.assignment import next_in_rotation, open_tickets_per_owner
 from storage.tickets import TicketStore
 

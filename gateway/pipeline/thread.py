@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from gateway import threadindex
+from gateway.mail import threadindex
 from gateway.pipeline.context import Context
 from storage.models import Ticket
 

@@ -1,0 +1,1 @@
+"""Agents: proof tokens, the #command language, an agent's own text in a reply."""

@@ -1,0 +1,1 @@
+"""The scheduler and the timed jobs (outbox, mailbox polls, reminders, retention)."""

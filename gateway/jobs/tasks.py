@@ -1,0 +1,78 @@
+"""The timed jobs, each a small idempotent function of the App, safe to run at any moment."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from gateway import logs
+from gateway.outgoing import outbox
+
+if TYPE_CHECKING:
+    from gateway.app import App
+    from gateway.intake.poller import MailboxPoller
+
+
+OUTBOX_RUN = 100  # rows per `deliver_due` call, each run logged
+
+
+def deliver_outbox(app: App) -> None:
+    """Send due outbox rows until none is left, in runs of OUTBOX_RUN rows: a burst of
+    acknowledgements leaves at the transport's pace, not OUTBOX_RUN per scheduler interval.
+    Failures are classified and recorded by `outbox.deliver_due`."""
+    while not app.stop_event.is_set():
+        report = outbox.deliver_due(app.db, app.sender, app.settings, limit=OUTBOX_RUN)
+        handled = report.sent + report.retried + report.failed
+        if handled:
+            logs.event(
+                "outbox.delivered", sent=report.sent, retried=report.retried, failed=report.failed
+            )
+        if handled < OUTBOX_RUN:
+            return
+
+
+def purge_originals(app: App) -> None:
+    """Delete stored originals older than `redaction.raw_retention_days`, and rate-limit log
+    rows older than every cap's window (`limits.window_seconds`, the acknowledgements' hour)."""
+    from datetime import timedelta
+
+    from storage.models import utcnow
+    from storage.retention import purge_originals as purge
+    from storage.retention import purge_rate_log
+
+    now = utcnow()
+    cutoff = now - timedelta(days=app.settings.redaction.raw_retention_days)
+    window = max(app.settings.limits.window_seconds, 3600)
+    with app.db.session() as session:
+        purged = purge(session, cutoff)
+        forgotten = purge_rate_log(session, now - timedelta(seconds=window))
+    if purged or forgotten:
+        logs.event("retention.purged", originals=purged, rate_log=forgotten)
+
+
+def poll_mailbox(app: App, *, poller: MailboxPoller, wake: Callable[[], None]) -> None:
+    """One poll of an Exchange/Graph mailbox; its health goes where `postdesk status` reads it,
+    and the worker is woken when mail was stored."""
+    from gateway.intake import health
+
+    report = poller.poll_once()
+    if not report.skipped:
+        health.write(app.settings.data_dir, poller.health)
+    if report.stored:
+        logs.event("mailbox.stored", source=poller.client.source, stored=report.stored,
+                   moved=report.moved)
+        wake()
+
+
+def recover_inbox(app: App) -> None:
+    """Mail whose worker died mid-way (lease expired) goes back to the queue."""
+    app.worker.recover(lease_expired_only=True)
+
+
+def guarded(job_name: str, app: App, job: Callable[[App], None]) -> None:
+    """Run a job so that an exception is logged (class only) and the scheduler keeps going."""
+    try:
+        job(app)
+    except Exception as exc:
+        logs.event("job.failed", logging.ERROR, job=job_name, error=type(exc).__name__)

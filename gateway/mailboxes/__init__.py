@@ -1,0 +1,1 @@
+"""EWS and Graph clients and their errors, shared by intake and outgoing."""

@@ -1,0 +1,1 @@
+"""Outgoing mail: templates -> letters, senders, outbox delivery."""

@@ -1,0 +1,104 @@
+"""The views mail templates see: whitelisted plain values (never ORM objects), one builder per
+kind of mail, used both to send the mail and to check the templates against sample views (so a
+template that uses a value no real mail provides fails `templates check`). Light on purpose:
+the CLI imports it without the pipeline."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from gateway.config import Settings
+from storage.models import Ticket
+
+RECEIVED = "requester-received"
+NEW_LINKED = "requester-new-linked"
+REOPENED = "requester-reopened"
+ACKNOWLEDGEMENTS = (RECEIVED, NEW_LINKED, REOPENED)
+"""Acknowledgements to a requester's mail; a rule may name its own template instead."""
+NOTIFICATION = "agent-notify"
+AGENT_REPLIES = (
+    "agent-unverified", "agent-command-error", "agent-reply-held", "agent-not-in-charge",
+)
+STATUS_TEMPLATES = {"resolved": "requester-solved", "pending": "requester-waiting"}
+REQUESTER_MAILS = ("requester-agent-reply", "requester-assigned", *STATUS_TEMPLATES.values())
+"""Mail to the requester on an agent's behalf: relayed replies and status mails."""
+
+
+def base_view(settings: Settings, ticket: Ticket, language: str, automatic: bool) -> dict[str, Any]:
+    """What every mail shows: the ticket's plain fields and the service's name and address."""
+    service = settings.service
+    return {
+        "ref": ticket.ref,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "queue": ticket.queue,
+        "priority": ticket.priority,
+        "service_name": service.name,
+        "service_address": service.address,
+        "language": language,
+        "automatic": automatic,
+    }
+
+
+def agent_view(
+    settings: Settings, ticket: Ticket, agent: str, language: str, **extra: Any
+) -> dict[str, Any]:
+    """What a short automatic answer to an agent shows (`agent-unverified`; with `errors`,
+    `agent-command-error`; with `reasons`, `agent-reply-held`; with `owner_name` and `team`,
+    who has the ticket now, `agent-not-in-charge`)."""
+    member = settings.agent(agent)
+    return {
+        **base_view(settings, ticket, language, automatic=True),
+        "agent_name": member.name if member else agent,
+        "marker": marker(ticket),
+        **extra,
+    }
+
+
+def marker(ticket: Ticket) -> str:
+    """The id in an agent mail's end marker line (see gateway.agents.reply): the ticket and a
+    random part, so each mail's marker is its own and carries no token."""
+    return f"{ticket.ref}/{secrets.token_hex(4)}"
+
+
+def notification_view(
+    settings: Settings, ticket: Ticket, agent: str, language: str, *, reason: str, text: str,
+    attachments: Iterable[str],
+) -> dict[str, Any]:
+    """What an `agent-notify` mail shows."""
+    return agent_view(
+        settings, ticket, agent, language, reason=reason, owner=ticket.owner,
+        requester=ticket.requester, text=text, attachments=list(attachments),
+    )
+
+
+def requester_mail_view(
+    settings: Settings, ticket: Ticket, language: str, *, automatic: bool,
+    agent_name: str | None, text: str | None, status_note: str | None,
+) -> dict[str, Any]:
+    """What a relayed reply or a status mail to the requester shows."""
+    return {
+        **base_view(settings, ticket, language, automatic=automatic),
+        "agent_name": agent_name or settings.service.name,
+        "text": text or "",
+        "status_note": status_note,
+        "reopen_days": settings.tickets.reopen_days,
+    }
+
+
+def acknowledgement_view(
+    settings: Settings, ticket: Ticket, language: str, *, received_at: datetime,
+    linked_ref: str | None, requester_name: str,
+) -> dict[str, Any]:
+    """What an acknowledgement (received, new-linked, reopened, or a rule's own template)
+    shows."""
+    return {
+        **base_view(settings, ticket, language, automatic=True),
+        "created_at": ticket.created_at,
+        "received_at": received_at,
+        "linked_ref": linked_ref,
+        "requester_name": requester_name,
+    }
