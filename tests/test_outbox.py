@@ -20,6 +20,7 @@ from sqlalchemy import event, select, update
 from gateway.config import Settings
 from gateway.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
 from gateway.mail.compose import compose
+from gateway.mail.model import Address
 from gateway.outgoing import outbox
 from gateway.outgoing.outbox import backoff, deliver_due, lease
 from gateway.outgoing.senders import (
@@ -30,7 +31,6 @@ from gateway.outgoing.senders import (
     SmtpTemporaryError,
     make_sender,
 )
-from gateway.pipeline.context import Address
 from storage import spool
 from storage.engine import Database
 from storage.models import Event, OutboxItem, utcnow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.pipeline.context import Address, ParsedMail
+from gateway.mail.model import Address, ParsedMail
 from gateway.pipeline.guard import auto_reply_verdict
 
 

@@ -19,9 +19,10 @@ from sqlalchemy import func, select
 
 from gateway.config import Settings
 from gateway.mail import threadindex
+from gateway.mail.model import Address, ParsedMail
 from gateway.outgoing.render import Renderer
 from gateway.pipeline import notify
-from gateway.pipeline.context import Address, Context, Decision, ParsedMail
+from gateway.pipeline.context import Context, Decision
 from storage.blobs import BlobStore
 from storage.engine import Database
 from storage.models import (

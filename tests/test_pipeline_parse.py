@@ -19,7 +19,8 @@ import pytest
 from gateway.config import Settings
 from gateway.errors import ParseError, PostdeskError, Stop
 from gateway.mail import tnef as winmail
-from gateway.pipeline.context import Context, ParsedMail
+from gateway.mail.model import ParsedMail
+from gateway.pipeline.context import Context
 from gateway.pipeline.parse import parse_mail, run
 from storage.models import InboxItem
 from tests.conftest import CORPUS, PY_EMAIL_DATA, eml

@@ -33,7 +33,7 @@ from gateway.errors import PermanentDeliveryError
 from gateway.mail import threadindex
 
 if TYPE_CHECKING:  # a runtime import would cycle: gateway.pipeline imports notify → compose
-    from gateway.pipeline.context import Address, MailAttachment
+    from gateway.mail.model import Address, MailAttachment
 
 MAX_REFERENCES = 10  # keep the first id and the newest ones (RFC 5322 3.6.4 allows trimming)
 MAX_MESSAGE_ID_LENGTH = 250

@@ -30,8 +30,8 @@ from inscriptis import get_text
 
 from gateway.mail import tnef as winmail
 from gateway.mail.filenames import safe_filename, type_for
+from gateway.mail.model import MailAttachment
 from gateway.mail.text import decode_bytes, fold_spaces, has_raw_8bit, header_text, repair_8bit
-from gateway.pipeline.context import MailAttachment
 
 _ATTACHED_MAIL = frozenset({"message/rfc822", "message/global", "message/news"})
 _TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})

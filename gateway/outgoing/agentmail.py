@@ -23,6 +23,7 @@ from gateway.config import Settings
 from gateway.errors import TemplateError
 from gateway.mail import threadindex
 from gateway.mail.compose import compose
+from gateway.mail.model import Address, MailAttachment
 from gateway.outgoing import limits as mailimits
 from gateway.outgoing.render import RenderedMail, Renderer
 from gateway.outgoing.views import (
@@ -31,7 +32,7 @@ from gateway.outgoing.views import (
     notification_view,
     requester_mail_view,
 )
-from gateway.pipeline.context import Address, Context, MailAttachment
+from gateway.pipeline.context import Context
 from storage.models import Ticket
 from storage.tickets import TicketStore
 

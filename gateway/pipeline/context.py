@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from gateway.errors import Stop
+from gateway.mail.model import ParsedMail
 
 if TYPE_CHECKING:
     from gateway.agents.commands import CommandBlock, CommandError
@@ -19,55 +20,7 @@ if TYPE_CHECKING:
     from storage.models import Article, InboxItem, Ticket
     from storage.tickets import TicketStore
 
-__all__ = [
-    "Address",
-    "Context",
-    "Decision",
-    "MailAnalysis",
-    "MailAttachment",
-    "ParsedMail",
-    "Stop",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    name: str  # display name, decoded ("" if none)
-    email: str  # lower-cased addr-spec ("" if unparseable)
-
-
-@dataclass(frozen=True, slots=True)
-class MailAttachment:
-    filename: str  # safe: no path parts, no control characters, never empty
-    content_type: str
-    data: bytes
-
-
-@dataclass(slots=True)
-class ParsedMail:
-    """Everything later stages need from a mail, decoded once by the parse stage."""
-
-    message_id: str  # "<id@host>"; generated if the mail had none
-    message_id_generated: bool
-    from_: Address
-    to: list[Address]
-    cc: list[Address]
-    reply_to: list[Address]
-    subject: str  # encoded words decoded, whitespace folded
-    date: datetime | None
-    in_reply_to: list[str]
-    references: list[str]
-    thread_index: bytes | None  # Outlook Thread-Index, base64-decoded
-    thread_topic: str | None
-    headers: dict[str, list[str]]  # lower-case name → decoded values, in order
-    text: str  # plain-text body (HTML converted when there is no text part)
-    html: str | None
-    attachments: list[MailAttachment]
-    defects: list[str] = field(default_factory=list)
-
-    def header(self, name: str) -> str | None:
-        values = self.headers.get(name.lower())
-        return values[0] if values else None
+__all__ = ["Context", "Decision", "MailAnalysis", "Stop"]
 
 
 @dataclass(frozen=True, slots=True)

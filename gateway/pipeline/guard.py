@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from gateway.errors import Stop
 from gateway.mail import outofoffice
-from gateway.pipeline.context import Context, ParsedMail
+from gateway.mail.model import ParsedMail
+from gateway.pipeline.context import Context
 
 _BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
 _LIST_HEADERS = ("list-id", "list-unsubscribe", "list-post", "list-help", "list-owner")

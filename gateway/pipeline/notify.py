@@ -17,10 +17,11 @@ from gateway import logs
 from gateway.errors import DeliveryError, TemplateError
 from gateway.mail import threadindex
 from gateway.mail.compose import ComposedMail, ascii_address, compose
+from gateway.mail.model import Address
 from gateway.outgoing import agentmail
 from gateway.outgoing.render import RenderedMail
 from gateway.outgoing.views import NEW_LINKED, RECEIVED, REOPENED, acknowledgement_view
-from gateway.pipeline.context import Address, Context
+from gateway.pipeline.context import Context
 
 STAGE = "notify"
 RATE_WINDOW = timedelta(hours=1)

@@ -39,8 +39,9 @@ from mailparser.exceptions import MailParserRecursionError
 from gateway import logs
 from gateway.errors import ParseError, Stop
 from gateway.mail import mimeparts
+from gateway.mail.model import Address, ParsedMail
 from gateway.mail.text import fold_spaces, has_raw_8bit, header_text, no_surrogates, repair_8bit
-from gateway.pipeline.context import Address, Context, ParsedMail
+from gateway.pipeline.context import Context
 
 __all__ = ["parse_mail", "run"]
 

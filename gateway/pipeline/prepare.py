@@ -40,8 +40,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 from gateway import logs, pipeline
 from gateway.config import Settings
 from gateway.errors import Stop
+from gateway.mail.model import ParsedMail
 from gateway.pipeline import faults
-from gateway.pipeline.context import Context, Decision, MailAnalysis, ParsedMail
+from gateway.pipeline.context import Context, Decision, MailAnalysis
 from gateway.pipeline.lifeline import die_with_parent
 from gateway.redaction import Redactor
 from storage.models import InboxItem, utcnow

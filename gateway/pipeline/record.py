@@ -14,7 +14,8 @@ from typing import Any
 
 from gateway import logs
 from gateway.mail import threadindex
-from gateway.pipeline.context import Address, Context
+from gateway.mail.model import Address
+from gateway.pipeline.context import Context
 from gateway.pipeline.thread import clean_subject
 from storage.models import Ticket
 from storage.tickets import event_row

@@ -15,7 +15,8 @@ from datetime import datetime
 
 from gateway.config import Settings
 from gateway.mail import language
-from gateway.pipeline.context import Context, ParsedMail
+from gateway.mail.model import ParsedMail
+from gateway.pipeline.context import Context
 from gateway.routing.ruleset import MailFacts, RouteDecision, Ruleset
 from storage.assignment import next_in_rotation, open_tickets_per_owner
 from storage.tickets import TicketStore

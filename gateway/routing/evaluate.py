@@ -22,7 +22,7 @@ from gateway.routing.conditions import MailView, Predicate
 from gateway.routing.schema import Actions, AssignMode
 
 if TYPE_CHECKING:
-    from gateway.pipeline.context import ParsedMail
+    from gateway.mail.model import ParsedMail
 
 @dataclass(frozen=True, slots=True)
 class MailFacts:
