@@ -31,21 +31,13 @@ import unicodedata
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
-# Words are compared in their folded ASCII form (see _word): "Übernehmen" -> "uebernehmen".
-STATUS = {
-    "erledigt": "resolved", "close": "resolved", "resolve": "resolved",
-    "warten": "pending", "wartet": "pending", "pending": "pending",
-    "offen": "open", "open": "open",
-}  # fmt: skip
+from gateway.mail.words import PRIORITIES, STATUS, fold
+
+# Words are compared in their folded ASCII form (gateway.mail.words.fold):
+# "Übernehmen" -> "uebernehmen".
 ASSIGN = frozenset({"zuweisen", "assign"})
 TAKE = frozenset({"uebernehmen", "take"})
 PRIORITY = frozenset({"prioritaet", "prio", "priority"})
-PRIORITIES = {
-    "niedrig": "low", "low": "low",
-    "normal": "normal", "mittel": "normal", "medium": "normal",
-    "hoch": "high", "high": "high",
-    "dringend": "urgent", "urgent": "urgent",
-}  # fmt: skip
 QUEUE = frozenset({"queue"})
 TAG = frozenset({"tag"})
 NOTE = frozenset({"intern", "note"})
@@ -55,7 +47,6 @@ KNOWN = frozenset(STATUS) | ASSIGN | TAKE | PRIORITY | QUEUE | TAG | NOTE
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 _COMMAND = re.compile(r"#\s*(?P<word>[^\s:=]*)\s*[:=]?\s*(?P<arg>.*)", re.DOTALL)
 _SLUG = re.compile(r"\w[\w.-]{0,63}")  # the same names routing rules accept for queues/tags
-_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 _TRAILING = ".!,;"
 
 _ErrorFn = Callable[[str, str], None]
@@ -172,7 +163,7 @@ def validate(
 def resolve_agent(value: str, *, agents: Sequence[tuple[str, str]], acting_agent: str) -> str:
     """The agent's address for `me`, an address, a full name, an address local part or a
     unique first name (umlauts may be typed as ae/oe/ue)."""
-    wanted = _word(value)
+    wanted = fold(value)
     if wanted in ME:
         return acting_agent.strip().lower()
     if "@" in wanted:
@@ -197,9 +188,9 @@ def resolve_queue(value: str, queues: Collection[str]) -> str:
 def _by_name(wanted: str, agents: Sequence[tuple[str, str]]) -> list[str]:
     """Full name, then address local part, then first name: the first rule that matches."""
     keys: tuple[Callable[[str, str], str], ...] = (
-        lambda email, name: _word(name),
-        lambda email, name: _word(email.partition("@")[0]),
-        lambda email, name: (_word(name).split() or [""])[0],
+        lambda email, name: fold(name),
+        lambda email, name: fold(email.partition("@")[0]),
+        lambda email, name: (fold(name).split() or [""])[0],
     )
     for key in keys:
         found = [email for email, name in agents if key(email, name) == wanted]
@@ -210,7 +201,7 @@ def _by_name(wanted: str, agents: Sequence[tuple[str, str]]) -> list[str]:
 
 def _parse_line(line: str, line_no: int, block: CommandBlock) -> None:
     match = _COMMAND.fullmatch(line)  # matches every line that starts with "#"
-    word = _word(match["word"] if match else "").rstrip(_TRAILING)
+    word = fold(match["word"] if match else "").rstrip(_TRAILING)
     arg = (match["arg"] if match else "").strip().rstrip(_TRAILING).strip()
 
     def error(message: str, code: str) -> None:
@@ -228,7 +219,7 @@ def _parse_line(line: str, line_no: int, block: CommandBlock) -> None:
     elif word in PRIORITY:
         _priority(arg, error, add)
     elif word in ASSIGN:
-        add("assign", "me" if _word(arg) in ME else arg)
+        add("assign", "me" if fold(arg) in ME else arg)
     elif word in QUEUE:
         _queue(arg, error, add)
     else:
@@ -247,7 +238,7 @@ def _no_argument(word: str, arg: str, error: _ErrorFn, add: _AddFn) -> None:
 
 
 def _priority(arg: str, error: _ErrorFn, add: _AddFn) -> None:
-    value = PRIORITIES.get(_word(arg))
+    value = PRIORITIES.get(fold(arg))
     if value is None:
         choices = "niedrig, normal, hoch, dringend (low, normal, high, urgent)"
         error(f"unknown priority '{arg}': use {choices}", "bad-priority")
@@ -280,7 +271,7 @@ def _conflicts(commands: list[Command]) -> list[CommandError]:
         if command.kind in ("tag", "note"):
             continue
         first = seen.setdefault(command.kind, command)
-        if first is not command and _word(first.value or "") != _word(command.value or ""):
+        if first is not command and fold(first.value or "") != fold(command.value or ""):
             message = f"contradicts line {first.line_no} ('{first.line}')"
             errors.append(CommandError(command.line_no, command.line, message, "conflict"))
     return errors
@@ -300,22 +291,3 @@ def _clean(raw: str) -> str:
     """The line as typed, without the invisible characters mail clients and editors insert."""
     text = unicodedata.normalize("NFC", raw.translate(_INVISIBLE)).replace("\u00a0", " ")
     return text.strip()
-
-
-def status_word(text: str) -> str | None:
-    """The status a command word names ('Erledigt', 'wartet', 'open'), else None; the CLI and
-    the rules accept the same words as the mail commands."""
-    return STATUS.get(_word(text))
-
-
-def priority_word(text: str) -> str | None:
-    """The priority a word names ('hoch', 'Dringend', 'high'), else None."""
-    return PRIORITIES.get(_word(text))
-
-
-def _word(text: str) -> str:
-    """Folded form for comparing words and names: case, spacing, umlauts (ü = ue), accents."""
-    composed = unicodedata.normalize("NFC", " ".join(text.split()))
-    folded = composed.casefold().translate(_UMLAUTS)
-    decomposed = unicodedata.normalize("NFKD", folded)
-    return "".join(char for char in decomposed if not unicodedata.combining(char))

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.agents.commands import STATUS, status_word
 from gateway.errors import PostdeskError
+from gateway.mail.words import STATUS, status_word
 from storage.states import TICKET_STATUSES
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.agents.commands import priority_word
+from gateway.mail.words import priority_word
 from gateway.routing.backtracking import HINT, catastrophic
 
 Priority = Literal["low", "normal", "high", "urgent"]
