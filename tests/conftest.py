@@ -1,14 +1,13 @@
 """Shared fixtures: settings in a temp folder, a real migrated database (SQLite file always,
-PostgreSQL too when POSTDESK_TEST_DATABASE_URL is set), free loopback ports, mail samples."""
+PostgreSQL too when POSTDESK_TEST_DATABASE_URL is set), an SMTP sink on a free loopback port.
+Only fixtures live here; the helpers tests import are in tests/helpers.py and tests/fakes/."""
 
 from __future__ import annotations
 
 import os
-import socket
-import sysconfig
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import text
@@ -16,18 +15,13 @@ from sqlalchemy import text
 from gateway.config import Settings, settings_from_dict
 from storage.engine import Database, open_database
 from storage.migrate import upgrade
+from tests.fakes.smtp import Sink
+from tests.helpers import ROOT, free_port, running
 
-ROOT = Path(__file__).resolve().parent.parent
-MAILS = Path(__file__).resolve().parent / "mails"
-CORPUS = ROOT.parent / "shared" / "corpus"
-PY_EMAIL_DATA = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / "data"
+if TYPE_CHECKING:
+    from gateway.app import App
+
 PG_URL = os.environ.get("POSTDESK_TEST_DATABASE_URL")
-
-# The shared corpus of third-party mail lies beside a developer's checkout only; a user's clone
-# (and its `make test`) has none, so tests that read it skip with this reason.
-needs_corpus = pytest.mark.skipif(
-    not (CORPUS / "messages").is_dir(), reason="shared corpus (../shared/corpus) not beside repo"
-)
 
 
 @pytest.fixture(autouse=True)
@@ -38,17 +32,6 @@ def _no_sealing_key_from_an_earlier_test() -> Iterator[None]:
     sealing.configure(None)
     yield
     sealing.configure(None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def eml(name: str) -> bytes:
-    """A hand-written fixture mail from tests/mails."""
-    return (MAILS / name).read_bytes()
 
 
 def _reset_postgres(url: str) -> None:
@@ -137,29 +120,6 @@ def db(settings: Settings) -> Iterator[Database]:
     database.dispose()
 
 
-class Sink:
-    """A real SMTP server on loopback that records what it receives (the requester's MTA)."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-        self.controller: Any = None
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(
-            (envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))
-        )
-        return "250 2.0.0 OK"
-
-    @property
-    def port(self) -> int:
-        return int(self.controller.port)
-
-    def parsed(self) -> list[Any]:
-        from email import message_from_bytes, policy
-
-        return [message_from_bytes(raw, policy=policy.default) for _, _, raw in self.messages]
-
-
 @pytest.fixture
 def sink() -> Iterator[Sink]:
     from aiosmtpd.controller import Controller
@@ -173,15 +133,19 @@ def sink() -> Iterator[Sink]:
     recorder.controller.stop()
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
-    """Poll `condition` until it returns something truthy; fail the test after `timeout`."""
-    import time
+@pytest.fixture
+def service(make_settings: Callable[..., Settings], sink: Sink) -> Iterator[App]:
+    """The running service (serve in a thread) delivering its mail to `sink`. Test files that
+    need other settings (agents in teams, limits) define their own `service`."""
+    # Agents in no team: no agent notifications, so the sink sees only requester mail here
+    # (agents' mail is tested in test_agents.py).
+    settings = make_settings(
+        outgoing={"transport": "smtp", "host": "127.0.0.1", "port": sink.port,
+                  "interval_seconds": 0.1},
+        agents=[{"email": "anna.schmidt@example.org", "name": "Anna Schmidt"}],
+    )
+    from gateway.app import App
 
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+    app = App.build(settings)
+    with running(app):
+        yield app

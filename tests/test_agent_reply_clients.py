@@ -17,8 +17,8 @@ from inscriptis import get_text
 from gateway.app import App
 from gateway.config import Settings
 from storage.models import Article, Event
-from tests.conftest import Sink, wait_for
-from tests.helpers import make_mail, running, send
+from tests.fakes.smtp import Sink
+from tests.helpers import make_mail, running, send, wait_for
 
 REQUESTER = "erika.muster@example.net"
 ANNA = "anna.schmidt@example.org"

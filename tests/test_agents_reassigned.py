@@ -19,8 +19,8 @@ from gateway.app import App
 from gateway.cli import main
 from gateway.config import Settings
 from storage.models import Article, Event, Ticket
-from tests.conftest import Sink, wait_for
-from tests.helpers import make_mail, running, send, write_config
+from tests.fakes.smtp import Sink
+from tests.helpers import make_mail, running, send, wait_for, write_config
 
 REQUESTER = "erika.muster@example.net"
 ANNA = "anna.schmidt@example.org"

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.config import load_settings
 from gateway.errors import ConfigError
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_example_config_is_valid_and_paths_resolve_next_to_it() -> None:

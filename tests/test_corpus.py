@@ -13,7 +13,7 @@ from gateway.config import Settings
 from gateway.outgoing.senders import RecordingSender
 from storage import spool
 from storage.models import InboxItem
-from tests.conftest import CORPUS, PY_EMAIL_DATA
+from tests.helpers import CORPUS, PY_EMAIL_DATA
 
 
 def corpus_files() -> list[Path]:

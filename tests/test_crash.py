@@ -21,8 +21,7 @@ from sqlalchemy import select
 from gateway.config import Settings
 from storage.engine import open_database
 from storage.models import Article, InboxItem
-from tests.conftest import ROOT, wait_for
-from tests.helpers import make_mail
+from tests.helpers import ROOT, make_mail, wait_for
 
 pytestmark = pytest.mark.slow
 

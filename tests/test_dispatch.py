@@ -18,8 +18,8 @@ from gateway.errors import ConfigError
 from gateway.outgoing.senders import RecordingSender
 from storage import spool
 from storage.models import OutboxItem, Ticket
-from tests.conftest import ROOT, Sink, wait_for
-from tests.helpers import make_mail, running, send
+from tests.fakes.smtp import Sink
+from tests.helpers import ROOT, make_mail, running, send, wait_for
 
 ANNA = "anna.schmidt@example.org"
 BEN = "ben.mueller@example.org"

@@ -3,33 +3,18 @@ rate limit, duplicates and concurrency — the running service, real sockets, a 
 
 from __future__ import annotations
 
-import base64
 import threading
-from collections.abc import Callable, Iterator
-from datetime import timedelta
 from email.utils import make_msgid
 
-import pytest
-
 from gateway.app import App
-from gateway.config import Settings
-from storage.models import Ticket, utcnow
-from tests.conftest import Sink, wait_for
-from tests.helpers import OUTLOOK_THREAD_INDEX, articles, make_mail, running, send, tickets
-
-
-@pytest.fixture
-def service(make_settings: Callable[..., Settings], sink: Sink) -> Iterator[App]:
-    # Agents in no team: no agent notifications, so the sink sees only requester mail here
-    # (agents' mail is tested in test_agents.py).
-    settings = make_settings(
-        outgoing={"transport": "smtp", "host": "127.0.0.1", "port": sink.port,
-                  "interval_seconds": 0.1},
-        agents=[{"email": "anna.schmidt@example.org", "name": "Anna Schmidt"}],
-    )
-    app = App.build(settings)
-    with running(app):
-        yield app
+from tests.fakes.smtp import Sink
+from tests.helpers import (
+    articles,
+    make_mail,
+    send,
+    tickets,
+    wait_for,
+)
 
 
 def acks_to(sink: Sink, address: str) -> list:
@@ -57,64 +42,6 @@ def test_new_mail_opens_ticket_and_is_acknowledged(service: App, sink: Sink) -> 
     assert raw_headers.isascii()  # umlauts RFC 2047-encoded, no raw UTF-8 in headers
 
 
-def test_replies_thread_by_subject_references_and_outlook_thread_index(
-    service: App, sink: Sink
-) -> None:
-    first = make_mail(
-        headers={
-            "Thread-Index": base64.b64encode(OUTLOOK_THREAD_INDEX).decode(),
-            "Thread-Topic": "Drucker im 3. OG defekt",
-        }
-    )
-    send(service.settings, first)
-    wait_for(lambda: sink.messages)
-    ack = sink.parsed()[0]
-
-    by_subject = make_mail(subject=f"Re: AW: {ack['Subject']}", body="Noch eine Info.")
-    by_references = make_mail(
-        subject="ganz anderer Betreff",
-        body="Nachtrag",
-        headers={"References": f"{first['Message-ID']} {ack['Message-ID']}"},
-    )
-    child = OUTLOOK_THREAD_INDEX + bytes.fromhex("0000a1b2c3")
-    outlook = make_mail(
-        subject="AW: Drucker im 3. OG defekt",
-        body="Antwort aus Outlook",
-        headers={
-            "Thread-Index": base64.b64encode(child).decode(),
-            "Thread-Topic": "Drucker im 3. OG defekt",
-        },
-    )
-    for msg in (by_subject, by_references, outlook):
-        send(service.settings, msg)
-    wait_for(lambda: len(articles(service)) >= 5)  # 4 received + 1 acknowledgement
-    assert len(tickets(service)) == 1
-    received = [a for a in articles(service) if a.direction == "in"]
-    assert {a.message_id for a in received} == {
-        m["Message-ID"] for m in (first, by_subject, by_references, outlook)
-    }
-    assert len(sink.messages) == 1  # replies to an open ticket get no second acknowledgement
-
-
-def test_automatic_mail_and_bounces_are_recorded_but_not_answered(service: App, sink: Sink) -> None:
-    send(
-        service.settings,
-        make_mail(subject="Abwesenheitsnotiz: Drucker", headers={"Auto-Submitted": "auto-replied"}),
-    )
-    bounce = make_mail(
-        sender="MAILER-DAEMON@example.net",
-        subject="Undelivered Mail",
-        body="This is the mail system at host example.net.",
-    )
-    send(service.settings, bounce, mail_from="")
-    probe = make_mail(subject="Echte Anfrage")
-    send(service.settings, probe)
-    wait_for(lambda: sink.messages)
-    wait_for(lambda: len([a for a in articles(service) if a.direction == "in"]) == 3)
-    assert len(tickets(service)) == 3
-    assert [m["In-Reply-To"] for m in sink.parsed()] == [probe["Message-ID"]]
-
-
 def test_rate_limit_caps_acknowledgements_per_sender(service: App, sink: Sink) -> None:
     for number in range(30):
         send(service.settings, make_mail(subject=f"Anfrage {number}"))
@@ -126,59 +53,6 @@ def test_rate_limit_caps_acknowledgements_per_sender(service: App, sink: Sink) -
         from storage.models import OutboxItem
 
         assert session.query(OutboxItem).count() == limit  # nothing else queued either
-
-
-def test_same_message_id_twice_is_one_article(service: App, sink: Sink) -> None:
-    msg = make_mail()
-    send(service.settings, msg)
-    send(service.settings, msg)
-    wait_for(lambda: sink.messages)
-    with service.db.session() as session:
-        from storage.models import InboxItem
-
-        wait_for(lambda: session.query(InboxItem).filter_by(state="done").count() == 2)
-    assert len([a for a in articles(service) if a.direction == "in"]) == 1
-
-
-def test_stranger_quoting_a_reference_gets_a_new_linked_ticket(service: App, sink: Sink) -> None:
-    send(service.settings, make_mail())
-    wait_for(lambda: sink.messages)
-    stranger = make_mail(
-        sender="Max Fremd <max@elsewhere.example>",
-        subject="Re: [LDS-1] Drucker im 3. OG defekt",
-        body="Was ist da los?",
-    )
-    send(service.settings, stranger)
-    wait_for(lambda: len(tickets(service)) == 2)
-    first, second = tickets(service)
-    assert second.linked_ticket_id == first.id and second.requester == "max@elsewhere.example"
-    assert [
-        a.from_addr for a in articles(service) if a.ticket_id == first.id and a.direction == "in"
-    ] == ["erika.muster@example.net"]
-    wait_for(lambda: len(sink.messages) == 2)
-    for _envelope_from, rcpts, raw in sink.messages:  # nothing about LDS-1 to the stranger
-        if rcpts == ["max@elsewhere.example"]:
-            assert b"[LDS-2]" in raw and b"LDS-1]" not in raw.split(b"\r\n\r\n")[0]
-
-
-def test_reply_reopens_a_resolved_ticket_within_reopen_days(service: App, sink: Sink) -> None:
-    send(service.settings, make_mail())
-    wait_for(lambda: sink.messages)
-    with service.db.session() as session:
-        ticket = session.query(Ticket).one()
-        ticket.status, ticket.resolved_at = "resolved", utcnow()
-    send(service.settings, make_mail(subject="Re: [LDS-1] Drucker", body="Geht wieder nicht."))
-    wait_for(lambda: tickets(service)[0].status == "open")
-    assert len(tickets(service)) == 1
-    wait_for(lambda: len(sink.messages) == 2)  # "reopened" notice
-
-    with service.db.session() as session:
-        ticket = session.query(Ticket).one()
-        ticket.status = "resolved"
-        ticket.resolved_at = utcnow() - timedelta(days=service.settings.tickets.reopen_days + 1)
-    send(service.settings, make_mail(subject="Re: [LDS-1] Drucker", body="Schon wieder."))
-    wait_for(lambda: len(tickets(service)) == 2)
-    assert tickets(service)[1].linked_ticket_id == tickets(service)[0].id
 
 
 def test_concurrent_clients_make_exactly_one_ticket_each(service: App) -> None:

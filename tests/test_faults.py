@@ -29,8 +29,7 @@ from storage import spool
 from storage.blobs import BlobStore
 from storage.engine import Database
 from storage.models import InboxItem, utcnow
-from tests.conftest import wait_for
-from tests.helpers import make_mail, running, send, tickets, write_config
+from tests.helpers import make_mail, running, send, tickets, wait_for, write_config
 
 FAST_RETRY = {"retry_backoff_seconds": 0.2, "retry_backoff_max_seconds": 0.4}
 

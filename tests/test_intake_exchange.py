@@ -1,4 +1,4 @@
-"""EWS intake and sending against a local EWS endpoint (tests/fake_ews.py) with the real
+"""EWS intake and sending against a local EWS endpoint (tests/fakes/ews.py) with the real
 exchangelib: items are stored before they are moved or marked read, faults lose nothing and
 duplicate nothing, auth failures are diagnosed without a retry storm, MIME is sent intact."""
 
@@ -23,10 +23,9 @@ from gateway.mailboxes.ews import EwsClient, ExchangeSender
 from gateway.outgoing.senders import RecordingSender
 from storage import spool
 from storage.engine import Database
-from tests.conftest import eml
-from tests.fake_ews import FakeEws, server_error, soap_error
-from tests.fake_https import FakeServer, ManualClock, Response, TestCA, make_test_ca
-from tests.helpers import articles, tickets
+from tests.fakes.ews import FakeEws, server_error, soap_error
+from tests.fakes.https import FakeServer, ManualClock, Response, TestCA, make_test_ca
+from tests.helpers import articles, eml, tickets
 
 MAILBOX = "servicedesk@example.org"
 USER = "LANDKREIS\\svc-postdesk"
@@ -449,8 +448,7 @@ def test_serve_polls_the_mailbox_beside_smtp_and_status_shows_its_health(
     import yaml
 
     from gateway.cli import main
-    from tests.conftest import wait_for
-    from tests.helpers import running, send
+    from tests.helpers import running, send, wait_for
 
     settings = config(poll_seconds=0.3)
     ews.deliver(eml("plain-de.eml"))

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from gateway.intake.files import ImportReport, import_paths
 from storage.engine import Database
 from storage.spool import list_inbox
-from tests.conftest import CORPUS, needs_corpus
+from tests.helpers import CORPUS, needs_corpus
 
 
 def mail(n: int, body: bytes = b"Der Drucker druckt nicht.\n", nl: bytes = b"\n") -> bytes:

@@ -1,5 +1,5 @@
 """Graph intake and sending against a local Graph and Entra ID endpoint over TLS
-(tests/fake_graph.py) with the real msal and httpx: messages are stored before they are moved or
+(tests/fakes/graph.py) with the real msal and httpx: messages are stored before they are moved or
 marked read, pages are re-queried instead of skipped, throttling honours Retry-After, auth and
 permission failures are diagnosed without a retry storm, MIME is sent intact."""
 
@@ -23,9 +23,9 @@ from gateway.mailboxes.common import ItemRef
 from gateway.mailboxes.graph import GraphClient, GraphSender, retry_after
 from storage import spool
 from storage.engine import Database
-from tests.conftest import eml
-from tests.fake_graph import FakeGraph, graph_error, throttled
-from tests.fake_https import FakeServer, ManualClock, Response, TestCA, make_test_ca
+from tests.fakes.graph import FakeGraph, graph_error, throttled
+from tests.fakes.https import FakeServer, ManualClock, Response, TestCA, make_test_ca
+from tests.helpers import eml
 
 MAILBOX = "servicedesk@example.org"
 SECRET_ENV = "POSTDESK_TEST_GRAPH_SECRET"

@@ -45,7 +45,7 @@ from gateway.intake.smtp import (
 from storage.engine import Database, open_database
 from storage.models import InboxItem
 from storage.spool import NewInboxItem
-from tests.conftest import CORPUS, needs_corpus, wait_for
+from tests.helpers import CORPUS, needs_corpus, wait_for
 
 SERVICE = "servicedesk@example.org"
 SECRET = "SECRET-internal-detail /srv/db jane.doe@example.net"

@@ -22,8 +22,8 @@ from gateway.app import App
 from gateway.config import Settings
 from gateway.opshttp import Health
 from storage.engine import open_database
-from tests.conftest import ROOT, Sink, wait_for
-from tests.helpers import make_mail, running
+from tests.fakes.smtp import Sink
+from tests.helpers import ROOT, make_mail, running, wait_for
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -35,7 +35,7 @@ from storage import spool
 from storage.engine import Database
 from storage.models import Event, OutboxItem, utcnow
 from storage.tickets import TicketStore
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 RECIPIENT = "erika.muster@example.net"
 

@@ -15,8 +15,8 @@ import pytest
 from gateway.app import App
 from gateway.config import Settings
 from storage.models import Article, Event, Participant, Ticket
-from tests.conftest import Sink, wait_for
-from tests.helpers import make_mail, running, send
+from tests.fakes.smtp import Sink
+from tests.helpers import make_mail, running, send, wait_for
 
 REQUESTER = "erika.muster@example.net"
 SERVICE = ["servicedesk@example.org"]  # the envelope: the Cc'd people get their copy elsewhere

@@ -17,8 +17,7 @@ from gateway.intake.poller import PollHealth
 from storage.engine import open_database
 from storage.migrate import upgrade
 from storage.private import make_dirs
-from tests.conftest import wait_for
-from tests.helpers import make_mail
+from tests.helpers import make_mail, wait_for
 
 
 def mode(path: Path) -> int:

@@ -1,11 +1,28 @@
-"""The loop guard: which mails must never get an automatic answer (RFC 3834)."""
+"""guard stage: which mails must never get an automatic answer (RFC 3834), and a Message-ID
+seen before is one article; the verdict on parsed mails, then through the running service."""
 
 from __future__ import annotations
 
 import pytest
 
+from gateway.app import App
+from gateway.config import Settings
+from gateway.errors import Stop
 from gateway.mail.model import Address, ParsedMail
+from gateway.pipeline import guard, record
 from gateway.pipeline.guard import auto_reply_verdict
+from storage.engine import Database
+from tests.fakes.smtp import Sink
+from tests.helpers import (
+    articles,
+    make_mail,
+    open_ticket_row,
+    parsed_mail,
+    send,
+    stage_context,
+    tickets,
+    wait_for,
+)
 
 
 def mail(
@@ -111,3 +128,63 @@ def test_suppress_header_alone_does_not_make_an_agents_answer_automatic() -> Non
     assert auto_reply_verdict(both, envelope_from=agent, sent_by_us=False,
                               service_address="servicedesk@example.org",
                               from_agent=True) == "Auto-Submitted: auto-replied"
+
+
+def test_run_stops_a_mail_whose_message_id_is_stored_already(
+    db: Database, settings: Settings
+) -> None:
+    mail = parsed_mail()
+    with stage_context(db, settings, mail) as ctx:
+        guard.run(ctx)
+        record.run(ctx)  # the first copy is stored
+    again = parsed_mail(message_id=mail.message_id)
+    with stage_context(db, settings, again) as ctx, pytest.raises(Stop, match="duplicate"):
+        guard.run(ctx)
+
+
+def test_run_marks_our_own_message_id_coming_back_and_lets_ordinary_mail_pass(
+    db: Database, settings: Settings
+) -> None:
+    with stage_context(db, settings, parsed_mail(message_id="<ack-1@example.org>")) as ctx:
+        ticket = open_ticket_row(ctx)
+        ctx.store.add_message_refs(ticket, ["<ack-1@example.org>"], "out")
+        guard.run(ctx)
+        assert ctx.automatic_reason == "our own Message-ID came back (loop)"
+        assert [d.what for d in ctx.decisions] == ["automatic"]
+    with stage_context(db, settings) as ctx:
+        guard.run(ctx)
+        assert ctx.automatic_reason is None and ctx.decisions == []
+
+
+# --- through the running service (moved from test_end_to_end.py) ----------------------------
+
+
+def test_automatic_mail_and_bounces_are_recorded_but_not_answered(service: App, sink: Sink) -> None:
+    send(
+        service.settings,
+        make_mail(subject="Abwesenheitsnotiz: Drucker", headers={"Auto-Submitted": "auto-replied"}),
+    )
+    bounce = make_mail(
+        sender="MAILER-DAEMON@example.net",
+        subject="Undelivered Mail",
+        body="This is the mail system at host example.net.",
+    )
+    send(service.settings, bounce, mail_from="")
+    probe = make_mail(subject="Echte Anfrage")
+    send(service.settings, probe)
+    wait_for(lambda: sink.messages)
+    wait_for(lambda: len([a for a in articles(service) if a.direction == "in"]) == 3)
+    assert len(tickets(service)) == 3
+    assert [m["In-Reply-To"] for m in sink.parsed()] == [probe["Message-ID"]]
+
+
+def test_same_message_id_twice_is_one_article(service: App, sink: Sink) -> None:
+    msg = make_mail()
+    send(service.settings, msg)
+    send(service.settings, msg)
+    wait_for(lambda: sink.messages)
+    with service.db.session() as session:
+        from storage.models import InboxItem
+
+        wait_for(lambda: session.query(InboxItem).filter_by(state="done").count() == 2)
+    assert len([a for a in articles(service) if a.direction == "in"]) == 1

@@ -23,7 +23,7 @@ from gateway.mail.model import ParsedMail
 from gateway.pipeline.context import Context
 from gateway.pipeline.parse import parse_mail, run
 from storage.models import InboxItem
-from tests.conftest import CORPUS, PY_EMAIL_DATA, eml
+from tests.helpers import CORPUS, PY_EMAIL_DATA, eml
 
 DOMAIN = "example.org"
 MESSAGES = CORPUS / "messages"

@@ -22,8 +22,7 @@ from gateway.pipeline.prepare import (
 )
 from storage import spool
 from storage.models import Article, InboxItem
-from tests.conftest import eml
-from tests.helpers import make_mail
+from tests.helpers import eml, make_mail
 
 
 def item(number: int, raw: bytes) -> InboxItem:

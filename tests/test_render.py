@@ -11,7 +11,7 @@ import pytest
 from gateway.errors import TemplateError
 from gateway.outgoing.render import Renderer
 from storage.models import Ticket
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SHIPPED = ROOT / "templates"
 NAMES = ("requester-received", "requester-reopened", "requester-new-linked")

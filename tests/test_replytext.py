@@ -8,7 +8,7 @@ import pytest
 
 from gateway.mail import replytext
 from gateway.mail.replytext import new_text
-from tests.conftest import CORPUS
+from tests.helpers import CORPUS
 
 REPLIES = CORPUS / "reply-bodies"
 needs_corpus = pytest.mark.skipif(not REPLIES.is_dir(), reason="shared corpus not beside repo")

@@ -20,8 +20,7 @@ from gateway.config import Settings
 from gateway.outgoing.senders import RecordingSender
 from storage import spool
 from storage.models import Event, InboxItem, Ticket
-from tests.conftest import ROOT, wait_for
-from tests.helpers import make_mail, running, send, tickets, write_config
+from tests.helpers import ROOT, make_mail, running, send, tickets, wait_for, write_config
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from gateway.errors import RulesetInvalid
 from gateway.mail.language import detect
 from gateway.pipeline.parse import parse_mail
 from gateway.routing.ruleset import MailFacts, RouteDecision, Ruleset, load_ruleset
-from tests.conftest import ROOT, eml
+from tests.helpers import ROOT, eml
 
 AGENTS = ["anna.schmidt@example.org", "ben.mueller@example.org"]
 TEAMS = ["it", "fachverfahren"]

@@ -22,8 +22,7 @@ from gateway.app import App
 from gateway.config import Settings
 from gateway.outgoing.senders import RecordingSender
 from storage.models import InboxItem
-from tests.conftest import ROOT, wait_for
-from tests.helpers import make_mail, send, tickets
+from tests.helpers import ROOT, make_mail, send, tickets, wait_for
 
 
 def serve_command(config: Path) -> list[str]:

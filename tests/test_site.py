@@ -13,7 +13,7 @@ from gateway import packaged
 from gateway.cli import main
 from gateway.config import load_settings, settings_from_dict
 from gateway.errors import ConfigError
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -15,7 +15,7 @@ from jinja2 import meta
 from gateway.agents.reply import DELIMITER
 from gateway.errors import TemplateError
 from gateway.outgoing.render import RenderedMail, Renderer
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SHIPPED = ROOT / "templates"
 LANGUAGES = ("de", "en")

@@ -16,8 +16,7 @@ from gateway.cli import main
 from gateway.config import Settings
 from gateway.errors import TemplatesInvalid
 from gateway.outgoing.templateset import ActiveTemplates, check
-from tests.conftest import ROOT
-from tests.helpers import make_mail, write_config
+from tests.helpers import ROOT, make_mail, write_config
 
 VIEW = {"ref": "LDS-1", "subject": "s", "status": "new", "queue": None, "priority": "normal",
         "service_name": "SD", "service_address": "sd@example.org", "language": "de",

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, wait_for
-from tests.helpers import make_mail
+from tests.helpers import ROOT, free_port, make_mail, wait_for
 
 RUN_WHEEL_TEST = os.environ.get("POSTDESK_TEST_WHEEL") == "1"
 pytestmark = pytest.mark.skipif(
@@ -76,12 +75,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_carries_every_runtime_file(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    # every non-Python file inside the packages: name lists, migrations (env.py, script.py.mako)
+    # every non-Python file inside the packages: word lists, migrations (env.py, script.py.mako)
     inside = [
         path for path in _tracked("gateway") + _tracked("storage") if not path.endswith(".py")
     ]
     assert "gateway/redaction/data/first_names.txt" in inside
     assert "gateway/redaction/data/last_names.txt" in inside
+    assert "gateway/redaction/data/nouns.txt" in inside  # the curated word lists too
     missing = [path for path in inside if path not in names]
     # the product's top level: templates, example rules and config, under gateway/defaults/
     shipped = [*_tracked("templates"), *_tracked("rules"), "config.example.yaml"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlencode
 
-from tests.fake_https import Request, Response
+from tests.fakes.https import Request, Response
 
 WELL_KNOWN = ("msgfolderroot", "inbox", "sentitems", "drafts", "deleteditems")
 NAMES = {"msgfolderroot": "Top of Information Store", "inbox": "Inbox",
