@@ -1,5 +1,6 @@
-"""SMTP in → ticket → acknowledgement out through a real SMTP sink, with threading, loop guard,
-rate limit, duplicates and concurrency — the running service, real sockets, a real database."""
+"""SMTP in → ticket → acknowledgement out through a real SMTP sink, with the rate limit and
+concurrency — the running service, real sockets, a real database. (Threading, the loop guard
+and duplicates through the service: tests/test_pipeline_thread.py and test_pipeline_guard.py.)"""
 
 from __future__ import annotations
 
