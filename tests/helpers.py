@@ -63,7 +63,10 @@ def wait_for(condition: Callable[[], Any], timeout: float = 15.0, interval: floa
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
 
+
 OUTLOOK_THREAD_INDEX = base64.b64decode("AdnVl0Q4pN2VGMzbR0qQ0ZC8ln1c0g==")  # 22-byte header
+# Exchange Online, a reply (one child block) in a thread started on 2019-09-26 18:38 UTC.
+OUTLOOK_REPLY = "AQHVdJmSz7FwOb+ZL0aIExPYLyfVU6c/a/SA"
 
 
 def make_mail(

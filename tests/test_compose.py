@@ -17,7 +17,7 @@ from gateway.mail import compose as compose_module
 from gateway.mail import threadindex
 from gateway.mail.compose import MAX_REFERENCES, compose
 from gateway.mail.model import Address, MailAttachment
-from tests.test_threadindex import OUTLOOK_REPLY
+from tests.helpers import OUTLOOK_REPLY
 
 NOW = datetime(2024, 7, 1, 8, 5, tzinfo=UTC)
 REQUEST_ID = "<CAF=abc123+x@mail.example.net>"

@@ -35,7 +35,7 @@ from storage.models import (
     utcnow,
 )
 from storage.tickets import TicketStore
-from tests.test_threadindex import OUTLOOK_REPLY
+from tests.helpers import OUTLOOK_REPLY
 
 REQUEST_ID = "<request-1@mail.example.net>"
 EARLIER_ID = "<earlier@mail.example.net>"

@@ -8,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.mail import threadindex
+from tests.helpers import OUTLOOK_REPLY  # Exchange Online, a reply (one child block)
 
 # Outlook, new conversation; the mail's Date was 2022-07-20 19:58:07 +0000 (the index is made
 # when the compose window opens, so its time is a little earlier).
 OUTLOOK_NEW = "AQHYnHLVENTK1UHdsEyeUwZej/8cmg=="
-# Exchange Online, a reply (one child block) in a thread started on 2019-09-26 18:38 UTC.
-OUTLOOK_REPLY = "AQHVdJmSz7FwOb+ZL0aIExPYLyfVU6c/a/SA"
 # Eight reply levels deep.
 OUTLOOK_DEEP = (
     "AQHWW4kYTVU0hTDyYEitKlUuU5vZlKkKf2uAgAACLICAAR7YAIAAIxaAgAAB34CAAARBAIAAAV+AgAADXAA="
