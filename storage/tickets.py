@@ -4,7 +4,7 @@ no pipeline stage touches SQLAlchemy sessions directly.
 The worker runs these for every mail, so the hot ones are cheap: statements are built once at
 import (building a SQLAlchemy statement costs more than running it on SQLite), rows nobody
 reads back in the same transaction (articles, attachments, events, participants, Message-ID
-refs, outbox rows) are written with Core INSERTs instead of ORM objects and flushes, and
+refs) are written with Core INSERTs instead of ORM objects and flushes, and
 "insert unless present" is one `INSERT … ON CONFLICT DO NOTHING` (SQLite and PostgreSQL) instead
 of a SELECT followed by an INSERT. Only the ticket itself is an ORM object, because stages
 change it (status, queue, owner) and the session writes those changes at commit.
@@ -19,7 +19,6 @@ the queries that read tickets still go through the session and flush first.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,9 +27,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Connection,
-    Executable,
-    Insert,
     Table,
     bindparam,
     exists,
@@ -47,23 +43,19 @@ from storage import counters
 from storage.models import (
     Article,
     Attachment,
-    AutoReplyLog,
     Event,
     MessageRef,
-    OutboxItem,
     Participant,
     Ticket,
 )
-from storage.spool import insert_unless_present
+from storage.statements import Statements
 
 TICKET_COUNTER = "ticket"
 
 _ARTICLES = cast(Table, Article.__table__)
 _ATTACHMENTS = cast(Table, Attachment.__table__)
-_AUTO_REPLIES = cast(Table, AutoReplyLog.__table__)
 _EVENTS = cast(Table, Event.__table__)
 _MESSAGE_REFS = cast(Table, MessageRef.__table__)
-_OUTBOX = cast(Table, OutboxItem.__table__)
 _PARTICIPANTS = cast(Table, Participant.__table__)
 
 _TICKETS = cast(Table, Ticket.__table__)
@@ -123,14 +115,6 @@ _ROUTED_DETAIL = (
     .order_by(_EVENTS.c.id.desc())
     .limit(1)
 )
-_AUTO_REPLIES_SINCE = (
-    select(func.count())
-    .select_from(_AUTO_REPLIES)
-    .where(
-        _AUTO_REPLIES.c.recipient == bindparam("recipient"),
-        _AUTO_REPLIES.c.created_at >= bindparam("since"),
-    )
-)
 _ADD_ARTICLE = insert(_ARTICLES).returning(_ARTICLES.c.id)
 _SET_ARTICLE_KIND = (
     update(_ARTICLES)
@@ -139,46 +123,22 @@ _SET_ARTICLE_KIND = (
 )
 _ADD_ATTACHMENT = insert(_ATTACHMENTS)
 _ADD_EVENT = insert(_EVENTS)
-_QUEUE_OUTBOX = insert(_OUTBOX)
-# Log an automatic reply only while the recipient is under the limit: the count and the insert
-# in one statement (INSERT … SELECT … WHERE, the same SQL on SQLite and PostgreSQL).
-_ADD_AUTO_REPLY_UNDER_LIMIT = (
-    insert(_AUTO_REPLIES)
-    .from_select(
-        ["recipient", "created_at"],
-        select(
-            bindparam("recipient", type_=_AUTO_REPLIES.c.recipient.type),
-            bindparam("created_at", type_=_AUTO_REPLIES.c.created_at.type),
-        ).where(_AUTO_REPLIES_SINCE.scalar_subquery() < bindparam("limit")),
-    )
-    .returning(_AUTO_REPLIES.c.id)
-)
-_REMOVE_AUTO_REPLY = _AUTO_REPLIES.delete().where(_AUTO_REPLIES.c.id == bindparam("id"))
-
-
-@functools.cache
-def _add_if_new(dialect: str, table: Table) -> Insert:
-    return insert_unless_present(dialect, table)
-
-
-class TicketStore:
-    """The pipeline's and CLI's view of tickets inside one transaction (one Session)."""
+class TicketStore(Statements):
+    """The pipeline's and CLI's view of tickets inside one transaction (one Session): tickets,
+    their articles, participants, Message-IDs and events. Outbox rows are storage.outbox's,
+    the automatic-reply log storage.autoreplies'."""
 
     def __init__(self, session: Session) -> None:
-        self.session = session
-        self._connection: Connection | None = None
-        self._dialect: str | None = None
+        super().__init__(session)
         self._deferring = False
-        self._outbox: list[dict[str, Any]] = []  # held by `deferred()`
         self._refs: list[dict[str, Any]] = []  # held by `deferred()`
 
     @contextmanager
     def deferred(self) -> Iterator[None]:
-        """Hold the outbox rows (`queue_outbox`) and Message-ID refs written in the block and
-        write each table with one statement when it ends: the mails one incoming mail causes
-        (notifications, acknowledgement) cost two statements, not two per mail. Reads in the
-        block see the held rows (they are written first). If the block raises, they are
-        dropped with the transaction it fails."""
+        """Hold the Message-ID refs written in the block and write them with one statement
+        when it ends: the mails one incoming mail causes (notifications, acknowledgement) cost
+        one statement, not one per mail. Reads in the block see the held rows (they are
+        written first). If the block raises, they are dropped with the transaction it fails."""
         if self._deferring:  # nested: the outer block writes
             yield
             return
@@ -189,29 +149,11 @@ class TicketStore:
             self._write_deferred()
         finally:
             self._deferring = False
-            self._outbox, self._refs = [], []
+            self._refs = []
 
     def _write_deferred(self) -> None:
-        outbox, refs = self._outbox, self._refs
-        self._outbox, self._refs = [], []
-        if outbox:
-            self._run(_QUEUE_OUTBOX, outbox)
+        refs, self._refs = self._refs, []
         self._add_if_new(_MESSAGE_REFS, refs)
-
-    def _run(self, statement: Executable, params: Any = None) -> Any:
-        """Run a Core statement on the session's connection (see the module docstring)."""
-        connection = self._connection
-        if connection is None or connection.closed or not connection.in_transaction():
-            # the session's current transaction (a store may outlive one of them)
-            connection = self._connection = self.session.connection()
-        return connection.execute(statement, params)
-
-    def _add_if_new(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        if self._dialect is None:
-            self._dialect = self.session.get_bind().dialect.name
-        self._run(_add_if_new(self._dialect, table), rows)
 
     # --- numbering -----------------------------------------------------------------------
 
@@ -249,18 +191,6 @@ class TicketStore:
         """Every Message-ID seen or sent on the ticket, oldest first."""
         self._write_deferred()
         return list(self._run(_MESSAGE_IDS_OF, {"ticket_id": ticket.id}).scalars())
-
-    def agent_mails(self, ticket: Ticket, limit: int = 20) -> list[bytes]:
-        """The raw mails sent to agents about the ticket (kind `agent-*`), newest first: what
-        an agent's reply may quote and must not pass on to the requester."""
-        self._write_deferred()
-        statement = (
-            select(OutboxItem.raw)
-            .where(OutboxItem.ticket_id == ticket.id, OutboxItem.kind.like("agent-%"))
-            .order_by(OutboxItem.id.desc())
-            .limit(limit)
-        )
-        return [bytes(raw) for raw in self.session.execute(statement).scalars() if raw]
 
     def participants(self, ticket: Ticket) -> dict[str, str]:
         """address → role for everyone who is a party to the ticket."""
@@ -414,57 +344,6 @@ class TicketStore:
         ticket.status = status
         ticket.updated_at = now
         ticket.resolved_at = now if status in ("resolved", "closed") else None
-
-    def queue_outbox(
-        self,
-        *,
-        ticket: Ticket | None,
-        kind: str,
-        message_id: str,
-        envelope_from: str,
-        envelope_to: list[str],
-        raw: bytes,
-        now: datetime,
-        quarantined: str | None = None,
-    ) -> None:
-        """Queue a rendered mail for delivery now; inside `deferred()` the row is held and
-        written together with the block's other outbox rows. With `quarantined` (the reason),
-        the row records a mail that could not be made: it is listed, never delivered."""
-        row = {
-            "ticket_id": ticket.id if ticket else None,
-            "kind": kind,
-            "message_id": message_id,
-            "envelope_from": envelope_from,
-            "envelope_to": envelope_to,
-            "raw": raw,
-            "state": "queued" if quarantined is None else "quarantined",
-            "last_error": quarantined,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        if self._deferring:
-            self._outbox.append(row)
-        else:
-            self._run(_QUEUE_OUTBOX, row)
-
-    # --- automatic-reply rate limit ------------------------------------------------------
-
-    def log_auto_reply_within(
-        self, recipient: str, now: datetime, *, since: datetime, limit: int
-    ) -> int | None:
-        """Log an automatic reply to `recipient` only if fewer than `limit` were logged since
-        `since`, checked and logged in one statement. Returns the log row's id (for
-        `unlog_auto_reply`), or None when the recipient is at the limit and nothing was logged."""
-        logged = self._run(
-            _ADD_AUTO_REPLY_UNDER_LIMIT,
-            {"recipient": recipient.lower(), "created_at": now, "since": since, "limit": limit},
-        ).scalar()
-        return None if logged is None else int(logged)
-
-    def unlog_auto_reply(self, log_id: int) -> None:
-        """Take back a logged automatic reply that was not sent after all."""
-        self._run(_REMOVE_AUTO_REPLY, {"id": log_id})
 
     # --- listing for the CLI -------------------------------------------------------------
 

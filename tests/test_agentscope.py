@@ -1,4 +1,4 @@
-"""Who is in charge of a ticket (gateway.agents.scope), on a real database: the owner, the
+"""Who is in charge of a ticket (gateway.pipeline.scope), on a real database: the owner, the
 dispatchers on any ticket, the team's members while nobody owns it, and nobody else."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway.agents import scope as agentscope
 from gateway.config import Settings
+from gateway.pipeline import scope as agentscope
 from storage.engine import Database
 from storage.models import utcnow
 from storage.tickets import TicketStore

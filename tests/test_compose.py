@@ -15,19 +15,20 @@ import pytest
 from gateway.errors import PermanentDeliveryError
 from gateway.mail import compose as compose_module
 from gateway.mail import threadindex
-from gateway.mail.compose import MAX_REFERENCES, compose
+from gateway.mail.compose import MAX_REFERENCES, Letterhead, compose
 from gateway.mail.model import Address, MailAttachment
 from tests.helpers import OUTLOOK_REPLY
 
 NOW = datetime(2024, 7, 1, 8, 5, tzinfo=UTC)
 REQUEST_ID = "<CAF=abc123+x@mail.example.net>"
+SERVICEDESK = Letterhead("servicedesk@example.org", "Servicedesk", "example.org")
 
 
 def build(**overrides: Any) -> bytes:
+    head = Letterhead("servicedesk@example.org",
+                      "IT-Servicedesk Landesamt für Bürgerdienste und Straßenverkehr",
+                      "example.org")
     args: dict[str, Any] = {
-        "sender_address": "servicedesk@example.org",
-        "sender_name": "IT-Servicedesk Landesamt für Bürgerdienste und Straßenverkehr",
-        "domain": "example.org",
         "to": [Address("Jürgen Müller-Lüdenscheidt, Referat Öffentlichkeitsarbeit",
                        "juergen.mueller@example.net")],
         "cc": [],
@@ -42,7 +43,7 @@ def build(**overrides: Any) -> bytes:
         "now": NOW,
     }
     args.update(overrides)
-    return compose(**args).raw
+    return compose(head, **args).raw
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -82,8 +83,7 @@ def rfc2047(msg: EmailMessage, name: str) -> str:
 
 
 def test_message_id_date_and_threading_headers() -> None:
-    mail = compose(sender_address="servicedesk@example.org", sender_name="Servicedesk",
-                   domain="example.org", to=[Address("", "a@example.net")], cc=[],
+    mail = compose(SERVICEDESK, to=[Address("", "a@example.net")], cc=[],
                    subject="[LDS-1] Test", text="x", html=None, in_reply_to=REQUEST_ID,
                    references=["<first@example.net>", REQUEST_ID], thread_index=None,
                    automatic=False, now=NOW)
@@ -214,8 +214,7 @@ def test_display_names_with_specials_are_quoted_or_encoded() -> None:
 
 
 def test_given_message_id_and_reply_to_are_used() -> None:
-    mail = compose(sender_address="servicedesk@example.org", sender_name="Servicedesk",
-                   domain="example.org", to=[Address("", "anna@example.org")], cc=[],
+    mail = compose(SERVICEDESK, to=[Address("", "anna@example.org")], cc=[],
                    subject="[LDS-1] Neu", text="x", html=None, in_reply_to=None, references=[],
                    thread_index=None, automatic=True, now=NOW, message_id="<fixed.1@example.org>",
                    reply_to=Address("Servicedesk", "servicedesk+t0k@example.org"))

@@ -278,18 +278,18 @@ def test_the_rate_log_is_forgotten_after_the_window(settings: Settings) -> None:
     from datetime import timedelta
 
     from gateway.jobs import tasks as jobs
+    from storage.autoreplies import AutoReplies
     from storage.models import AutoReplyLog, utcnow
-    from storage.tickets import TicketStore
 
     app = App.build(settings)
     app.init_database()
     now = utcnow()
     window = timedelta(seconds=settings.limits.window_seconds)
     with app.db.session() as session:
-        store = TicketStore(session)
+        log = AutoReplies(session)
         for at in (now - window - timedelta(minutes=1), now - timedelta(minutes=5)):
-            assert store.log_auto_reply_within(f"requester:{REQUESTER}", at, since=at - window,
-                                               limit=10) is not None
+            assert log.log_within(f"requester:{REQUESTER}", at, since=at - window,
+                                  limit=10) is not None
     jobs.purge_originals(app)
     with app.db.session() as session:
         assert [row.created_at for row in session.query(AutoReplyLog)] == [

@@ -19,7 +19,7 @@ from sqlalchemy import event, select, update
 
 from gateway.config import Settings
 from gateway.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
-from gateway.mail.compose import compose
+from gateway.mail.compose import Letterhead, compose
 from gateway.mail.model import Address
 from gateway.outgoing import outbox
 from gateway.outgoing.outbox import backoff, deliver_due, lease
@@ -34,6 +34,7 @@ from gateway.outgoing.senders import (
 from storage import spool
 from storage.engine import Database
 from storage.models import Event, OutboxItem, utcnow
+from storage.outbox import Outbox
 from storage.tickets import TicketStore
 from tests.helpers import free_port
 
@@ -110,13 +111,13 @@ def queue_mail(db: Database, settings: Settings, subject: str = "[LDS-1] Eingang
         store = TicketStore(session)
         ticket = store.create_ticket(prefix="LDS", subject="Drucker", requester=RECIPIENT,
                                      language="de", conversation=None, now=now)
-        mail = compose(sender_address=settings.service.address, sender_name="IT-Servicedesk",
-                       domain=settings.service.domain, to=[Address("Erika Muster", RECIPIENT)],
+        head = Letterhead(settings.service.address, "IT-Servicedesk", settings.service.domain)
+        mail = compose(head, to=[Address("Erika Muster", RECIPIENT)],
                        cc=[], subject=subject, text="Grüße\n", html=None, in_reply_to=None,
                        references=[], thread_index=None, automatic=True, now=now)
-        store.queue_outbox(ticket=ticket, kind="requester-received", message_id=mail.message_id,
-                           envelope_from=settings.service.address, envelope_to=[RECIPIENT],
-                           raw=mail.raw, now=now)
+        Outbox(session).queue(ticket_id=ticket.id, kind="requester-received",
+                              message_id=mail.message_id, envelope_from=settings.service.address,
+                              envelope_to=[RECIPIENT], raw=mail.raw, now=now)
         item_id = session.scalars(
             select(OutboxItem.id).where(OutboxItem.message_id == mail.message_id)).one()
         return item_id, mail.message_id, ticket.id

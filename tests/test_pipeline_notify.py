@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from gateway.config import Settings
 from gateway.mail import threadindex
 from gateway.mail.model import Address, ParsedMail
+from gateway.outgoing.letters import Letters
 from gateway.outgoing.render import Renderer
 from gateway.pipeline import notify
 from gateway.pipeline.context import Context, Decision
@@ -87,7 +88,9 @@ def run_notify(db: Database, settings: Settings, tmp_path: Path) -> Callable[...
             ticket.status = ticket_status
             ctx = Context(inbox=inbox, settings=settings, store=store,
                           blobs=BlobStore(tmp_path / "blobs"),
-                          renderer=renderer or Renderer(settings.templates_dir, "de"),
+                          letters=Letters(settings,
+                                          renderer or Renderer(settings.templates_dir, "de"),
+                                          store),
                           now=now, mail=mail or parsed_mail(), ticket=ticket,
                           ticket_is_new=not existing, **{"language": "de", **fields})
             if linked:

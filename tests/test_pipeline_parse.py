@@ -382,9 +382,9 @@ def test_mutated_mails_never_crash() -> None:
 
 
 def _context(settings: Settings, raw: bytes | None) -> Context:
-    unused = cast(Any, None)  # parse touches neither the store, the blobs nor the renderer
+    unused = cast(Any, None)  # parse touches neither the store, the blobs nor the letters
     return Context(inbox=InboxItem(id=7, raw=raw), settings=settings, store=unused,
-                   blobs=unused, renderer=unused, now=datetime.now(UTC))
+                   blobs=unused, letters=unused, now=datetime.now(UTC))
 
 
 def test_run_sets_ctx_mail_and_records_a_generated_id(settings: Settings) -> None:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from storage import spool
+from storage.autoreplies import AutoReplies
 from storage.engine import Database
 from storage.models import (
     Article,
@@ -24,6 +25,7 @@ from storage.models import (
     Ticket,
     utcnow,
 )
+from storage.outbox import Outbox
 from storage.tickets import TicketStore
 
 
@@ -194,23 +196,24 @@ def test_deferred_outbox_rows_and_refs_are_written_together_and_read_back_inside
 ) -> None:
     now = utcnow()
     with db.session() as session:
-        store = TicketStore(session)
+        store, box = TicketStore(session), Outbox(session)
         ticket = new_ticket(store)
-        with statements(db) as seen, store.deferred():
+        with statements(db) as seen, store.deferred(), box.deferred():
             for n in (1, 2):
-                store.queue_outbox(ticket=ticket, kind="agent-notify", message_id=f"<o{n}@x>",
-                                   envelope_from="sd@example.org", envelope_to=["a@example.org"],
-                                   raw=b"mail", now=now)
+                box.queue(ticket_id=ticket.id, kind="agent-notify", message_id=f"<o{n}@x>",
+                          envelope_from="sd@example.org", envelope_to=["a@example.org"],
+                          raw=f"mail {n}".encode(), now=now)
                 store.add_message_refs(ticket, [f"<o{n}@x>"], "out")
             assert session.scalar(select(func.count()).select_from(OutboxItem)) == 0  # held
             assert store.message_ids(ticket) == ["<o1@x>", "<o2@x>"]  # a read writes them first
+            assert box.agent_mails(ticket.id) == [b"mail 2", b"mail 1"]  # newest first
             store.add_message_refs(ticket, ["<o3@x>"], "out")
         assert [s.split(" (")[0] for s in seen if s.startswith("INSERT")] == [
-            "INSERT INTO outbox", "INSERT INTO message_refs", "INSERT INTO message_refs"]
-        with pytest.raises(RuntimeError), store.deferred():
-            store.queue_outbox(ticket=ticket, kind="agent-notify", message_id="<lost@x>",
-                               envelope_from="sd@example.org", envelope_to=["a@example.org"],
-                               raw=b"mail", now=now)
+            "INSERT INTO message_refs", "INSERT INTO outbox", "INSERT INTO message_refs"]
+        with pytest.raises(RuntimeError), store.deferred(), box.deferred():
+            box.queue(ticket_id=ticket.id, kind="agent-notify", message_id="<lost@x>",
+                      envelope_from="sd@example.org", envelope_to=["a@example.org"],
+                      raw=b"mail", now=now)
             raise RuntimeError  # the transaction fails: its held rows are dropped
         assert store.message_ids(ticket) == ["<o1@x>", "<o2@x>", "<o3@x>"]
     with db.reading() as session:
@@ -222,11 +225,11 @@ def test_auto_reply_is_logged_only_under_the_limit_and_can_be_taken_back(db: Dat
     now = utcnow()
     since = now - timedelta(hours=1)
     with db.session() as session:
-        store = TicketStore(session)
+        log = AutoReplies(session)
         session.add(AutoReplyLog(recipient="erika@example.net",
                                  created_at=since - timedelta(seconds=1)))  # too old
         session.flush()
-        logged = [store.log_auto_reply_within("Erika@example.net", now, since=since, limit=2)
+        logged = [log.log_within("Erika@example.net", now, since=since, limit=2)
                   for _ in range(3)]
         assert logged[0] is not None and logged[1] is not None and logged[2] is None
 
@@ -237,9 +240,9 @@ def test_auto_reply_is_logged_only_under_the_limit_and_can_be_taken_back(db: Dat
                        AutoReplyLog.created_at >= since)) or 0)
 
         assert in_window() == 2
-        store.unlog_auto_reply(logged[1])
+        log.unlog(logged[1])
         assert in_window() == 1
-        assert store.log_auto_reply_within("erika@example.net", now, since=since, limit=2)
+        assert log.log_within("erika@example.net", now, since=since, limit=2)
 
 
 def test_touch_joins_other_changes_in_one_update(db: Database) -> None:

@@ -396,7 +396,7 @@ def tickets_assign(
     agent: Annotated[str, typer.Argument(help="Agent address, or 'none' to unassign")],
 ) -> None:
     """Assign a ticket to an agent (audited; the agent is notified by mail)."""
-    from gateway.outgoing import agentmail
+    from gateway.outgoing.letters import Letters
     from gateway.outgoing.render import Renderer
     from gateway.secrets import derive, load_secret
     from storage.models import utcnow
@@ -417,14 +417,9 @@ def tickets_assign(
             ticket.owner, ticket.updated_at = owner, now
             if owner is not None:
                 store.add_participant(ticket, owner, "agent")
-                mailer = agentmail.Mailer(
-                    settings,
-                    Renderer.from_settings(settings),
-                    derive(load_secret(settings), "agent-proof"),
-                )
-                agentmail.queue_agent_notification(
-                    mailer, store, ticket, owner, reason="assigned", text="", now=now
-                )
+                letters = Letters(settings, Renderer.from_settings(settings), store,
+                                  proof_key=derive(load_secret(settings), "agent-proof"))
+                letters.agent_notification(ticket, owner, reason="assigned", text="", now=now)
         typer.echo(f"{ticket.ref} assigned to {owner or 'nobody'}")
 
 

@@ -10,15 +10,9 @@ from typing import Any
 from gateway.config import ExchangeSettings, Settings
 from gateway.errors import ConfigError
 from gateway.intake.poller import MailboxPoller
-from gateway.mailboxes.common import CheckResult
+from gateway.mailboxes.common import CheckResult, exchange_settings
 from gateway.mailboxes.ews import EwsClient
 from storage.engine import Database
-
-
-def exchange_settings(settings: Settings) -> ExchangeSettings:
-    if settings.exchange is None:
-        raise ConfigError("exchange: not configured (add an `exchange:` section)")
-    return settings.exchange
 
 
 class EwsPoller(MailboxPoller):

@@ -10,15 +10,9 @@ from typing import Any
 from gateway.config import GraphSettings, Settings
 from gateway.errors import ConfigError
 from gateway.intake.poller import MailboxPoller
-from gateway.mailboxes.common import CheckResult
+from gateway.mailboxes.common import CheckResult, graph_settings
 from gateway.mailboxes.graph import GraphClient
 from storage.engine import Database
-
-
-def graph_settings(settings: Settings) -> GraphSettings:
-    if settings.graph is None:
-        raise ConfigError("graph: not configured (add a `graph:` section)")
-    return settings.graph
 
 
 class GraphPoller(MailboxPoller):

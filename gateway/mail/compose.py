@@ -79,11 +79,24 @@ def new_message_id(domain: str) -> str:
     return f"<{uuid.uuid4().hex}@{_ascii_domain(domain)}>"
 
 
+@dataclass(frozen=True, slots=True)
+class Letterhead:
+    """Who the service's mail comes from: the same on every mail, so it is built once from the
+    config (gateway.outgoing.letters) and handed to `compose` whole."""
+
+    address: str  # the central address: From and envelope sender
+    name: str  # its display name
+    domain: str  # the right-hand side of our Message-IDs (the guard knows our mail by it)
+    language: str = "de"  # of mail to someone whose language is not known
+
+    def sender_name(self, on_behalf_of: str | None = None) -> str:
+        """`Anna Schmidt (IT-Servicedesk)` for a reply relayed on an agent's behalf."""
+        return f"{on_behalf_of} ({self.name})" if on_behalf_of else self.name
+
+
 def compose(
+    letterhead: Letterhead,
     *,
-    sender_address: str,
-    sender_name: str,
-    domain: str,
     to: Sequence[Address],
     cc: Sequence[Address],
     subject: str,
@@ -98,8 +111,10 @@ def compose(
     thread_topic: str | None = None,
     message_id: str | None = None,
     reply_to: Address | None = None,
+    on_behalf_of: str | None = None,
 ) -> ComposedMail:
-    """One outgoing mail as bytes plus its Message-ID (`message_id` if given, else a new one).
+    """One outgoing mail from `letterhead` as bytes plus its Message-ID (`message_id` if given,
+    else a new one); `on_behalf_of` names the agent whose reply it relays.
 
     Raises PermanentDeliveryError when an address cannot be written without SMTPUTF8
     (a non-ASCII local part), and ValueError for a CR/LF in the subject, no recipient or a
@@ -109,11 +124,12 @@ def compose(
     if not to:
         raise ValueError("a mail needs at least one recipient")
     if message_id is None:
-        message_id = new_message_id(domain)
+        message_id = new_message_id(letterhead.domain)
     elif not _valid_ids([message_id]):
         raise ValueError("message_id is not a well-formed <left@right> id")
     headers: list[tuple[str, str]] = [
-        ("From", _addresses("From", [(sender_name, sender_address)])),
+        ("From", _addresses("From", [(letterhead.sender_name(on_behalf_of),
+                                      letterhead.address)])),
         ("To", _addresses("To", [(a.name, a.email) for a in to])),
     ]
     if cc:

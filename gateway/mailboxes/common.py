@@ -19,12 +19,28 @@ from email.policy import compat32
 from email.utils import getaddresses
 from typing import Protocol
 
+from gateway.config import ExchangeSettings, GraphSettings, Settings
 from gateway.errors import (
+    ConfigError,
     DeliveryError,
     PermanentDeliveryError,
     PostdeskError,
     TemporaryDeliveryError,
 )
+
+
+def exchange_settings(settings: Settings) -> ExchangeSettings:
+    """The `exchange:` section, which both the EWS intake and the EWS sender need."""
+    if settings.exchange is None:
+        raise ConfigError("exchange: not configured (add an `exchange:` section)")
+    return settings.exchange
+
+
+def graph_settings(settings: Settings) -> GraphSettings:
+    """The `graph:` section, which both the Graph intake and the Graph sender need."""
+    if settings.graph is None:
+        raise ConfigError("graph: not configured (add a `graph:` section)")
+    return settings.graph
 
 
 class MailboxError(PostdeskError):

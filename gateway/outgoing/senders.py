@@ -266,12 +266,12 @@ def make_sender(settings: Settings) -> Sender:
             local_hostname=settings.service.domain,
         )
     if out.transport == "exchange":
-        from gateway.intake.exchange import exchange_settings
+        from gateway.mailboxes.common import exchange_settings
         from gateway.mailboxes.ews import ExchangeSender
 
         return ExchangeSender.from_settings(exchange_settings(settings))
     if out.transport == "graph":
-        from gateway.intake.graph import graph_settings
+        from gateway.mailboxes.common import graph_settings
         from gateway.mailboxes.graph import GraphSender
 
         return GraphSender.from_settings(graph_settings(settings))

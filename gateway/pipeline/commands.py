@@ -87,7 +87,7 @@ def _held(ctx: Context, agent: str) -> bool:
         ctx.texts.get("relay", ""),
         agent_addresses=[a.email for a in settings.agents],
         tokens=tokens,
-        notification_lines=agentreply.own_lines(ctx.store.agent_mails(ticket)),
+        notification_lines=agentreply.own_lines(ctx.letters.agent_mails(ticket)),
         ignore=[settings.service.name, settings.service.address],
     )
     if not reasons:

@@ -13,7 +13,7 @@ from gateway.mail.model import ParsedMail
 if TYPE_CHECKING:
     from gateway.agents.commands import CommandBlock, CommandError
     from gateway.config import Settings
-    from gateway.outgoing.render import Renderer
+    from gateway.outgoing.letters import Letters
     from gateway.redaction import Analysis, Redactor
     from gateway.routing.ruleset import RouteDecision, Ruleset
     from storage.blobs import BlobStore
@@ -48,7 +48,7 @@ class Context:
     settings: Settings
     store: TicketStore
     blobs: BlobStore
-    renderer: Renderer
+    letters: Letters  # every outgoing mail: templates, caps, outbox
     now: datetime
     mail: ParsedMail | None = None
     ticket: Ticket | None = None

@@ -3,14 +3,14 @@ forged), so a mail acts as an agent only with proof: a valid proof token for thi
 ticket (from a notification: plus-addressed recipient, In-Reply-To or References), or — if the
 operator trusts the MTA in front of postdesk — its Authentication-Results showing DMARC/DKIM pass
 for the agent's domain. Agent mail without proof on a ticket is kept as an unverified note; a
-proven agent who is no longer in charge of the ticket (gateway.agents.scope) acts on nothing
+proven agent who is no longer in charge of the ticket (gateway.pipeline.scope) acts on nothing
 either: the mail is kept as a note."""
 
 from __future__ import annotations
 
 from gateway import logs
 from gateway.agents import proof as agentproof
-from gateway.agents import scope as agentscope
+from gateway.pipeline import scope as agentscope
 from gateway.pipeline.context import Context
 
 
@@ -27,7 +27,7 @@ def _trusted_authentication(ctx: Context, agent: str) -> bool:
 
 
 def _verified(ctx: Context, agent: str, via: str | None) -> None:
-    """A proven agent acts only while in charge of the ticket (gateway.agents.scope): a former
+    """A proven agent acts only while in charge of the ticket (gateway.pipeline.scope): a former
     owner's reply, token and all, is kept as a note, with an event, and its writer told."""
     assert ctx.ticket is not None
     if agentscope.in_charge(ctx.settings, ctx.store, ctx.ticket, agent):

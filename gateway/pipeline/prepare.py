@@ -49,7 +49,7 @@ from storage.models import InboxItem, utcnow
 
 if TYPE_CHECKING:
     from gateway.agents.commands import CommandBlock
-    from gateway.outgoing.render import Renderer
+    from gateway.outgoing.letters import Letters
     from gateway.routing.ruleset import RouteDecision, Ruleset
     from storage.blobs import BlobStore
     from storage.tickets import TicketStore
@@ -202,7 +202,7 @@ class _Unavailable:
 
 _NO_STORE = cast("TicketStore", _Unavailable("database"))
 _NO_BLOBS = cast("BlobStore", _Unavailable("blob store"))
-_NO_RENDERER = cast("Renderer", _Unavailable("templates"))
+_NO_LETTERS = cast("Letters", _Unavailable("letters"))
 
 
 @functools.cache
@@ -234,7 +234,7 @@ def prepare_item(
         settings=settings,
         store=_NO_STORE,
         blobs=_NO_BLOBS,
-        renderer=_NO_RENDERER,
+        letters=_NO_LETTERS,
         now=utcnow(),
         redactor=shared_redactor(settings),
     )

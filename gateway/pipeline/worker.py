@@ -30,8 +30,7 @@ from sqlalchemy.orm import Session
 from gateway import logs, pipeline
 from gateway.config import Settings
 from gateway.errors import Stop
-from gateway.outgoing.render import Renderer
-from gateway.outgoing.templateset import ActiveTemplates
+from gateway.outgoing.letters import ActiveTemplates, Letters, Renderer, letterhead
 from gateway.pipeline import faults
 from gateway.pipeline.context import Context
 from gateway.pipeline.lifeline import die_with_parent
@@ -152,6 +151,7 @@ class Worker:
         sealing.configure(fernet_key(secret))  # stored originals are encrypted at rest
         self.pseudonym_key = derive(secret, "pseudonyms")
         self.proof_key = derive(secret, "agent-proof")
+        self.letterhead = letterhead(settings)
         self.metrics: PipelineMetrics | None = None
 
     def measure(self, metrics: PipelineMetrics | None) -> None:
@@ -319,12 +319,14 @@ class Worker:
         if prepared.error is not None:
             spool.quarantine_inbox(session, claim.id, stage=prepared.stage, reason=prepared.error)
             return _Result(Outcome(claim.id, "quarantined"), item, prepared.stage, prepared.error)
+        store = TicketStore(session)
         ctx = Context(
             inbox=item,
             settings=self.settings,
-            store=TicketStore(session),
+            store=store,
             blobs=self.blobs,
-            renderer=self.templates.current(),
+            letters=Letters(self.settings, self.templates.current(), store,
+                            proof_key=self.proof_key, head=self.letterhead),
             now=utcnow(),
             ruleset=self.rules.current(),
             pseudonym_key=self.pseudonym_key,

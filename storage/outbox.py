@@ -1,0 +1,97 @@
+"""Outbox rows as mail is made: queue a composed mail for delivery (or record one that could not
+be made), and read back what was sent to agents. Delivery itself (claim, mark sent, retry) is in
+storage.spool; making the mail is gateway.outgoing.letters, the only writer of these rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy.orm import Session
+
+from storage.models import OutboxItem
+from storage.statements import Statements
+
+_OUTBOX = cast(Table, OutboxItem.__table__)
+_QUEUE = insert(_OUTBOX)
+_AGENT_MAILS = (
+    select(_OUTBOX.c.raw)
+    .where(_OUTBOX.c.ticket_id == bindparam("ticket_id"), _OUTBOX.c.kind.like("agent-%"))
+    .order_by(_OUTBOX.c.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
+class Outbox(Statements):
+    """The outbox rows written in one transaction (one Session)."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self._deferring = False
+        self._held: list[dict[str, Any]] = []  # held by `deferred()`
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hold the rows queued in the block and write them with one statement when it ends:
+        the mails one incoming mail causes (notifications, acknowledgement) cost one INSERT,
+        not one each. Reads in the block see the held rows (they are written first). If the
+        block raises, they are dropped with the transaction it fails."""
+        if self._deferring:  # nested: the outer block writes
+            yield
+            return
+        self._deferring = True
+        try:
+            yield
+            self._deferring = False
+            self._write_held()
+        finally:
+            self._deferring = False
+            self._held = []
+
+    def _write_held(self) -> None:
+        held, self._held = self._held, []
+        if held:
+            self._run(_QUEUE, held)
+
+    def queue(
+        self,
+        *,
+        ticket_id: int | None,
+        kind: str,
+        message_id: str,
+        envelope_from: str,
+        envelope_to: list[str],
+        raw: bytes,
+        now: datetime,
+        quarantined: str | None = None,
+    ) -> None:
+        """Queue a composed mail for delivery now; inside `deferred()` the row is held. With
+        `quarantined` (the reason), the row records a mail that could not be made: it is
+        listed, never delivered."""
+        row = {
+            "ticket_id": ticket_id,
+            "kind": kind,
+            "message_id": message_id,
+            "envelope_from": envelope_from,
+            "envelope_to": envelope_to,
+            "raw": raw,
+            "state": "queued" if quarantined is None else "quarantined",
+            "last_error": quarantined,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        if self._deferring:
+            self._held.append(row)
+        else:
+            self._run(_QUEUE, row)
+
+    def agent_mails(self, ticket_id: int, limit: int = 20) -> list[bytes]:
+        """The raw mails sent to agents about the ticket (kind `agent-*`), newest first: what
+        an agent's reply may quote and must not pass on to the requester."""
+        self._write_held()
+        rows = self._run(_AGENT_MAILS, {"ticket_id": ticket_id, "limit": limit}).scalars()
+        return [bytes(raw) for raw in rows if raw]

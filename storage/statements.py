@@ -1,0 +1,43 @@
+"""Core statements on a session's connection, for the stores that write rows nobody reads back
+in the same transaction (see storage.tickets): running them on the connection skips the ORM's
+per-statement work and its autoflush."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from sqlalchemy import Connection, Executable, Insert, Table
+from sqlalchemy.orm import Session
+
+from storage.spool import insert_unless_present
+
+
+@functools.cache
+def _add_if_new(dialect: str, table: Table) -> Insert:
+    return insert_unless_present(dialect, table)
+
+
+class Statements:
+    """A session and the Core statements run on its connection."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._connection: Connection | None = None
+        self._dialect: str | None = None
+
+    def _run(self, statement: Executable, params: Any = None) -> Any:
+        """Run a Core statement on the session's connection."""
+        connection = self._connection
+        if connection is None or connection.closed or not connection.in_transaction():
+            # the session's current transaction (a store may outlive one of them)
+            connection = self._connection = self.session.connection()
+        return connection.execute(statement, params)
+
+    def _add_if_new(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """`INSERT … ON CONFLICT DO NOTHING` for `rows` (nothing for none)."""
+        if not rows:
+            return
+        if self._dialect is None:
+            self._dialect = self.session.get_bind().dialect.name
+        self._run(_add_if_new(self._dialect, table), rows)
