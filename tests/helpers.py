@@ -180,7 +180,7 @@ def stage_context(
     """A Context for calling one stage function, in one transaction like the worker's: a real
     inbox row and TicketStore on `db` (migrated), blobs under data_dir, the shipped templates.
     `fields` set any other Context field (ticket, sender_role, texts, proof_key, ...)."""
-    from gateway.outgoing.render import Renderer
+    from gateway.outgoing.letters import Letters, Renderer
     from gateway.pipeline.context import Context
     from storage.blobs import BlobStore
     from storage.models import InboxItem, utcnow
@@ -193,9 +193,12 @@ def stage_context(
                           envelope_from=mail.from_.email, envelope_to=["servicedesk@example.org"])
         session.add(inbox)
         session.flush()
-        yield Context(inbox=inbox, settings=settings, store=TicketStore(session),
+        store = TicketStore(session)
+        renderer = Renderer(settings.templates_dir, settings.service.language)
+        yield Context(inbox=inbox, settings=settings, store=store,
                       blobs=BlobStore(settings.data_dir / "blobs"),
-                      renderer=Renderer(settings.templates_dir, settings.service.language),
+                      letters=Letters(settings, renderer, store,
+                                      proof_key=fields.get("proof_key", b"")),
                       now=now, mail=mail, **fields)
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from gateway.agents import proof as agentproof
-from gateway.agents import scope as agentscope
 from gateway.config import Settings
 from gateway.mail.model import Address, ParsedMail
 from gateway.pipeline import identify
+from gateway.pipeline import scope as agentscope
 from gateway.pipeline.context import Context
 from storage.engine import Database
 from storage.models import Event, Ticket
