@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
 from gateway import logs, pipeline
 from gateway.config import Settings
-from gateway.errors import Stop
+from gateway.errors import PrepareFailed, RuleOverrun, Stop
 from gateway.mail.model import ParsedMail
 from gateway.pipeline import faults
 from gateway.pipeline.context import Context, Decision, MailAnalysis
@@ -53,24 +53,6 @@ if TYPE_CHECKING:
     from gateway.routing.ruleset import RouteDecision, Ruleset
     from storage.blobs import BlobStore
     from storage.tickets import TicketStore
-
-
-class PrepareFailed(Exception):
-    """The prepare process died or ran out of time on this mail."""
-
-    stage = "prepare"  # the stage the mail is quarantined at
-    transient = True  # worth another attempt
-
-
-class RuleOverrun(PrepareFailed):
-    """Evaluating the rules on this mail took more than its budget: it would again, so the
-    mail is quarantined at once."""
-
-    stage = "route"
-    transient = False
-
-    def __str__(self) -> str:
-        return f"RuleOverrun: {self.args[0]}"
 
 
 def overrun_reason(ruleset: Ruleset, index: int, budget: float) -> str:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from gateway import logs, pipeline
 from gateway.config import Settings
-from gateway.errors import Stop
+from gateway.errors import PrepareFailed, Stop
 from gateway.outgoing.render import Renderer
 from gateway.outgoing.templateset import ActiveTemplates
 from gateway.pipeline import faults
@@ -38,7 +38,6 @@ from gateway.pipeline.lifeline import die_with_parent
 from gateway.pipeline.prepare import (
     InlinePreparer,
     Prepared,
-    PrepareFailed,
     Preparer,
     ProcessPreparer,
 )
