@@ -30,16 +30,6 @@ needs_corpus = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(autouse=True)
-def _no_sealing_key_from_an_earlier_test() -> Iterator[None]:
-    """The sealing key is per process (set by App.build): tests must not inherit one."""
-    from storage import sealing
-
-    sealing.configure(None)
-    yield
-    sealing.configure(None)
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -15,6 +15,7 @@ import yaml
 
 from gateway.app import App
 from gateway.config import Settings
+from gateway.serve import Service
 from storage.models import Article, Ticket
 
 OUTLOOK_THREAD_INDEX = base64.b64decode("AdnVl0Q4pN2VGMzbR0qQ0ZC8ln1c0g==")  # 22-byte header
@@ -51,17 +52,25 @@ def send(
 
 
 @contextmanager
-def running(app: App) -> Iterator[App]:
-    """Run `app.serve()` in a thread (no signal handlers) and stop it afterwards."""
-    thread = threading.Thread(target=app.serve, kwargs={"install_signals": False}, daemon=True)
+def serving(app: App) -> Iterator[Service]:
+    """Serve `app` in a thread (no signal handlers) and stop it afterwards."""
+    service = Service(app)
+    thread = threading.Thread(target=service.run, kwargs={"install_signals": False}, daemon=True)
     thread.start()
     try:
         _wait_listening(app.settings)
-        yield app
+        yield service
     finally:
         app.stop_event.set()
         thread.join(timeout=60)
     assert not thread.is_alive(), "serve did not stop"
+
+
+@contextmanager
+def running(app: App) -> Iterator[App]:
+    """`serving(app)`, for tests that need only the app's parts."""
+    with serving(app):
+        yield app
 
 
 def write_config(path: Path, settings: Settings) -> Path:
