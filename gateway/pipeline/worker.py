@@ -480,12 +480,9 @@ LOW_NICENESS = 5
 
 
 def _yield_to_intake(priority: str) -> None:
-    """Lower the CPU priority of the worker (and so of its prepare process, which inherits it).
-    When both want the CPU, the SMTP intake (a sender waits for its 250) goes first and the
-    durable inbox absorbs the burst; the pipeline catches up as soon as the intake is idle.
-    `idle` (Linux SCHED_IDLE: only CPU time nothing else wants) raised accepted mails/s on
-    2 cores by about a quarter over nice +5 (`low`), at the same processing rate end to end;
-    on a host shared with busy services `low` or `normal` keep the pipeline from starving."""
+    """Lower the CPU priority of the worker (and so of its prepare process, which inherits it),
+    so that the SMTP intake, whose senders wait for their 250, goes first when both want the CPU
+    (measurements: docs/performance.md)."""
     if priority == "normal":
         return
     # not POSIX, or not allowed: run at normal priority
