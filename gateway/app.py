@@ -1,224 +1,81 @@
-"""Wiring only: build every part from the settings and run them together in `postdesk serve`."""
+"""Build every part of postdesk once, from the settings: database (with the sealing key), keys,
+rules and templates in force, blobs, sender and worker. Running them together is
+gateway.serve; the CLI and the tests use the parts directly."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import multiprocessing
-import multiprocessing.connection
-import os
-import signal
 import threading
-import time
 from dataclasses import dataclass, field
-from types import FrameType
-from typing import TYPE_CHECKING
 
-from gateway import logs
 from gateway.config import Settings
-from gateway.intake.smtp import SmtpIntake
-from gateway.jobs.scheduler import build_scheduler
 from gateway.outgoing.render import Renderer
 from gateway.outgoing.senders import Sender, make_sender
-from gateway.pipeline.worker import Signal, Worker, run_worker_process
-from gateway.signals import ProcessFlag
+from gateway.outgoing.templateset import ActiveTemplates
+from gateway.pipeline.prepare import Preparer
+from gateway.pipeline.worker import RELOAD_SECONDS, Checked, Worker
+from gateway.routing.active import ActiveRuleset
+from gateway.secrets import Keys
 from storage import private
 from storage.blobs import BlobStore
-from storage.engine import Database
-from storage.migrate import upgrade
+from storage.engine import Database, open_database
 
-if TYPE_CHECKING:
-    from multiprocessing.context import SpawnProcess
 
-    from gateway.opshttp import OpsServer
+@dataclass(frozen=True)
+class Parts:
+    """What the pipeline is given, opened once per process: keys (the secret is created if
+    missing), the database that seals stored mail with them, and the blob store."""
+
+    settings: Settings
+    db: Database
+    keys: Keys
+    blobs: BlobStore
+
+    @classmethod
+    def open(cls, settings: Settings) -> Parts:
+        private.make_dirs(settings.data_dir)
+        keys = Keys.load(settings, create=True)
+        db = open_database(settings.database.url, keys.sealer)
+        return cls(settings, db, keys, BlobStore(settings.data_dir / "blobs"))
+
+    def worker(self, preparer: Preparer | None = None, start: Checked | None = None) -> Worker:
+        """A worker on these parts, with the rules and templates in force: `start` as checked
+        by serve (for its worker process), else loaded and checked now (a broken set raises)."""
+        rules, templates = start or (None, None)
+        return Worker(
+            self.settings, self.db, self.blobs, self.keys,
+            ActiveRuleset(self.settings, RELOAD_SECONDS, rules),
+            ActiveTemplates(self.settings, RELOAD_SECONDS, templates),
+            preparer=preparer,
+        )
 
 
 @dataclass
 class App:
     settings: Settings
     db: Database
-    renderer: Renderer
+    keys: Keys
     blobs: BlobStore
     sender: Sender
     worker: Worker
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    runner: WorkerRunner | None = None  # while serving
-    ops: OpsServer | None = None  # while serving, with `metrics:` configured
+    stop_event: threading.Event = field(default_factory=threading.Event)  # ends serve and jobs
 
     @classmethod
     def build(cls, settings: Settings, sender: Sender | None = None) -> App:
-        private.make_dirs(settings.data_dir)
-        worker = Worker.from_settings(settings)
-        return cls(
-            settings,
-            worker.db,
-            worker.renderer,
-            worker.blobs,
-            sender or make_sender(settings),
-            worker,
-        )
-
-    def init_database(self) -> None:
-        upgrade(self.db)
-
-    def serve(self, install_signals: bool = True) -> None:
-        """Run intake, worker and scheduler until SIGTERM/SIGINT (or `stop_event`)."""
-        self.init_database()
-        runner = self.runner = WorkerRunner(self)
-        ops = self._ops(runner)
-        intake = SmtpIntake(
-            self.settings,
-            self.db,
-            on_stored=runner.wake.set,
-            on_reply=ops.metrics.smtp_reply if ops is not None else None,
-        )
-        # Bind first: a second serve on a busy port ends here with one line, before it starts a
-        # worker process or puts back rows that the serve owning the port is working on.
-        intake.start()
-        if ops is not None:
-            try:
-                ops.start()
-            except BaseException:
-                intake.stop()
-                raise
-        self.worker.recover()
-        if install_signals:
-
-            def _stop(signum: int, _frame: FrameType | None) -> None:
-                logs.event("serve.stopping", signal=signum)
-                self.stop_event.set()
-
-            signal.signal(signal.SIGTERM, _stop)
-            signal.signal(signal.SIGINT, _stop)
-        scheduler = build_scheduler(self, wake=runner.wake.set)
-        runner.start()
-        scheduler.start()
-        logs.event(
-            "serve.started",
-            smtp=f"{self.settings.smtp.host}:{intake.port}",
-            worker=self.settings.worker.mode,
-            transport=self.settings.outgoing.transport,
-            rules=self.worker.rules.value.version,
-            templates=self.worker.templates.value.version,
-        )
-        try:
-            self.stop_event.wait()
-        finally:
-            # The worker stops beside the intake, within the shutdown timeout whatever it does
-            # (stuck, it is killed); the intake stops taking mail, what it accepted is committed.
-            timeout = self.settings.worker.shutdown_timeout_seconds
-            stopping = threading.Thread(target=runner.stop, args=(timeout,), name="stop-worker")
-            stopping.start()
-            intake.stop(grace=min(5.0, timeout / 2))
-            stopping.join()
-            if ops is not None:
-                ops.stop()
-            scheduler.shutdown(wait=True)
-            self.db.dispose()
-            logs.event("serve.stopped")
-
-
-    def _ops(self, runner: WorkerRunner) -> OpsServer | None:
-        """The /metrics and /healthz endpoint, if configured (`self.ops` while serving)."""
-        if self.settings.metrics is None:
-            return None
-        from gateway.opshttp import OpsServer
-
-        self.ops = OpsServer.build(self.settings, self.db, runner)
-        if self.ops.metrics.pipeline is not None:  # worker.mode: thread
-            self.worker.measure(self.ops.metrics.pipeline)
-        return self.ops
-
-
-class WorkerRunner:
-    """Runs the pipeline worker beside the intake: in its own process by default (a core of its
-    own), restarted if it dies; or, with `worker.mode: thread`, as a thread of serve."""
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.process_mode = app.settings.worker.mode == "process"
-        context = multiprocessing.get_context("spawn")
-        # Shared with the worker process: flags that a killed worker cannot jam (see signals)
-        self.wake: Signal = ProcessFlag(context) if self.process_mode else app.worker.wake
-        self._stop: Signal = ProcessFlag(context) if self.process_mode else threading.Event()
-        self._context = context
-        self._supervisor: threading.Thread | None = None
-        self._process: SpawnProcess | None = None
-        self._ready: Signal = ProcessFlag(context) if self.process_mode else threading.Event()
-        self._prepare_pid = context.RawValue("i", 0)  # the worker's prepare process, if any
-        self.restarts = 0  # worker processes that died and were replaced
-
-    def start(self) -> None:
-        target = self._supervise if self.process_mode else self._run_thread
-        self._supervisor = threading.Thread(target=target, name="worker", daemon=True)
-        self._supervisor.start()
-
-    def _run_thread(self) -> None:
-        self.app.worker.run_forever(self._stop, self.wake)
+        parts = Parts.open(settings)
+        return cls(settings, parts.db, parts.keys, parts.blobs, sender or make_sender(settings),
+                   parts.worker())
 
     @property
-    def pid(self) -> int | None:
-        """The worker process's id (process mode), for operators and tests."""
-        return self._process.pid if self._process is not None else None
+    def renderer(self) -> Renderer:
+        """The templates in force."""
+        return self.worker.templates.value
 
-    def alive(self) -> bool:
-        """Whether the worker runs and takes mail, judged now: in process mode from the
-        process itself (its sentinel is readable the moment it ended, also before the
-        supervisor noticed), and only once the new process said it is ready."""
-        if not self.process_mode:
-            return self._supervisor is not None and self._supervisor.is_alive()
-        process = self._process
-        if process is None or not self._ready.is_set():
-            return False
-        return not multiprocessing.connection.wait([process.sentinel], timeout=0)
+    def init_database(self) -> None:
+        from storage.migrate import upgrade  # Alembic: only where the schema is upgraded
 
-    def _supervise(self) -> None:
-        while not self._stop.is_set():
-            self._ready.clear()
-            process = self._context.Process(
-                target=run_worker_process,
-                args=(self.app.settings, self._stop, self.wake, os.getpid(),
-                      self.app.worker.checked(), self._ready, self._prepare_pid),
-                name="postdesk-worker",
-                daemon=False,  # it starts the prepare process; it ends with serve on its own
-            )
-            process.start()
-            self._process = process
-            process.join()
-            if not self._stop.is_set():
-                self.restarts += 1
-                logs.event("worker.died", exitcode=process.exitcode)
-                self._stop.wait(1.0)
-                self.app.worker.recover()  # its half-done mail goes back to the queue
+        upgrade(self.db)
 
-    def stop(self, timeout: float = 60.0) -> None:
-        """Tell the worker to stop and wait for it: a worker process still running near the
-        end of `timeout` is terminated, then killed, with its prepare process, so this
-        returns within `timeout`. A worker thread cannot be killed: it is left behind (a
-        daemon thread, it ends with serve)."""
-        deadline = time.monotonic() + timeout
-        grace = min(1.0, timeout / 4)  # between asking and killing
-        self._stop.set()
-        self.wake.set()
-        if self._supervisor is None:
-            return
-        self._supervisor.join(max(0.0, deadline - 2 * grace - time.monotonic()))
-        process = self._process
-        if self._supervisor.is_alive() and process is not None:
-            logs.event("worker.killed", logging.WARNING, timeout=timeout)
-            self._signal_children(process, signal.SIGTERM)
-            process.join(grace)
-            self._signal_children(process, signal.SIGKILL)
-        self._supervisor.join(max(0.0, deadline - time.monotonic()))
 
-    def _signal_children(self, process: SpawnProcess, signum: int) -> None:
-        """Send `signum` to the prepare process and the worker process, while the worker runs
-        (once it is gone, its prepare process is too, or about to be: see gateway.pipeline.lifeline;
-        and its pid might be another process's by now)."""
-        for pid in (self._prepare_pid.value, process.pid):
-            if pid and process.exitcode is None:
-                if signum == signal.SIGKILL:  # at cpu_priority idle it dies only with CPU time
-                    with contextlib.suppress(AttributeError, OSError):
-                        os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signum)
+def build_worker(settings: Settings, preparer: Preparer, start: Checked | None) -> Worker:
+    """The worker of serve's worker process, on parts of its own (run_worker_process)."""
+    return Parts.open(settings).worker(preparer, start)

@@ -8,11 +8,25 @@ PostdeskError                 anything postdesk raises on purpose
 ├── TemplatesInvalid(errors)  a templates folder failed its check: every TemplateError found
 ├── IntakeError               a mail could not be taken in (SMTP -> 451)
 ├── ParseError                a stored mail cannot be parsed at all (worker quarantines it)
+├── PrepareFailed             the prepare process died or ran out of time on a mail (retried)
+│   └── RuleOverrun           the rules ran over their time budget on it (quarantined at once)
+├── MailboxError              an EWS/Graph server call failed; str() is the admin's diagnosis
+│   ├── MailboxAuthError         401/403, wrong password, missing permission: a person must act
+│   ├── MailboxUnavailable       network, timeout, TLS, 5xx, 429: try again later (retry_after)
+│   └── MailboxRequestError      this one request or item was refused (4xx, item gone)
 ├── DeliveryError             an outgoing mail could not be delivered
 │   ├── TemporaryDeliveryError   4xx, network: retried with back-off
+│   │   └── SmtpTemporaryError      from the SMTP relay (smtp_code, None for network failures)
 │   └── PermanentDeliveryError   5xx: recorded on the ticket, not retried
+│       └── SmtpPermanentError      from the SMTP relay (smtp_code)
 ├── NotFoundError             a ticket / inbox row named on the CLI does not exist
 └── Stop(reason)              a pipeline stage ends the run on purpose (not a failure)
+
+The storage side of the tree lives in storage/ (which imports nothing of gateway), as plain
+Exceptions the CLI translates:
+
+storage.sealing.SealError     a stored original cannot be opened (wrong or missing key)
+storage.retention.OriginalGone  an article's original was purged (or it never had one)
 """
 
 from __future__ import annotations
@@ -92,6 +106,60 @@ class TemporaryDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Retrying will not help (5xx reply); recorded on the ticket."""
+
+
+class PrepareFailed(PostdeskError):
+    """The prepare process died or ran out of time on this mail."""
+
+    stage = "prepare"  # the stage the mail is quarantined at
+    transient = True  # worth another attempt
+
+
+class RuleOverrun(PrepareFailed):
+    """Evaluating the rules on this mail took more than its budget: it would again, so the
+    mail is quarantined at once."""
+
+    stage = "route"
+    transient = False
+
+    def __str__(self) -> str:
+        return f"RuleOverrun: {self.args[0]}"
+
+
+class MailboxError(PostdeskError):
+    """A mailbox server call failed; the message is a one-line diagnosis without personal data."""
+
+
+class MailboxAuthError(MailboxError):
+    """Login refused or permission missing; retrying soon would only lock the account."""
+
+
+class MailboxUnavailable(MailboxError):
+    """The server cannot be reached or is overloaded; `retry_after` is its own hint in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MailboxRequestError(MailboxError):
+    """The server refused this request (bad request, item gone, MIME not convertible)."""
+
+
+class SmtpTemporaryError(TemporaryDeliveryError):
+    """A 4xx reply or a network failure; `smtp_code` is None for network failures."""
+
+    def __init__(self, message: str, smtp_code: int | None = None) -> None:
+        super().__init__(message)
+        self.smtp_code = smtp_code
+
+
+class SmtpPermanentError(PermanentDeliveryError):
+    """A 5xx reply: the relay will not take this mail."""
+
+    def __init__(self, message: str, smtp_code: int | None = None) -> None:
+        super().__init__(message)
+        self.smtp_code = smtp_code
 
 
 class NotFoundError(PostdeskError):

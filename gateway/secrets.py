@@ -9,10 +9,12 @@ import hashlib
 import hmac
 import os
 import secrets
+from dataclasses import dataclass
 
 from gateway.config import Settings
 from gateway.errors import ConfigError
 from storage import private
+from storage.sealing import Sealer
 
 MIN_LENGTH = 32
 
@@ -49,3 +51,18 @@ def derive(secret: bytes, purpose: str) -> bytes:
 def fernet_key(secret: bytes) -> bytes:
     """The key (Fernet format) that encrypts stored original mails."""
     return base64.urlsafe_b64encode(derive(secret, "originals"))
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The keys derived from the secret, built once by the app and passed to what needs them."""
+
+    pseudonym: bytes  # placeholder pseudonyms in redacted text
+    proof: bytes  # agent proof tokens
+    sealer: Sealer  # stored originals, encrypted at rest
+
+    @classmethod
+    def load(cls, settings: Settings, *, create: bool = False) -> Keys:
+        secret = load_secret(settings, create=create)
+        return cls(derive(secret, "pseudonyms"), derive(secret, "agent-proof"),
+                   Sealer(fernet_key(secret)))

@@ -23,7 +23,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage import private
+from storage import private, sealing
+from storage.sealing import Sealer
 
 try:  # POSIX: serialise SQLite writers across processes without SQLite's sleep-polling
     import fcntl
@@ -184,8 +185,11 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(url: str) -> Database:
+def open_database(url: str, sealer: Sealer | None = None) -> Database:
+    """The database at `url`; stored mail is sealed and opened with `sealer` (None: plain)."""
     engine = create_db_engine(url)
+    if sealer is not None:
+        sealing.attach(engine, sealer)
     reader = engine.execution_options(**{READ_ONLY: True})
     database = engine.url.database
     lock_file = None

@@ -1,57 +1,70 @@
-"""Encryption at rest for stored original mails (the inbox's raw bytes), with Fernet from
-`cryptography`: the column type seals on write and opens on read, so intake, worker and CLI
-need no code of their own. Values written before a key was configured stay readable."""
+"""Encryption at rest for stored original mails (the inbox's raw bytes) and outbox mails, with
+Fernet from `cryptography`. A `Sealer` holds the key; the database it is given to
+(`open_database(url, sealer)`) carries it on its engine, and the column type seals on write and
+opens on read with it, so intake, worker and CLI need no code of their own and no process-wide
+key exists. Values written before a key was configured stay readable."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import LargeBinary, TypeDecorator
+from sqlalchemy import Engine, LargeBinary, TypeDecorator
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet
 
 MARKER = b"pdseal1:"
-_key: bytes | None = None
-_fernet: Fernet | None = None  # built from _key on first use: importing cryptography costs
+_ON_DIALECT = "postdesk_sealer"  # the attribute of an engine's dialect that holds its Sealer
 
 
 class SealError(Exception):
     """A sealed value cannot be opened (wrong or missing key)."""
 
 
-def configure(key: bytes | None) -> None:
-    """Set the process's sealing key (Fernet format), or None to store plain bytes."""
-    global _key, _fernet
-    _key, _fernet = key, None
+class Sealer:
+    """Seals and opens stored mail with one key (Fernet format); without a key it stores plain
+    bytes and opens only plain ones."""
+
+    def __init__(self, key: bytes | None) -> None:
+        self._key = key
+        self._fernet: Fernet | None = None  # built on first use: importing cryptography costs
+
+    def _cipher(self) -> Fernet | None:
+        if self._fernet is None and self._key is not None:
+            from cryptography.fernet import Fernet
+
+            self._fernet = Fernet(self._key)
+        return self._fernet
+
+    def seal(self, data: bytes) -> bytes:
+        fernet = self._cipher()
+        return data if fernet is None else MARKER + fernet.encrypt(data)
+
+    def unseal(self, data: bytes) -> bytes:
+        if not data.startswith(MARKER):
+            return data
+        fernet = self._cipher()
+        if fernet is None:
+            raise SealError("stored original is encrypted, but no key is configured")
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return fernet.decrypt(data[len(MARKER) :])
+        except InvalidToken as exc:
+            raise SealError("stored original cannot be decrypted with the configured key") from exc
 
 
-def _cipher() -> Fernet | None:
-    global _fernet
-    if _fernet is None and _key is not None:
-        from cryptography.fernet import Fernet
-
-        _fernet = Fernet(_key)
-    return _fernet
+PLAIN = Sealer(None)
 
 
-def seal(data: bytes) -> bytes:
-    fernet = _cipher()
-    return data if fernet is None else MARKER + fernet.encrypt(data)
+def attach(engine: Engine, sealer: Sealer) -> None:
+    """Let `engine`'s sealed columns use `sealer` (each engine has a dialect of its own)."""
+    setattr(engine.dialect, _ON_DIALECT, sealer)
 
 
-def unseal(data: bytes) -> bytes:
-    if not data.startswith(MARKER):
-        return data
-    fernet = _cipher()
-    if fernet is None:
-        raise SealError("stored original is encrypted, but no key is configured")
-    from cryptography.fernet import InvalidToken
-
-    try:
-        return fernet.decrypt(data[len(MARKER) :])
-    except InvalidToken as exc:
-        raise SealError("stored original cannot be decrypted with the configured key") from exc
+def _sealer(dialect: Any) -> Sealer:
+    sealer = getattr(dialect, _ON_DIALECT, None)
+    return sealer if isinstance(sealer, Sealer) else PLAIN
 
 
 class SealedBytes(TypeDecorator[bytes]):
@@ -59,7 +72,7 @@ class SealedBytes(TypeDecorator[bytes]):
     cache_ok = True
 
     def process_bind_param(self, value: bytes | None, dialect: Any) -> bytes | None:
-        return None if value is None else seal(bytes(value))
+        return None if value is None else _sealer(dialect).seal(bytes(value))
 
     def process_result_value(self, value: bytes | None, dialect: Any) -> bytes | None:
-        return None if value is None else unseal(bytes(value))
+        return None if value is None else _sealer(dialect).unseal(bytes(value))

@@ -1,21 +1,7 @@
 """Ticket queries and writes used by the pipeline and the CLI, behind one small class so that
-no pipeline stage touches SQLAlchemy sessions directly.
-
-The worker runs these for every mail, so the hot ones are cheap: statements are built once at
-import (building a SQLAlchemy statement costs more than running it on SQLite), rows nobody
-reads back in the same transaction (articles, attachments, events, participants, Message-ID
-refs) are written with Core INSERTs instead of ORM objects and flushes, and
-"insert unless present" is one `INSERT … ON CONFLICT DO NOTHING` (SQLite and PostgreSQL) instead
-of a SELECT followed by an INSERT. Only the ticket itself is an ORM object, because stages
-change it (status, queue, owner) and the session writes those changes at commit.
-
-Those Core statements run on the session's connection, not through `Session.execute`: that
-skips the ORM's per-statement work, and above all its autoflush, which wrote a ticket's changes
-in an UPDATE before every following INSERT (a routed ticket was UPDATEd two or three times in
-one transaction; now once at commit, or not at all when its values went into its INSERT).
-Nothing these statements read can be pending in the session: only tickets are ORM objects, and
-the queries that read tickets still go through the session and flush first.
-"""
+no pipeline stage touches SQLAlchemy sessions directly. The worker runs these for every mail, so
+the hot ones are cheap: statements built once, Core INSERTs on the session's connection for
+rows nobody reads back, only the ticket an ORM object (why, measured: docs/performance.md)."""
 
 from __future__ import annotations
 

@@ -24,14 +24,6 @@ if TYPE_CHECKING:
 PG_URL = os.environ.get("POSTDESK_TEST_DATABASE_URL")
 
 
-@pytest.fixture(autouse=True)
-def _no_sealing_key_from_an_earlier_test() -> Iterator[None]:
-    """The sealing key is per process (set by App.build): tests must not inherit one."""
-    from storage import sealing
-
-    sealing.configure(None)
-    yield
-    sealing.configure(None)
 
 
 def _reset_postgres(url: str) -> None:

@@ -22,6 +22,7 @@ import yaml
 
 from gateway.config import Settings
 from gateway.mail.model import Address, ParsedMail
+from gateway.serve import Service
 from storage.models import Article, Ticket
 
 if TYPE_CHECKING:
@@ -100,17 +101,25 @@ def send(
 
 
 @contextmanager
-def running(app: App) -> Iterator[App]:
-    """Run `app.serve()` in a thread (no signal handlers) and stop it afterwards."""
-    thread = threading.Thread(target=app.serve, kwargs={"install_signals": False}, daemon=True)
+def serving(app: App) -> Iterator[Service]:
+    """Serve `app` in a thread (no signal handlers) and stop it afterwards."""
+    service = Service(app)
+    thread = threading.Thread(target=service.run, kwargs={"install_signals": False}, daemon=True)
     thread.start()
     try:
         _wait_listening(app.settings)
-        yield app
+        yield service
     finally:
         app.stop_event.set()
         thread.join(timeout=60)
     assert not thread.is_alive(), "serve did not stop"
+
+
+@contextmanager
+def running(app: App) -> Iterator[App]:
+    """`serving(app)`, for tests that need only the app's parts."""
+    with serving(app):
+        yield app
 
 
 def write_config(path: Path, settings: Settings) -> Path:

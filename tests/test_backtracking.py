@@ -16,8 +16,8 @@ import pytest
 
 from gateway.cli import main
 from gateway.config import Settings
-from gateway.errors import RulesetInvalid
-from gateway.pipeline.prepare import ProcessPreparer, RuleOverrun, prepare_item
+from gateway.errors import RuleOverrun, RulesetInvalid
+from gateway.pipeline.prepare import ProcessPreparer, prepare_item
 from gateway.routing import active as routing
 from gateway.routing.backtracking import catastrophic
 from storage.models import InboxItem

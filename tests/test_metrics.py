@@ -21,16 +21,17 @@ from gateway import validity
 from gateway.app import App
 from gateway.config import Settings
 from gateway.opshttp import Health
+from gateway.serve import Service
 from storage.engine import open_database
 from tests.fakes.smtp import Sink
-from tests.helpers import ROOT, make_mail, running, wait_for
+from tests.helpers import ROOT, make_mail, serving, wait_for
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 
 
-def get(app: App, path: str) -> tuple[int, str]:
+def get(app: Service, path: str) -> tuple[int, str]:
     assert app.ops is not None
     url = f"http://127.0.0.1:{app.ops.port}{path}"
     try:
@@ -40,7 +41,7 @@ def get(app: App, path: str) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
-def scrape(app: App) -> tuple[Samples, str]:
+def scrape(app: Service) -> tuple[Samples, str]:
     status, body = get(app, "/metrics")
     assert status == 200
     samples: Samples = {}
@@ -54,7 +55,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def burst(app: App, count: int, start: int = 0) -> None:
+def burst(app: Service, count: int, start: int = 0) -> None:
     """`count` mails in one SMTP session, as an MTA flushing its queue does."""
     with smtplib.SMTP(app.settings.smtp.host, app.settings.smtp.port, timeout=30) as smtp:
         for number in range(start, start + count):
@@ -65,25 +66,25 @@ def burst(app: App, count: int, start: int = 0) -> None:
             smtp.send_message(mail)
 
 
-def processed(app: App) -> float:
+def processed(app: Service) -> float:
     samples, _ = scrape(app)
     return sum(v for (name, _), v in samples.items() if name == "postdesk_mails_processed_total")
 
 
 @pytest.fixture
-def service(make_settings: Callable[..., Settings], sink: Sink) -> Iterator[App]:
+def service(make_settings: Callable[..., Settings], sink: Sink) -> Iterator[Service]:
     settings = make_settings(
         outgoing={"transport": "smtp", "host": "127.0.0.1", "port": sink.port,
                   "interval_seconds": 0.1},
         worker={"interval_seconds": 0.05},
         metrics={"host": "127.0.0.1", "port": 0},
     )
-    with running(App.build(settings)) as app:
+    with serving(App.build(settings)) as app:
         wait_for(lambda: get(app, "/healthz")[0] == 200, timeout=60)  # the worker is ready
         yield app
 
 
-def test_counters_move_during_an_smtp_burst(service: App) -> None:
+def test_counters_move_during_an_smtp_burst(service: Service) -> None:
     burst(service, 6)
     wait_for(lambda: processed(service) >= 6, timeout=60)
     first, _ = scrape(service)
@@ -117,7 +118,7 @@ def test_counters_move_during_an_smtp_burst(service: App) -> None:
     assert "erika" not in lowered and "example.net" not in lowered and "0151" not in lowered
 
 
-def test_healthz_is_503_while_the_worker_is_dead(service: App) -> None:
+def test_healthz_is_503_while_the_worker_is_dead(service: Service) -> None:
     assert get(service, "/healthz") == (200, "ok\n")
     assert service.runner is not None
     killed = service.runner.pid
@@ -148,7 +149,7 @@ def test_healthz_is_503_while_the_rules_on_disk_are_broken(
         rules_dir=str(rules), worker={"mode": "thread", "interval_seconds": 0.05},
         metrics={"host": "127.0.0.1", "port": 0},
     )
-    with running(App.build(settings)) as app:
+    with serving(App.build(settings)) as app:
         assert get(app, "/healthz") == (200, "ok\n")
         burst(app, 1)  # worker.mode thread: the pipeline counts into serve's own registry
         wait_for(lambda: processed(app) == 1, timeout=60)

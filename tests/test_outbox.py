@@ -18,19 +18,18 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import event, select, update
 
 from gateway.config import Settings
-from gateway.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
+from gateway.errors import (
+    ConfigError,
+    PermanentDeliveryError,
+    SmtpPermanentError,
+    SmtpTemporaryError,
+    TemporaryDeliveryError,
+)
 from gateway.mail.compose import Letterhead, compose
 from gateway.mail.model import Address
 from gateway.outgoing import outbox
 from gateway.outgoing.outbox import backoff, deliver_due, lease
-from gateway.outgoing.senders import (
-    MaildirSender,
-    RecordingSender,
-    SmtpPermanentError,
-    SmtpSender,
-    SmtpTemporaryError,
-    make_sender,
-)
+from gateway.outgoing.senders import MaildirSender, RecordingSender, SmtpSender, make_sender
 from storage import spool
 from storage.engine import Database
 from storage.models import Event, OutboxItem, utcnow

@@ -14,6 +14,7 @@ from gateway.app import App
 from gateway.cli import main
 from gateway.config import Settings
 from gateway.intake.poller import PollHealth
+from gateway.serve import serve
 from storage.engine import open_database
 from storage.migrate import upgrade
 from storage.private import make_dirs
@@ -76,6 +77,7 @@ def test_served_data_folders_and_files_are_private(
     assert all(mode(f) == 0o600 for f in (data / "outgoing" / "new").iterdir())
     assert all(mode(f) == 0o600 for f in (data / "health").iterdir())
     app.worker.close()
+    app.db.dispose()
 
 
 def test_a_stricter_umask_is_not_loosened(tmp_path: Path, umask: Callable[[int], None]) -> None:
@@ -123,7 +125,7 @@ def test_a_mail_through_serve_leaves_nothing_world_readable(
         outgoing={"transport": "maildir", "interval_seconds": 0.1},
     )
     app = App.build(settings)
-    server = threading.Thread(target=app.serve, kwargs={"install_signals": False})
+    server = threading.Thread(target=serve, args=(app,), kwargs={"install_signals": False})
     server.start()
     try:
         mail = make_mail(subject="Drucker defekt")

@@ -12,14 +12,9 @@ from sqlalchemy import select
 
 from gateway.app import App
 from gateway.config import Settings
+from gateway.errors import PrepareFailed
 from gateway.outgoing.senders import RecordingSender
-from gateway.pipeline.prepare import (
-    InlinePreparer,
-    Prepared,
-    PrepareFailed,
-    ProcessPreparer,
-    prepare_item,
-)
+from gateway.pipeline.prepare import InlinePreparer, Prepared, ProcessPreparer, prepare_item
 from storage import spool
 from storage.models import Article, InboxItem
 from tests.helpers import eml, make_mail

@@ -100,14 +100,14 @@ def _settings(*, serving: bool = False) -> Settings:
 def _database(settings: Settings) -> Database:
     from gateway.errors import ConfigError
     from gateway.secrets import fernet_key, load_secret
-    from storage import sealing
     from storage.engine import open_database
+    from storage.sealing import Sealer
 
     try:  # stored mail is encrypted; without a secret yet, only plain rows can be read
-        sealing.configure(fernet_key(load_secret(settings)))
+        sealer = Sealer(fernet_key(load_secret(settings)))
     except ConfigError:
-        sealing.configure(None)
-    return open_database(settings.database.url)
+        sealer = Sealer(None)
+    return open_database(settings.database.url, sealer)
 
 
 def _ticket(store: TicketStore, ref: str) -> Ticket:
@@ -159,10 +159,11 @@ def init(
 def serve() -> None:
     """Run the SMTP listener, the worker and the scheduler until stopped."""
     from gateway.app import App
+    from gateway.serve import serve as run
 
     gc.enable()  # a long run: collect garbage as Python normally does (see `console`)
 
-    App.build(_settings(serving=True)).serve()
+    run(App.build(_settings(serving=True)))
 
 
 @cli.command("import")

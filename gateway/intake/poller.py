@@ -25,15 +25,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import logs
 from gateway.config import MailboxSettings
-from gateway.mailboxes.common import (
-    ItemRef,
-    MailboxAuthError,
-    MailboxClient,
-    MailboxError,
-    MailboxRequestError,
-    MailboxUnavailable,
-    source_key,
-)
+from gateway.errors import MailboxAuthError, MailboxError, MailboxRequestError, MailboxUnavailable
+from gateway.mailboxes.common import ItemRef, MailboxClient, source_key
 from storage.engine import Database
 from storage.models import InboxItem
 from storage.spool import NewInboxItem, add_inbox_items, message_hash

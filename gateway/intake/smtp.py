@@ -431,10 +431,6 @@ class SmtpIntake:
         self.stop()
 
     @property
-    def active_connections(self) -> int:
-        return len(self._sessions)
-
-    @property
     def writer(self) -> InboxWriter:
         """The group-commit writer (its `batches`/`stored` counters show the batching)."""
         return self._inbox

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from gateway.jobs import tasks as jobs
+from gateway.jobs.tasks import JobParts
 
 if TYPE_CHECKING:
-    from gateway.app import App
     from gateway.intake.poller import MailboxPoller
 
 
-def build_scheduler(app: App, wake: Callable[[], None]) -> BackgroundScheduler:
+def build_scheduler(app: JobParts, wake: Callable[[], None]) -> BackgroundScheduler:
     """The timed jobs of `serve`; `wake` tells the worker that a mailbox poll stored mail."""
     scheduler = BackgroundScheduler(timezone="UTC")
     defaults = {"replace_existing": True, "coalesce": True, "max_instances": 1}
@@ -60,7 +60,7 @@ def build_scheduler(app: App, wake: Callable[[], None]) -> BackgroundScheduler:
     return scheduler
 
 
-def mailbox_pollers(app: App) -> list[MailboxPoller]:
+def mailbox_pollers(app: JobParts) -> list[MailboxPoller]:
     """One poller per configured mailbox intake (EWS, Graph); both may run beside SMTP."""
     pollers: list[MailboxPoller] = []
     if app.settings.exchange is not None:

@@ -1,23 +1,43 @@
-"""The timed jobs, each a small idempotent function of the App, safe to run at any moment."""
+"""The timed jobs, each a small idempotent function of the parts it needs (`JobParts`: the App
+gives them), safe to run at any moment."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gateway import logs
+from gateway.config import Settings
 from gateway.outgoing import outbox
+from gateway.outgoing.senders import Sender
+from gateway.pipeline.worker import Worker
+from storage.engine import Database
 
 if TYPE_CHECKING:
-    from gateway.app import App
     from gateway.intake.poller import MailboxPoller
+
+
+class JobParts(Protocol):
+    """What the jobs use of the app (gateway.app.App is one); the jobs never import it."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def db(self) -> Database: ...
+    @property
+    def sender(self) -> Sender: ...
+    @property
+    def worker(self) -> Worker: ...
+    @property
+    def stop_event(self) -> threading.Event: ...
 
 
 OUTBOX_RUN = 100  # rows per `deliver_due` call, each run logged
 
 
-def deliver_outbox(app: App) -> None:
+def deliver_outbox(app: JobParts) -> None:
     """Send due outbox rows until none is left, in runs of OUTBOX_RUN rows: a burst of
     acknowledgements leaves at the transport's pace, not OUTBOX_RUN per scheduler interval.
     Failures are classified and recorded by `outbox.deliver_due`."""
@@ -32,7 +52,7 @@ def deliver_outbox(app: App) -> None:
             return
 
 
-def purge_originals(app: App) -> None:
+def purge_originals(app: JobParts) -> None:
     """Delete stored originals older than `redaction.raw_retention_days`, and rate-limit log
     rows older than every cap's window (`limits.window_seconds`, the acknowledgements' hour)."""
     from datetime import timedelta
@@ -51,7 +71,7 @@ def purge_originals(app: App) -> None:
         logs.event("retention.purged", originals=purged, rate_log=forgotten)
 
 
-def poll_mailbox(app: App, *, poller: MailboxPoller, wake: Callable[[], None]) -> None:
+def poll_mailbox(app: JobParts, *, poller: MailboxPoller, wake: Callable[[], None]) -> None:
     """One poll of an Exchange/Graph mailbox; its health goes where `postdesk status` reads it,
     and the worker is woken when mail was stored."""
     from gateway.intake import health
@@ -65,12 +85,12 @@ def poll_mailbox(app: App, *, poller: MailboxPoller, wake: Callable[[], None]) -
         wake()
 
 
-def recover_inbox(app: App) -> None:
+def recover_inbox(app: JobParts) -> None:
     """Mail whose worker died mid-way (lease expired) goes back to the queue."""
     app.worker.recover(lease_expired_only=True)
 
 
-def guarded(job_name: str, app: App, job: Callable[[App], None]) -> None:
+def guarded(job_name: str, app: JobParts, job: Callable[[JobParts], None]) -> None:
     """Run a job so that an exception is logged (class only) and the scheduler keeps going."""
     try:
         job(app)

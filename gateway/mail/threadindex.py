@@ -72,20 +72,6 @@ def child_index(parent: bytes, now: datetime) -> bytes:
     return parent + block.to_bytes(4, "big") + secrets.randbits(8).to_bytes(1, "big")
 
 
-def reply_times(index: bytes) -> list[datetime]:
-    """The times recorded by the child blocks, oldest first (each is header time + delta)."""
-    base = header_time(index)
-    if base is None:
-        return []
-    times = []
-    for offset in range(HEADER_SIZE, len(index) - CHILD_SIZE + 1, CHILD_SIZE):
-        block = int.from_bytes(index[offset : offset + 4], "big")
-        shift = 23 if block >> 31 else 18
-        ticks = (block & _TIME_DELTA_MASK) << shift
-        times.append(base + timedelta(microseconds=ticks // _TICKS_PER_MICROSECOND))
-    return times
-
-
 def conversation_key(index: bytes) -> str | None:
     """Hex of the 22-byte header, shared by a whole conversation; None if `index` is shorter."""
     if len(index) < HEADER_SIZE:

@@ -1,13 +1,7 @@
 """What the EWS and the Graph client have in common, so that the intake poller and the senders
-treat both alike: one small error tree whose messages are one-line diagnoses for an admin
-(never server text, which may quote addresses or subjects), the item reference, and the stable
-inbox key of a mailbox item.
-
-    MailboxError                 a mailbox server call failed; str() is the diagnosis
-    ├── MailboxAuthError         401/403, wrong password, missing permission: a person must act
-    ├── MailboxUnavailable       network, timeout, TLS, 5xx, 429: try again later (retry_after)
-    └── MailboxRequestError      this one request or item was refused (4xx, item gone)
-"""
+treat both alike: the item reference, the stable inbox key of a mailbox item, and how their
+errors (gateway.errors: MailboxError and subclasses, one-line diagnoses for an admin, never
+server text, which may quote addresses or subjects) become delivery errors."""
 
 from __future__ import annotations
 
@@ -23,8 +17,9 @@ from gateway.config import ExchangeSettings, GraphSettings, Settings
 from gateway.errors import (
     ConfigError,
     DeliveryError,
+    MailboxError,
+    MailboxRequestError,
     PermanentDeliveryError,
-    PostdeskError,
     TemporaryDeliveryError,
 )
 
@@ -41,26 +36,6 @@ def graph_settings(settings: Settings) -> GraphSettings:
     if settings.graph is None:
         raise ConfigError("graph: not configured (add a `graph:` section)")
     return settings.graph
-
-
-class MailboxError(PostdeskError):
-    """A mailbox server call failed; the message is a one-line diagnosis without personal data."""
-
-
-class MailboxAuthError(MailboxError):
-    """Login refused or permission missing; retrying soon would only lock the account."""
-
-
-class MailboxUnavailable(MailboxError):
-    """The server cannot be reached or is overloaded; `retry_after` is its own hint in seconds."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class MailboxRequestError(MailboxError):
-    """The server refused this request (bad request, item gone, MIME not convertible)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,15 +39,8 @@ from exchangelib.protocol import BaseProtocol
 
 from gateway import logs
 from gateway.config import ExchangeSettings
-from gateway.mailboxes.common import (
-    CheckResult,
-    ItemRef,
-    MailboxAuthError,
-    MailboxError,
-    MailboxRequestError,
-    MailboxSender,
-    MailboxUnavailable,
-)
+from gateway.errors import MailboxAuthError, MailboxError, MailboxRequestError, MailboxUnavailable
+from gateway.mailboxes.common import CheckResult, ItemRef, MailboxSender
 
 # Account attribute of each well-known folder a folder path may start with.
 WELL_KNOWN = {

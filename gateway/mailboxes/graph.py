@@ -29,15 +29,8 @@ import requests
 
 from gateway import logs
 from gateway.config import GraphSettings
-from gateway.mailboxes.common import (
-    CheckResult,
-    ItemRef,
-    MailboxAuthError,
-    MailboxError,
-    MailboxRequestError,
-    MailboxSender,
-    MailboxUnavailable,
-)
+from gateway.errors import MailboxAuthError, MailboxError, MailboxRequestError, MailboxUnavailable
+from gateway.mailboxes.common import CheckResult, ItemRef, MailboxSender
 
 WELL_KNOWN = {"inbox", "msgfolderroot", "sentitems", "drafts", "deleteditems", "junkemail",
               "archive"}

@@ -21,7 +21,13 @@ from typing import Protocol, runtime_checkable
 
 from gateway import logs
 from gateway.config import Settings
-from gateway.errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
+from gateway.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    SmtpPermanentError,
+    SmtpTemporaryError,
+    TemporaryDeliveryError,
+)
 from storage import private
 
 _ENHANCED_STATUS = re.compile(rb"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
@@ -42,22 +48,6 @@ class Flushable(Protocol):
 
     def flush(self) -> None:
         ...
-
-
-class SmtpTemporaryError(TemporaryDeliveryError):
-    """A 4xx reply or a network failure; `smtp_code` is None for network failures."""
-
-    def __init__(self, message: str, smtp_code: int | None = None) -> None:
-        super().__init__(message)
-        self.smtp_code = smtp_code
-
-
-class SmtpPermanentError(PermanentDeliveryError):
-    """A 5xx reply: the relay will not take this mail."""
-
-    def __init__(self, message: str, smtp_code: int | None = None) -> None:
-        super().__init__(message)
-        self.smtp_code = smtp_code
 
 
 def classify_reply(code: int, reply: bytes | str | None, what: str) -> DeliveryError:

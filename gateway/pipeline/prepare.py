@@ -39,10 +39,11 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
 from gateway import logs, pipeline
 from gateway.config import Settings
-from gateway.errors import Stop
+from gateway.errors import PrepareFailed, RuleOverrun, Stop
 from gateway.mail.model import ParsedMail
 from gateway.pipeline import faults
 from gateway.pipeline.context import Context, Decision, MailAnalysis
+from gateway.pipeline.counters import CountersForChild
 from gateway.pipeline.lifeline import die_with_parent
 from gateway.redaction import Redactor
 from storage.models import InboxItem, utcnow
@@ -53,24 +54,6 @@ if TYPE_CHECKING:
     from gateway.routing.ruleset import RouteDecision, Ruleset
     from storage.blobs import BlobStore
     from storage.tickets import TicketStore
-
-
-class PrepareFailed(Exception):
-    """The prepare process died or ran out of time on this mail."""
-
-    stage = "prepare"  # the stage the mail is quarantined at
-    transient = True  # worth another attempt
-
-
-class RuleOverrun(PrepareFailed):
-    """Evaluating the rules on this mail took more than its budget: it would again, so the
-    mail is quarantined at once."""
-
-    stage = "route"
-    transient = False
-
-    def __str__(self) -> str:
-        return f"RuleOverrun: {self.args[0]}"
 
 
 def overrun_reason(ruleset: Ruleset, index: int, budget: float) -> str:
@@ -334,12 +317,15 @@ _READY = 0  # the "sequence" of the child's message that it has started (mails c
 class ProcessPreparer:
     """Prepares in a child process, up to `ahead` mails before the worker needs them.
     `announce`, a shared integer, is told the pid of each child started (serve kills it at
-    shutdown if need be)."""
+    shutdown if need be); `counters` builds the child's stage-time counters (serve's metrics)."""
 
     ahead = 4
 
-    def __init__(self, settings: Settings, announce: Any = None) -> None:
+    def __init__(
+        self, settings: Settings, announce: Any = None, counters: CountersForChild | None = None
+    ) -> None:
         self.settings = settings
+        self._counters = counters
         self.timeout = settings.worker.prepare_timeout_seconds
         self.budget = settings.routing.evaluation_budget_seconds
         self._announce = announce
@@ -363,7 +349,8 @@ class ProcessPreparer:
         self._sent = None
         self._process = self._context.Process(
             target=_prepare_forever,
-            args=(self.settings, self._tasks, self._results, os.getpid(), self._watch.shared),
+            args=(self.settings, self._tasks, self._results, os.getpid(), self._watch.shared,
+                  self._counters),
             name="postdesk-prepare",
             daemon=True,
         )
@@ -490,7 +477,8 @@ class ProcessPreparer:
 
 
 def _prepare_forever(
-    settings: Settings, tasks: Any, results: Any, parent_pid: int, watch: Any = None
+    settings: Settings, tasks: Any, results: Any, parent_pid: int, watch: Any = None,
+    counters: CountersForChild | None = None,
 ) -> None:
     """The prepare process: take ("mail", sequence, id, source, raw, received_at) tasks, put
     (sequence, Prepared) results, in order, evaluating the rules of the last ("rules",
@@ -498,9 +486,7 @@ def _prepare_forever(
     die_with_parent(parent_pid)
     logs.setup(settings.log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to serve, which stops us
-    from gateway import metrics
-
-    measured = metrics.for_child_process(settings)  # stage times, counted across processes
+    measured = counters(settings) if counters is not None else None  # stage times
     observe = measured.observe_stage if measured is not None else None
     shared_redactor(settings)  # built now, not on the first mail
     results.put((_READY, None))

@@ -22,40 +22,37 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from gateway import logs, pipeline
 from gateway.config import Settings
-from gateway.errors import Stop
+from gateway.errors import PrepareFailed, Stop
 from gateway.outgoing.letters import ActiveTemplates, Letters, Renderer, letterhead
 from gateway.pipeline import faults
 from gateway.pipeline.context import Context
+from gateway.pipeline.counters import Counters, CountersForChild
 from gateway.pipeline.lifeline import die_with_parent
 from gateway.pipeline.prepare import (
     InlinePreparer,
     Prepared,
-    PrepareFailed,
     Preparer,
     ProcessPreparer,
 )
 from gateway.reloading import State
 from gateway.routing.active import ActiveRuleset
 from gateway.routing.ruleset import Ruleset
-from gateway.secrets import derive, fernet_key, load_secret
-from storage import sealing, spool
+from gateway.secrets import Keys
+from storage import spool
 from storage.blobs import BlobStore
-from storage.engine import Database, open_database
+from storage.engine import Database
 from storage.models import InboxItem, utcnow
 from storage.tickets import TicketStore
 
 Checked = tuple[State[Ruleset], State[Renderer]]
 """The rules and templates in force, with the fingerprints of their files."""
-
-if TYPE_CHECKING:
-    from gateway.metrics import PipelineMetrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +121,19 @@ def _log_failure(outcome: Outcome, stage: str, reason: str) -> None:
 
 
 class Worker:
+    """Its parts (database, blobs, keys, the rules and templates in force) are built by the
+    app and passed in: building a Worker opens nothing and sets nothing process-wide."""
+
     def __init__(
         self,
         settings: Settings,
         db: Database,
         blobs: BlobStore,
+        keys: Keys,
+        rules: ActiveRuleset,
+        templates: ActiveTemplates,
         name: str | None = None,
         preparer: Preparer | None = None,
-        start: Checked | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -144,17 +146,14 @@ class Worker:
         # Failures not yet recorded because the database failed too, oldest first.
         self._unsettled: list[_Failure] = []
         # Both checked at start (a broken set raises), reloaded when their files change.
-        rules, templates = start or (None, None)
-        self.rules = ActiveRuleset(settings, RELOAD_SECONDS, rules)
-        self.templates = ActiveTemplates(settings, RELOAD_SECONDS, templates)
-        secret = load_secret(settings, create=True)
-        sealing.configure(fernet_key(secret))  # stored originals are encrypted at rest
-        self.pseudonym_key = derive(secret, "pseudonyms")
-        self.proof_key = derive(secret, "agent-proof")
+        self.rules = rules
+        self.templates = templates
+        self.pseudonym_key = keys.pseudonym
+        self.proof_key = keys.proof
         self.letterhead = letterhead(settings)
-        self.metrics: PipelineMetrics | None = None
+        self.metrics: Counters | None = None
 
-    def measure(self, metrics: PipelineMetrics | None) -> None:
+    def measure(self, metrics: Counters | None) -> None:
         """Count stage times and outcomes into `metrics` (None: stop measuring)."""
         self.metrics = metrics
         if isinstance(self.preparer, InlinePreparer):
@@ -460,21 +459,14 @@ class Worker:
             if left <= 0 or wake.wait(min(left, RELOAD_SECONDS)):
                 return
 
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, preparer: Preparer | None = None, start: Checked | None = None
-    ) -> Worker:
-        return cls(
-            settings,
-            open_database(settings.database.url),
-            BlobStore(settings.data_dir / "blobs"),
-            preparer=preparer,
-            start=start,
-        )
-
     def close(self) -> None:
+        """Stop the preparer (the database belongs to whoever opened it)."""
         self.preparer.close()
-        self.db.dispose()
+
+
+WorkerBuilder = Callable[[Settings, Preparer, Checked | None], Worker]
+"""Builds a worker with its parts (database, blobs, keys, rules, templates) in the worker
+process: gateway.app.build_worker."""
 
 
 class Signal(Protocol):
@@ -490,12 +482,9 @@ LOW_NICENESS = 5
 
 
 def _yield_to_intake(priority: str) -> None:
-    """Lower the CPU priority of the worker (and so of its prepare process, which inherits it).
-    When both want the CPU, the SMTP intake (a sender waits for its 250) goes first and the
-    durable inbox absorbs the burst; the pipeline catches up as soon as the intake is idle.
-    `idle` (Linux SCHED_IDLE: only CPU time nothing else wants) raised accepted mails/s on
-    2 cores by about a quarter over nice +5 (`low`), at the same processing rate end to end;
-    on a host shared with busy services `low` or `normal` keep the pipeline from starving."""
+    """Lower the CPU priority of the worker (and so of its prepare process, which inherits it),
+    so that the SMTP intake, whose senders wait for their 250, goes first when both want the CPU
+    (measurements: docs/performance.md)."""
     if priority == "normal":
         return
     # not POSIX, or not allowed: run at normal priority
@@ -511,6 +500,8 @@ def run_worker_process(
     stop: Signal,
     wake: Signal,
     parent_pid: int,
+    build: WorkerBuilder,
+    counters: CountersForChild,
     start: Checked | None = None,
     ready: Signal | None = None,
     prepare_pid: Any = None,
@@ -521,19 +512,19 @@ def run_worker_process(
     never runs beside an orphaned worker). It starts with the rules and templates serve
     checked (`start`) and follows edits from there; `ready` is set once it takes mail
     (`/healthz`); `prepare_pid` (shared) is told the pid of its prepare process. On Linux the
-    kernel kills it with serve; the `getppid` poll is the fallback elsewhere."""
+    kernel kills it with serve; the `getppid` poll is the fallback elsewhere. `build` makes the
+    worker and its parts in this process (gateway.app.build_worker), `counters` the metrics
+    (gateway.metrics.for_child_process): both module-level functions, handed over by name."""
     die_with_parent(parent_pid)
     logs.setup(settings.log_level)
-    from gateway import metrics
-
-    measured = metrics.for_child_process(settings)  # before any other metric of this process
+    measured = counters(settings)  # before any other metric of this process
     _yield_to_intake(settings.worker.cpu_priority)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to serve, which stops us
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # The prepare process starts with the first mail (1-3 s to load Presidio): an idle service
     # never pays its memory.
-    preparer = ProcessPreparer(settings, announce=prepare_pid)
-    worker = Worker.from_settings(settings, preparer=preparer, start=start)
+    preparer = ProcessPreparer(settings, announce=prepare_pid, counters=counters)
+    worker = build(settings, preparer, start)
     worker.measure(measured)
     logs.event("worker.started", pid=os.getpid(), rules=worker.rules.value.version,
                templates=worker.templates.value.version)
@@ -543,3 +534,4 @@ def run_worker_process(
         worker.run_forever(stop, wake, alive=lambda: os.getppid() == parent_pid)
     finally:
         worker.close()
+        worker.db.dispose()  # opened by `build` for this process
