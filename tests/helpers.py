@@ -53,8 +53,10 @@ def eml(name: str) -> bytes:
     return (MAILS / name).read_bytes()
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
-    """Poll `condition` until it returns something truthy; fail the test after `timeout`."""
+def wait_for(condition: Callable[[], Any], timeout: float = 60.0, interval: float = 0.05) -> Any:
+    """Poll `condition` until it returns something truthy; fail the test after `timeout`
+    (generous: a first mail in `serve` starts the worker and prepare processes and loads
+    Presidio, which takes seconds on a loaded 2-core machine; a passing test never waits it)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

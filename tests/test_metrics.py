@@ -114,7 +114,8 @@ def test_counters_move_during_an_smtp_burst(service: Service) -> None:
                        if name == "postdesk_rules_info"]
     assert rules_version == validity.rules(service.settings).version
     # labels never carry personal data
-    lowered = body.lower()
+    # (names and label values only: a sample's value may contain "0151" among its digits)
+    lowered = "\n".join(line.rsplit(" ", 1)[0] for line in body.lower().splitlines())
     assert "erika" not in lowered and "example.net" not in lowered and "0151" not in lowered
 
 

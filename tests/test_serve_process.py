@@ -198,7 +198,9 @@ def test_sigterm_ends_serve_and_every_child_within_the_shutdown_timeout_whatever
         serve.send_signal(signal.SIGTERM)
         code = serve.wait(timeout=30)
         took = time.monotonic() - started
-        wait_for(lambda: not any(running_pid(p) for p in children), timeout=1.0)
+        # PR_SET_PDEATHSIG kills them at once; a loaded CI machine may take a few seconds to
+        # schedule the deaths (the old code left them running for good)
+        wait_for(lambda: not any(running_pid(p) for p in children), timeout=10.0)
     finally:
         if serve.poll() is None:
             serve.kill()
@@ -229,7 +231,9 @@ def test_kill_9_of_serve_takes_worker_and_prepare_process_along_and_a_new_serve_
         time.sleep(1.0)
         serve.kill()
         serve.wait(timeout=10)
-        wait_for(lambda: not any(running_pid(p) for p in children), timeout=1.0)
+        # PR_SET_PDEATHSIG kills them at once; a loaded CI machine may take a few seconds to
+        # schedule the deaths (the old code left them running for good)
+        wait_for(lambda: not any(running_pid(p) for p in children), timeout=10.0)
     finally:
         if serve.poll() is None:
             serve.kill()
