@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -221,8 +222,6 @@ def console() -> None:
     package (about 10 ms), and a plugin found there would see the config of a service holding
     personal data. An admin who wants one sets PYDANTIC_DISABLE_PLUGINS themselves.
     """
-    import os
-
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     gc.disable()
     code = main()
