@@ -11,21 +11,41 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway import validity
+from gateway.cli import command_database, command_settings, echo_json
 from gateway.config import Settings
 from gateway.intake import health
 from storage import spool
 from storage.assignment import unassigned_before
-from storage.models import Event, Ticket
+from storage.models import Event, Ticket, utcnow
 
 UNASSIGNED_AFTER = timedelta(hours=1)
 """An open ticket nobody owns is worth a look once it is this old."""
+
+app = typer.Typer()
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output (one object).")] = False,
+) -> None:
+    """Health at a glance: queue depths, quarantined mails, rules, mailboxes, unassigned,
+    mails held by a rate limit."""
+    settings = command_settings()
+    with command_database(settings).reading() as session:
+        data = collect(settings, session, utcnow())
+    if as_json:
+        echo_json(data)
+        return
+    for line in text(data, settings):
+        typer.echo(line)
 
 
 @dataclass

@@ -5,10 +5,13 @@ as a note, nothing carried out or relayed, the agent told (see gateway.agents.re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gateway import logs
 from gateway.agents import commands as agentcommands
 from gateway.agents import proof as agentproof
 from gateway.agents import reply as agentreply
+from gateway.pipeline import actions
 from gateway.pipeline.context import Context
 
 
@@ -33,43 +36,38 @@ def run(ctx: Context) -> None:
             lines=[e.line_no for e in errors],
         )
         return
-    ticket, store = ctx.ticket, ctx.store
     for command in block.commands:
-        if command.kind == "status" and command.value:
-            store.set_status(ticket, command.value, actor=agent, now=ctx.now)
-        elif command.kind == "assign" and command.value:
-            owner = agentcommands.resolve_agent(command.value, agents=agents, acting_agent=agent)
-            if owner != ticket.owner:
-                store.add_event(
-                    ticket, actor=agent, kind="assigned", now=ctx.now, old=ticket.owner, new=owner
-                )
-                ticket.owner = owner
-                store.add_participant(ticket, owner, "agent")
-                if owner != agent:
-                    ctx.notify_agents.append((owner, "assigned"))
-        elif command.kind == "priority" and command.value and command.value != ticket.priority:
-            store.add_event(
-                ticket,
-                actor=agent,
-                kind="priority",
-                now=ctx.now,
-                old=ticket.priority,
-                new=command.value,
-            )
-            ticket.priority = command.value
-        elif command.kind == "queue" and command.value and command.value != ticket.queue:
-            store.add_event(
-                ticket, actor=agent, kind="queue", now=ctx.now, old=ticket.queue, new=command.value
-            )
-            ticket.queue = command.value
-        elif command.kind == "tag" and command.value and command.value not in ticket.tags:
-            store.add_event(ticket, actor=agent, kind="tag", now=ctx.now, tag=command.value)
-            ticket.tags = [*ticket.tags, command.value]
-        elif command.kind == "note":
-            ctx.internal = True
+        notify = _apply(ctx, command, agent, agents)
+        if notify.owner is not None:
+            ctx.notify_agents.append((notify.owner, "assigned"))
     if block.commands:
         ctx.decide("commands", "applied", kinds=[c.kind for c in block.commands])
-    ticket.updated_at = ctx.now
+    ctx.ticket.updated_at = ctx.now
+
+
+# command kind -> the action that carries it out (values are canonical after validate)
+_ACTIONS: dict[str, Callable[..., actions.Notify]] = {
+    "status": actions.set_status,
+    "assign": actions.assign,
+    "priority": actions.set_priority,
+    "queue": actions.move_to_queue,
+    "tag": actions.add_tag,
+}
+
+
+def _apply(
+    ctx: Context, command: agentcommands.Command, agent: str, agents: list[tuple[str, str]]
+) -> actions.Notify:
+    """Carry out one validated command as `agent`."""
+    if command.kind == "note":
+        ctx.internal = True  # the mail itself is stored as the note (record stage)
+        return actions.NOTHING
+    value, action = command.value, _ACTIONS.get(command.kind)
+    if value is None or action is None:
+        return actions.NOTHING
+    if command.kind == "assign":
+        value = agentcommands.resolve_agent(value, agents=agents, acting_agent=agent)
+    return action(ctx.store, ctx.ticket, value, actor=agent, now=ctx.now)
 
 
 def _held(ctx: Context, agent: str) -> bool:
