@@ -21,11 +21,13 @@ run: venv
 test: venv
 	$(BIN)/ruff check gateway storage tests bench
 	$(BIN)/mypy
+	$(BIN)/python scripts/check-layers --strict --summary
 	$(BIN)/pytest -q
 
 lint: venv
 	$(BIN)/ruff check gateway storage tests bench
 	$(BIN)/mypy
+	$(BIN)/python scripts/check-layers --strict --summary
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from gateway.routing import schema
 
 if TYPE_CHECKING:
-    from gateway.routing.evaluate import MailFacts
+    from gateway.routing.facts import MailFacts
 
 Result = tuple[bool, str]
 

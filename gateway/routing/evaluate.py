@@ -11,53 +11,18 @@ configured default queue is used."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from gateway.routing.conditions import MailView, Predicate
+from gateway.routing.facts import MailFacts
 from gateway.routing.schema import Actions, AssignMode
 
 if TYPE_CHECKING:
-    from gateway.mail.model import ParsedMail
-
-@dataclass(frozen=True, slots=True)
-class MailFacts:
-    """What rules may look at; built by the route stage (and by `rules test`)."""
-
-    from_addr: str
-    from_name: str  # carried for completeness; no condition matches on it
-    to: tuple[str, ...]
-    cc: tuple[str, ...]
-    subject: str
-    body: str
-    headers: Mapping[str, Sequence[str]]  # lower-case names → values
-    attachments: tuple[tuple[str, str], ...]  # (filename, content_type)
-    language: str  # "de" | "en"
-    sender_is_agent: bool
-    received_at: datetime  # aware; a naive value is taken as UTC
-
-    @classmethod
-    def from_parsed(cls, mail: ParsedMail, *, language: str, sender_is_agent: bool,
-                    received_at: datetime, body: str | None = None) -> MailFacts:
-        """Facts from a parsed mail; `body` overrides `mail.text` (e.g. quotes stripped)."""
-        return cls(
-            from_addr=mail.from_.email,
-            from_name=mail.from_.name,
-            to=tuple(a.email for a in mail.to if a.email),
-            cc=tuple(a.email for a in mail.cc if a.email),
-            subject=mail.subject,
-            body=mail.text if body is None else body,
-            headers=mail.headers,
-            attachments=tuple((a.filename, a.content_type) for a in mail.attachments),
-            language=language,
-            sender_is_agent=sender_is_agent,
-            received_at=received_at,
-        )
-
+    pass
 
 @dataclass(frozen=True, slots=True)
 class RouteDecision:
