@@ -19,6 +19,7 @@ from typing import Any
 from gateway import logs
 from gateway.agents import proof as agentproof
 from gateway.agents import scope as agentscope
+from gateway.agents.scope import SenderRole
 from gateway.config import Settings
 from gateway.errors import TemplateError
 from gateway.mail import threadindex
@@ -340,14 +341,14 @@ def after_mail(ctx: Context) -> None:
     mailer, ticket, mail = mailer_for(ctx), ctx.ticket, ctx.mail
     agent = mail.from_.email
     parent = None if mail.message_id_generated else mail.message_id
-    if ctx.sender_role == "agent-unverified":
+    if ctx.sender_role == SenderRole.AGENT_UNVERIFIED:
         queue_agent_reply(
             mailer, ctx.store, ticket, agent, "agent-unverified", now=ctx.now, in_reply_to=parent
         )
-    elif ctx.sender_role == agentscope.NOT_IN_CHARGE:  # e.g. a former owner: who has it now
+    elif ctx.sender_role == SenderRole.AGENT_NOT_IN_CHARGE:  # e.g. a former owner: who has it now
         queue_agent_reply(mailer, ctx.store, ticket, agent, agentscope.NOT_IN_CHARGE, now=ctx.now,
                           in_reply_to=parent, **agentscope.holder(ctx.settings, ctx.store, ticket))
-    elif ctx.sender_role == "agent" and ctx.command_errors:
+    elif ctx.sender_role == SenderRole.AGENT and ctx.command_errors:
         errors = [
             {"line_no": e.line_no, "line": e.line, "message": e.message} for e in ctx.command_errors
         ]
@@ -361,12 +362,12 @@ def after_mail(ctx: Context) -> None:
             in_reply_to=parent,
             errors=errors,
         )
-    elif ctx.sender_role == "agent" and ctx.held_reasons:
+    elif ctx.sender_role == SenderRole.AGENT and ctx.held_reasons:
         queue_agent_reply(
             mailer, ctx.store, ticket, agent, "agent-reply-held", now=ctx.now,
             in_reply_to=parent, reasons=ctx.held_reasons,
         )
-    elif ctx.sender_role == "agent" and not ctx.internal:
+    elif ctx.sender_role == SenderRole.AGENT and not ctx.internal:
         _relay(ctx, mailer, ticket, agent)
     assigned = [who for who, reason in ctx.notify_agents if reason == "assigned"]
     if assigned and ctx.settings.notify.assigned_mail_to_requester:
@@ -381,7 +382,7 @@ def after_mail(ctx: Context) -> None:
             agent_name=owner.name if owner else None,
         )
     for recipient, reason in dict.fromkeys(ctx.notify_agents):
-        if recipient != agent or ctx.sender_role == "requester":
+        if recipient != agent or ctx.sender_role == SenderRole.REQUESTER:
             attachments = [a.filename for a in mail.attachments]
             queue_agent_notification(
                 mailer,
@@ -415,7 +416,7 @@ def _relay(ctx: Context, mailer: Mailer, ticket: Ticket, agent: str) -> None:
     assert ctx.mail is not None
     member = ctx.settings.agent(agent)
     text = ctx.texts.get("relay", "").strip()
-    status_note = STATUS_NOTES.get(ticket.status) if _status_changed(ctx) else None
+    status_note = STATUS_NOTES.get(ticket.status) if ctx.status_changed else None
     if text or ctx.mail.attachments:
         relayed = queue_requester_mail(
             mailer,
@@ -444,12 +445,6 @@ def _relay(ctx: Context, mailer: Mailer, ticket: Ticket, agent: str) -> None:
             now=ctx.now,
             automatic=True,
         )
-
-
-def _status_changed(ctx: Context) -> bool:
-    return any(
-        d.stage == "commands" and "status" in d.detail.get("kinds", []) for d in ctx.decisions
-    )
 
 
 def _original_attachments(ctx: Context) -> list[MailAttachment]:

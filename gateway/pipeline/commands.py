@@ -9,11 +9,11 @@ from gateway import logs
 from gateway.agents import commands as agentcommands
 from gateway.agents import proof as agentproof
 from gateway.agents import reply as agentreply
-from gateway.pipeline.context import Context
+from gateway.pipeline.context import Context, SenderRole
 
 
 def run(ctx: Context) -> None:
-    if ctx.sender_role != "agent" or ctx.commands is None or ctx.ticket is None:
+    if ctx.sender_role != SenderRole.AGENT or ctx.commands is None or ctx.ticket is None:
         return
     assert ctx.mail is not None
     agent = ctx.mail.from_.email
@@ -37,6 +37,7 @@ def run(ctx: Context) -> None:
     for command in block.commands:
         if command.kind == "status" and command.value:
             store.set_status(ticket, command.value, actor=agent, now=ctx.now)
+            ctx.status_changed = command.value  # the requester hears of it (outgoing)
         elif command.kind == "assign" and command.value:
             owner = agentcommands.resolve_agent(command.value, agents=agents, acting_agent=agent)
             if owner != ticket.owner:
@@ -79,7 +80,8 @@ def _held(ctx: Context, agent: str) -> bool:
     if any(command.kind == "note" for command in ctx.commands.commands):
         return False  # an internal note is never relayed
     ticket, settings = ctx.ticket, ctx.settings
-    reasons = [d.detail["problem"] for d in ctx.decisions if d.what == "inseparable"]
+    inseparable = ctx.prepared.inseparable
+    reasons = [inseparable] if inseparable is not None else []
     tokens = []
     if len(ctx.proof_key) >= agentproof.MIN_KEY_BYTES:
         tokens.append(agentproof.token(ctx.proof_key, agent, ticket.ref))

@@ -21,7 +21,7 @@ from gateway.mail.model import Address
 from gateway.outgoing import agentmail
 from gateway.outgoing.render import RenderedMail
 from gateway.outgoing.views import NEW_LINKED, RECEIVED, REOPENED, acknowledgement_view
-from gateway.pipeline.context import Context
+from gateway.pipeline.context import Context, SenderRole
 
 STAGE = "notify"
 RATE_WINDOW = timedelta(hours=1)
@@ -35,7 +35,7 @@ def choose_template(ctx: Context) -> str | None:
             return NEW_LINKED
         chosen = ctx.route.template if ctx.route is not None else None  # a rule's `template:`
         return None if chosen == "none" else (chosen or RECEIVED)
-    if any(d.what == "reopened" for d in ctx.decisions):
+    if ctx.reopened:
         return REOPENED
     return None
 
@@ -52,7 +52,8 @@ def _acknowledge(ctx: Context) -> None:
     """The requester's acknowledgement, if this run calls for one."""
     assert ctx.mail is not None and ctx.ticket is not None
     template = choose_template(ctx)
-    if template is None or ctx.automatic_reason is not None or ctx.sender_role != "requester":
+    if (template is None or ctx.automatic_reason is not None
+            or ctx.sender_role != SenderRole.REQUESTER):
         return
     recipient = ctx.mail.from_
     reason = _unanswerable(ctx, recipient.email)
