@@ -35,6 +35,7 @@ import queue
 import signal
 import time
 from collections import deque
+from collections.abc import Callable
 from multiprocessing.context import SpawnProcess
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
@@ -230,6 +231,15 @@ def _evaluate(state: Preparing, ruleset: Ruleset, watch: RuleWatch, sequence: in
     return decision, None
 
 
+class StageMetrics(Protocol):
+    def observe_stage(self, stage: str, seconds: float) -> None: ...
+
+
+Measure = Callable[[Settings], StageMetrics | None]
+"""Called first thing in the prepare process: the metrics its stage times go to (None: off).
+A module-level function (it is pickled to the child), e.g. gateway.metrics.for_child_process."""
+
+
 class Preparer(Protocol):
     """Prepares submitted inbox rows; `take` hands them back prepared, oldest first."""
 
@@ -280,12 +290,14 @@ _READY = 0  # the "sequence" of the child's message that it has started (mails c
 class ProcessPreparer:
     """Prepares in a child process, up to `ahead` mails before the worker needs them.
     `announce`, a shared integer, is told the pid of each child started (serve kills it at
-    shutdown if need be)."""
+    shutdown if need be); `measure` gives the child its metrics."""
 
     ahead = 4
 
-    def __init__(self, settings: Settings, announce: Any = None) -> None:
+    def __init__(self, settings: Settings, announce: Any = None,
+                 measure: Measure | None = None) -> None:
         self.settings = settings
+        self._measure = measure
         self.timeout = settings.worker.prepare_timeout_seconds
         self.budget = settings.routing.evaluation_budget_seconds
         self._announce = announce
@@ -309,7 +321,8 @@ class ProcessPreparer:
         self._sent = None
         self._process = self._context.Process(
             target=_prepare_forever,
-            args=(self.settings, self._tasks, self._results, os.getpid(), self._watch.shared),
+            args=(self.settings, self._tasks, self._results, os.getpid(), self._watch.shared,
+                  self._measure),
             name="postdesk-prepare",
             daemon=True,
         )
@@ -438,7 +451,8 @@ class ProcessPreparer:
 
 
 def _prepare_forever(
-    settings: Settings, tasks: Any, results: Any, parent_pid: int, watch: Any = None
+    settings: Settings, tasks: Any, results: Any, parent_pid: int, watch: Any = None,
+    measure: Measure | None = None,
 ) -> None:
     """The prepare process: take ("mail", sequence, id, source, raw, received_at) tasks, put
     (sequence, PreparedMail) results, in order, evaluating the rules of the last ("rules",
@@ -446,9 +460,8 @@ def _prepare_forever(
     die_with_parent(parent_pid)
     logs.setup(settings.log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to serve, which stops us
-    from gateway import metrics
-
-    measured = metrics.for_child_process(settings)  # stage times, counted across processes
+    # stage times, counted across processes; before any other metric of this process
+    measured = measure(settings) if measure is not None else None
     observe = measured.observe_stage if measured is not None else None
     redactor = shared_redactor(settings)  # built now, not on the first mail
     results.put((_READY, None))

@@ -527,7 +527,7 @@ def run_worker_process(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # The prepare process starts with the first mail (1-3 s to load Presidio): an idle service
     # never pays its memory.
-    preparer = ProcessPreparer(settings, announce=prepare_pid)
+    preparer = ProcessPreparer(settings, announce=prepare_pid, measure=metrics.for_child_process)
     worker = Worker.from_settings(settings, preparer=preparer, start=start)
     worker.measure(measured)
     logs.event("worker.started", pid=os.getpid(), rules=worker.rules.value.version,
