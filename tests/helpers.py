@@ -190,15 +190,20 @@ def stage_context(
 ) -> Iterator[Context]:
     """A Context for calling one stage function, in one transaction like the worker's: a real
     inbox row and TicketStore on `db` (migrated), blobs under data_dir, the shipped templates.
-    `fields` set any other Context field (ticket, sender_role, texts, proof_key, ...)."""
+    `fields` set any other field: of the Context (ticket, sender_role, ...), of its Services
+    (proof_key, pseudonym_key, ruleset) or of what PREPARE made (texts, commands, analysis)."""
     from gateway.outgoing.letters import Letters, Renderer
-    from gateway.pipeline.context import Context
+    from gateway.pipeline.context import Context, PreparedMail, Services
     from storage.blobs import BlobStore
     from storage.models import InboxItem, utcnow
     from storage.tickets import TicketStore
 
     now = fields.pop("now", None) or utcnow()
     mail = mail or parsed_mail()
+    keys = {name: fields.pop(name) for name in ("proof_key", "pseudonym_key", "ruleset")
+            if name in fields}
+    made = {name: fields.pop(name) for name in ("texts", "commands", "analysis", "inseparable")
+            if name in fields}
     with db.session() as session:
         inbox = InboxItem(source="smtp", source_key=make_msgid(), raw=b"x", received_at=now,
                           envelope_from=mail.from_.email, envelope_to=["servicedesk@example.org"])
@@ -206,11 +211,13 @@ def stage_context(
         session.flush()
         store = TicketStore(session)
         renderer = Renderer(settings.templates_dir, settings.service.language)
-        yield Context(inbox=inbox, settings=settings, store=store,
-                      blobs=BlobStore(settings.data_dir / "blobs"),
-                      letters=Letters(settings, renderer, store,
-                                      proof_key=fields.get("proof_key", b"")),
-                      now=now, mail=mail, **fields)
+        services = Services(settings=settings, store=store,
+                            blobs=BlobStore(settings.data_dir / "blobs"),
+                            letters=Letters(settings, renderer, store,
+                                            proof_key=keys.get("proof_key", b"")),
+                            **keys)
+        prepared = PreparedMail(inbox_id=inbox.id, mail=mail, **made)
+        yield Context(services=services, inbox=inbox, prepared=prepared, now=now, **fields)
 
 
 def open_ticket_row(ctx: Context, requester: str = "erika.muster@example.net",

@@ -17,10 +17,11 @@ import pytest
 from gateway.cli import main
 from gateway.config import Settings
 from gateway.errors import RuleOverrun, RulesetInvalid
-from gateway.pipeline.prepare import ProcessPreparer, prepare_item
+from gateway.pipeline.context import IncomingMail
+from gateway.pipeline.prepare import ProcessPreparer, prepare
 from gateway.routing import active as routing
 from gateway.routing.backtracking import catastrophic
-from storage.models import InboxItem
+from storage.models import utcnow
 from tests.helpers import make_mail, write_config
 
 EXPONENTIAL = [
@@ -99,8 +100,9 @@ def test_a_header_pattern_is_checked_too(tmp_path: Path, settings: Settings) -> 
     assert str(refused.value.errors[0]).startswith(f"{folder / 'a.yaml'}:2: when.header.matches")
 
 
-def item(number: int, subject: str) -> InboxItem:
-    return InboxItem(id=number, source="smtp", raw=make_mail(subject=subject).as_bytes())
+def item(number: int, subject: str) -> IncomingMail:
+    raw = make_mail(subject=subject).as_bytes()
+    return IncomingMail(id=number, source="smtp", raw=raw, received_at=utcnow())
 
 
 def test_inline_an_evaluation_over_the_budget_fails_the_mail_at_route_naming_the_rule(
@@ -112,11 +114,11 @@ def test_inline_an_evaluation_over_the_budget_fails_the_mail_at_route_naming_the
                              redaction={"enabled": False},
                              routing={"evaluation_budget_seconds": 0.05})
     ruleset = routing.load(settings)
-    slow = prepare_item(item(1, "a" * 40 + "!"), settings, ruleset=ruleset)  # ~1 s
+    slow = prepare(item(1, "a" * 40 + "!"), settings, None, ruleset)  # ~1 s
     assert slow.stage == "route"
     assert slow.error is not None and slow.error.startswith("RuleOverrun: evaluating rule 'eilig'")
     assert f"{tmp_path / 'rules' / '00-slow.yaml'}:2" in slow.error
-    quick = prepare_item(item(2, "Drucker"), settings, ruleset=ruleset)
+    quick = prepare(item(2, "Drucker"), settings, None, ruleset)
     assert quick.error is None and quick.route is not None and quick.route.queue == "allgemein"
 
 

@@ -18,7 +18,7 @@ from gateway.mail.model import Address, ParsedMail
 from gateway.outgoing.letters import Letters, letterhead
 from gateway.outgoing.render import Renderer
 from gateway.pipeline import notify
-from gateway.pipeline.context import Context
+from gateway.pipeline.context import Context, PreparedMail, SenderRole, Services
 from storage.blobs import BlobStore
 from storage.engine import Database
 from storage.models import Article, AutoReplyLog, InboxItem, MessageRef, OutboxItem, utcnow
@@ -118,10 +118,12 @@ def test_an_agent_reply_to_a_requester_no_mail_can_reach_is_kept_as_a_note(
                           subject="Re: [LDS-1] Drucker", date=None, in_reply_to=[],
                           references=[], thread_index=None, thread_topic=None, headers={},
                           text="Bitte neu starten.", html=None, attachments=[])
-        ctx = Context(inbox=inbox, settings=settings, store=store,
-                      blobs=BlobStore(tmp_path / "blobs"), letters=letters, now=now, mail=mail,
-                      ticket=ticket, sender_role="agent", article=article,
-                      texts={"relay": "Bitte neu starten."})
+        services = Services(settings=settings, store=store, blobs=BlobStore(tmp_path / "blobs"),
+                            letters=letters)
+        prepared = PreparedMail(inbox_id=inbox.id, mail=mail,
+                                texts={"relay": "Bitte neu starten."})
+        ctx = Context(services=services, inbox=inbox, prepared=prepared, now=now, ticket=ticket,
+                      sender_role=SenderRole.AGENT, article=article)
         notify.run(ctx)
     assert [(d.what, d.detail) for d in ctx.decisions] == [
         ("relay-held", {"reason": "cannot-compose"})]

@@ -23,7 +23,7 @@ from gateway.mail.model import Address, ParsedMail
 from gateway.outgoing.letters import Letters
 from gateway.outgoing.render import Renderer
 from gateway.pipeline import notify
-from gateway.pipeline.context import Context, Decision
+from gateway.pipeline.context import Context, Decision, PreparedMail, SenderRole, Services
 from storage.blobs import BlobStore
 from storage.engine import Database
 from storage.models import (
@@ -86,13 +86,15 @@ def run_notify(db: Database, settings: Settings, tmp_path: Path) -> Callable[...
                                          requester=REQUESTER, language="de", conversation=key,
                                          now=now)
             ticket.status = ticket_status
-            ctx = Context(inbox=inbox, settings=settings, store=store,
-                          blobs=BlobStore(tmp_path / "blobs"),
-                          letters=Letters(settings,
-                                          renderer or Renderer(settings.templates_dir, "de"),
-                                          store),
-                          now=now, mail=mail or parsed_mail(), ticket=ticket,
-                          ticket_is_new=not existing, **{"language": "de", **fields})
+            services = Services(settings=settings, store=store,
+                                blobs=BlobStore(tmp_path / "blobs"),
+                                letters=Letters(settings,
+                                                renderer or Renderer(settings.templates_dir, "de"),
+                                                store))
+            prepared = PreparedMail(inbox_id=inbox.id, mail=mail or parsed_mail())
+            ctx = Context(services=services, inbox=inbox, prepared=prepared, now=now,
+                          ticket=ticket, ticket_is_new=not existing,
+                          **{"language": "de", **fields})
             if linked:
                 ctx.linked_ticket = store.create_ticket(
                     prefix="LDS", subject="Geheimes Altthema", requester="someone@example.net",
@@ -216,12 +218,25 @@ def test_no_mail_for_replies_that_change_nothing(db: Database,
 
 def test_reopened_ticket_gets_the_reopened_notice(db: Database,
                                                   run_notify: Callable[..., Context]) -> None:
-    run_notify(existing=True, ticket_status="open",
-               decisions=[Decision("thread", "reopened", {"ref": "LDS-1"})])
+    run_notify(existing=True, ticket_status="open", reopened=True)  # set by the thread stage
     [item] = outbox(db)
     assert item.kind == "requester-reopened"
     assert parse(item.raw)["Subject"] == (
         "[LDS-1] Vorgang wieder aufgenommen: Drucker im 3. OG defekt")
+
+
+def test_stages_steer_by_typed_fields_not_by_the_audit_trail(
+        db: Database, run_notify: Callable[..., Context]) -> None:
+    """A "reopened" entry in the decisions is for the audit trail: only `ctx.reopened` (set by
+    the thread stage) calls for the notice; an agent's status command reaches the requester
+    through `ctx.status_changed` (set by the commands stage)."""
+    run_notify(existing=True, ticket_status="open",
+               decisions=[Decision("thread", "reopened", {"ref": "LDS-1"})])
+    assert outbox(db) == []
+    run_notify(existing=True, ticket_status="resolved", sender_role=SenderRole.AGENT,
+               status_changed="resolved", mail=parsed_mail(
+                   from_=Address("Anna Schmidt", "anna.schmidt@example.org"), text=""))
+    assert [item.kind for item in outbox(db)] == ["requester-solved"]
 
 
 def test_new_linked_ticket_mentions_only_the_old_reference(

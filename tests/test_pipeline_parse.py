@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -20,9 +20,8 @@ from gateway.config import Settings
 from gateway.errors import ParseError, PostdeskError, Stop
 from gateway.mail import tnef as winmail
 from gateway.mail.model import ParsedMail
-from gateway.pipeline.context import Context
+from gateway.pipeline.context import IncomingMail, Preparing
 from gateway.pipeline.parse import parse_mail, run
-from storage.models import InboxItem
 from tests.helpers import CORPUS, PY_EMAIL_DATA, eml
 
 DOMAIN = "example.org"
@@ -381,10 +380,9 @@ def test_mutated_mails_never_crash() -> None:
 # --- the stage -------------------------------------------------------------------------------
 
 
-def _context(settings: Settings, raw: bytes | None) -> Context:
-    unused = cast(Any, None)  # parse touches neither the store, the blobs nor the letters
-    return Context(inbox=InboxItem(id=7, raw=raw), settings=settings, store=unused,
-                   blobs=unused, letters=unused, now=datetime.now(UTC))
+def _context(settings: Settings, raw: bytes | None) -> Preparing:
+    incoming = IncomingMail(id=7, source="smtp", raw=raw, received_at=datetime.now(UTC))
+    return Preparing(incoming=incoming, settings=settings)  # PREPARE: no store, blobs, templates
 
 
 def test_run_sets_ctx_mail_and_records_a_generated_id(settings: Settings) -> None:

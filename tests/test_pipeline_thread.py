@@ -72,7 +72,7 @@ def test_each_way_of_finding_the_ticket_is_recorded(db: Database, settings: Sett
         ticket = open_ticket_row(ctx, status="open",
                                  conversation=threadindex.conversation_key(index))
         ctx.store.add_message_refs(ticket, ["<ack@example.org>"], "out")
-        ctx.mail = parsed_mail(subject=f"AW: [{ticket.ref}] Drucker")
+        ctx.prepared.mail = parsed_mail(subject=f"AW: [{ticket.ref}] Drucker")
         thread.run(ctx)
         assert ctx.ticket is ticket and threaded_by(ctx) == "subject reference"
     with stage_context(db, settings, parsed_mail(references=["<ack@example.org>"])) as ctx:

@@ -14,14 +14,15 @@ from gateway.app import App
 from gateway.config import Settings
 from gateway.errors import PrepareFailed
 from gateway.outgoing.senders import RecordingSender
-from gateway.pipeline.prepare import InlinePreparer, Prepared, ProcessPreparer, prepare_item
+from gateway.pipeline.context import IncomingMail, PreparedMail
+from gateway.pipeline.prepare import InlinePreparer, ProcessPreparer, prepare, shared_redactor
 from storage import spool
-from storage.models import Article, InboxItem
+from storage.models import Article, InboxItem, utcnow
 from tests.helpers import eml, make_mail
 
 
-def item(number: int, raw: bytes) -> InboxItem:
-    return InboxItem(id=number, source="smtp", raw=raw)
+def item(number: int, raw: bytes | None) -> IncomingMail:
+    return IncomingMail(id=number, source="smtp", raw=raw, received_at=utcnow())
 
 
 def mail(number: int) -> bytes:
@@ -61,7 +62,7 @@ def test_the_child_hands_back_every_mail_prepared_in_the_order_given(
         found = {f.entity for f in result.analysis.bodies["full"].findings}
         assert {"PERSON", "DATE_OF_BIRTH"} <= found
         # the same as preparing in this process
-        inline = prepare_item(item(number, raws[number]), settings)
+        inline = prepare(item(number, raws[number]), settings, shared_redactor(settings))
         assert result.analysis.bodies["full"].findings == inline.analysis.bodies["full"].findings  # type: ignore[union-attr]
 
 
@@ -69,7 +70,7 @@ def test_a_mail_the_parser_rejects_comes_back_with_stage_and_reason(
     light: ProcessPreparer,
 ) -> None:
     preparer = light
-    preparer.submit(InboxItem(id=1, source="smtp", raw=None))  # original purged meanwhile
+    preparer.submit(item(1, None))  # original purged meanwhile
     result = preparer.take()
     assert (result.stage, result.stop_reason, result.error) == (
         "parse", "raw mail no longer stored", None
@@ -139,7 +140,7 @@ def test_an_agent_reply_keeps_its_commands_through_the_process(
 class _DyingPreparer(InlinePreparer):
     """Fails every mail as a child process that died would."""
 
-    def take(self) -> Prepared:
+    def take(self) -> PreparedMail:
         self._items.popleft()
         raise PrepareFailed("the prepare process died on this mail (exit code -9)")
 

@@ -13,8 +13,8 @@ from gateway.app import App
 from gateway.config import Settings
 from gateway.outgoing.senders import RecordingSender
 from gateway.pipeline import worker
-from gateway.pipeline.context import Context
-from gateway.pipeline.prepare import InlinePreparer, Prepared
+from gateway.pipeline.context import Context, PreparedMail
+from gateway.pipeline.prepare import InlinePreparer
 from storage import spool
 from storage.models import InboxItem, Ticket
 from tests.helpers import make_mail
@@ -159,7 +159,7 @@ class _AllReady(InlinePreparer):
 
     ahead = 4
 
-    def take_ready(self) -> Prepared | None:
+    def take_ready(self) -> PreparedMail | None:
         return self.take() if self._items else None
 
 

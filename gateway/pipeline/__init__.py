@@ -1,19 +1,23 @@
-"""The pipeline: one visible tuple of small named stages, run in order over one Context.
+"""The pipeline: two visible tuples of small named stages, each run in order over its state.
 
-A stage may end the run on purpose by raising `Stop(reason)`; any other exception fails the
-mail, and the worker quarantines it with the stage's name.
+PREPARE's stages work on a `Preparing` (the raw mail and the settings) and make a
+`PreparedMail` (gateway.pipeline.prepare); STAGES work on a `Context` (the services of the
+worker's transaction, the PreparedMail, what they decide). A stage may end the run on purpose
+by raising `Stop(reason)`; any other exception fails the mail, and the worker quarantines it
+with the stage's name.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from gateway.pipeline.context import Context
+    from gateway.pipeline.context import Context, Preparing
 
 Stage = Callable[["Context"], None]
+PrepareStage = Callable[["Preparing"], None]
 
 # PREPARE and STAGES are built on first use (module __getattr__ below): importing the stages
 # brings in Presidio, Jinja2 and the mail parsers, which `gateway.pipeline.context`'s users
@@ -23,11 +27,11 @@ Stage = Callable[["Context"], None]
 # transaction, so no lock is held while mail is parsed and searched for personal data.
 # STAGES: one transaction per mail. Routing comes before redaction so that a queue's own choice
 # of redacted entities applies to a new ticket; rules read the mail but store nothing of it.
-PREPARE: tuple[tuple[str, Stage], ...]
+PREPARE: tuple[tuple[str, PrepareStage], ...]
 STAGES: tuple[tuple[str, Stage], ...]
 
 
-def _build() -> dict[str, tuple[tuple[str, Stage], ...]]:
+def _build() -> dict[str, tuple[tuple[str, Any], ...]]:
     from gateway.pipeline import (
         commands,
         guard,
@@ -69,24 +73,24 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _named(name: str) -> tuple[tuple[str, Stage], ...]:
-    value = globals().get(name)
-    return value if value is not None else __getattr__(name)
-
-
 Observer = Callable[[str, float], None]
 """Told each stage's name and run time in seconds (the metrics), also when it raised."""
 
 
+class _Staged(Protocol):
+    stage: str  # the stage running now
+
+
+State = TypeVar("State", bound=_Staged)
+
+
 def run(
-    ctx: Context,
-    stages: Sequence[tuple[str, Stage]] | None = None,
+    ctx: State,
+    stages: Sequence[tuple[str, Callable[[State], None]]],
     observe: Observer | None = None,
 ) -> None:
-    """Run `stages` (default: PREPARE + STAGES) in order; `ctx.stage` names the one running if
-    it raises."""
-    if stages is None:
-        stages = _named("PREPARE") + _named("STAGES")
+    """Run `stages` (PREPARE over a Preparing, or STAGES over a Context) in order; `ctx.stage`
+    names the one running if it raises."""
     for name, stage in stages:
         ctx.stage = name
         if observe is None:

@@ -12,11 +12,11 @@ from gateway.agents import commands as agentcommands
 from gateway.agents import proof as agentproof
 from gateway.agents import reply as agentreply
 from gateway.pipeline import actions
-from gateway.pipeline.context import Context
+from gateway.pipeline.context import Context, SenderRole
 
 
 def run(ctx: Context) -> None:
-    if ctx.sender_role != "agent" or ctx.commands is None or ctx.ticket is None:
+    if ctx.sender_role != SenderRole.AGENT or ctx.commands is None or ctx.ticket is None:
         return
     assert ctx.mail is not None
     agent = ctx.mail.from_.email
@@ -40,6 +40,8 @@ def run(ctx: Context) -> None:
         notify = _apply(ctx, command, agent, agents)
         if notify.owner is not None:
             ctx.notify_agents.append((notify.owner, "assigned"))
+        if command.kind == "status" and command.value:
+            ctx.status_changed = command.value  # the requester hears of it (followups)
     if block.commands:
         ctx.decide("commands", "applied", kinds=[c.kind for c in block.commands])
     ctx.ticket.updated_at = ctx.now
@@ -77,7 +79,8 @@ def _held(ctx: Context, agent: str) -> bool:
     if any(command.kind == "note" for command in ctx.commands.commands):
         return False  # an internal note is never relayed
     ticket, settings = ctx.ticket, ctx.settings
-    reasons = [d.detail["problem"] for d in ctx.decisions if d.what == "inseparable"]
+    inseparable = ctx.prepared.inseparable
+    reasons = [inseparable] if inseparable is not None else []
     tokens = []
     if len(ctx.proof_key) >= agentproof.MIN_KEY_BYTES:
         tokens.append(agentproof.token(ctx.proof_key, agent, ticket.ref))

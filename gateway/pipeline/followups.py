@@ -12,7 +12,7 @@ from gateway import logs
 from gateway.mail.model import MailAttachment
 from gateway.outgoing.letters import STATUS_TEMPLATES
 from gateway.pipeline import scope as agentscope
-from gateway.pipeline.context import Context
+from gateway.pipeline.context import Context, SenderRole
 
 STATUS_NOTES = {"resolved": "solved", "pending": "waiting"}
 
@@ -30,22 +30,22 @@ def after_mail(ctx: Context) -> None:
     letters, ticket, mail = ctx.letters, ctx.ticket, ctx.mail
     agent = mail.from_.email
     parent = None if mail.message_id_generated else mail.message_id
-    if ctx.sender_role == "agent-unverified":
+    if ctx.sender_role == SenderRole.AGENT_UNVERIFIED:
         letters.agent_reply(ticket, agent, "agent-unverified", now=ctx.now, in_reply_to=parent)
-    elif ctx.sender_role == agentscope.NOT_IN_CHARGE:  # e.g. a former owner: who has it now
+    elif ctx.sender_role == SenderRole.AGENT_NOT_IN_CHARGE:  # e.g. a former owner: who has it now
         letters.agent_reply(ticket, agent, agentscope.NOT_IN_CHARGE, now=ctx.now,
                             in_reply_to=parent,
                             **agentscope.holder(ctx.settings, ctx.store, ticket))
-    elif ctx.sender_role == "agent" and ctx.command_errors:
+    elif ctx.sender_role == SenderRole.AGENT and ctx.command_errors:
         errors = [
             {"line_no": e.line_no, "line": e.line, "message": e.message} for e in ctx.command_errors
         ]
         letters.agent_reply(ticket, agent, "agent-command-error", now=ctx.now,
                             in_reply_to=parent, errors=errors)
-    elif ctx.sender_role == "agent" and ctx.held_reasons:
+    elif ctx.sender_role == SenderRole.AGENT and ctx.held_reasons:
         letters.agent_reply(ticket, agent, "agent-reply-held", now=ctx.now, in_reply_to=parent,
                             reasons=ctx.held_reasons)
-    elif ctx.sender_role == "agent" and not ctx.internal:
+    elif ctx.sender_role == SenderRole.AGENT and not ctx.internal:
         _relay(ctx, agent)
     assigned = [who for who, reason in ctx.notify_agents if reason == "assigned"]
     if assigned and ctx.settings.notify.assigned_mail_to_requester:
@@ -53,7 +53,7 @@ def after_mail(ctx: Context) -> None:
         letters.requester_mail(ticket, template="requester-assigned", now=ctx.now,
                                automatic=True, agent_name=owner.name if owner else None)
     for recipient, reason in dict.fromkeys(ctx.notify_agents):
-        if recipient != agent or ctx.sender_role == "requester":
+        if recipient != agent or ctx.sender_role == SenderRole.REQUESTER:
             attachments = [a.filename for a in mail.attachments]
             letters.agent_notification(ticket, recipient, reason=reason, text=mail.text,
                                        now=ctx.now, attachments=attachments)
@@ -80,7 +80,7 @@ def _relay(ctx: Context, agent: str) -> None:
     ticket = ctx.ticket
     member = ctx.settings.agent(agent)
     text = ctx.texts.get("relay", "").strip()
-    status_note = STATUS_NOTES.get(ticket.status) if _status_changed(ctx) else None
+    status_note = STATUS_NOTES.get(ticket.status) if ctx.status_changed else None
     if text or ctx.mail.attachments:
         relayed = ctx.letters.requester_mail(
             ticket,
@@ -102,12 +102,6 @@ def _relay(ctx: Context, agent: str) -> None:
     elif status_note is not None:
         ctx.letters.requester_mail(ticket, template=STATUS_TEMPLATES[ticket.status], now=ctx.now,
                                    automatic=True)
-
-
-def _status_changed(ctx: Context) -> bool:
-    return any(
-        d.stage == "commands" and "status" in d.detail.get("kinds", []) for d in ctx.decisions
-    )
 
 
 def _original_attachments(ctx: Context) -> list[MailAttachment]:

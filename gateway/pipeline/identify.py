@@ -11,7 +11,7 @@ from __future__ import annotations
 from gateway import logs
 from gateway.agents import proof as agentproof
 from gateway.pipeline import scope as agentscope
-from gateway.pipeline.context import Context
+from gateway.pipeline.context import Context, SenderRole
 
 
 def _trusted_authentication(ctx: Context, agent: str) -> bool:
@@ -31,11 +31,11 @@ def _verified(ctx: Context, agent: str, via: str | None) -> None:
     owner's reply, token and all, is kept as a note, with an event, and its writer told."""
     assert ctx.ticket is not None
     if agentscope.in_charge(ctx.settings, ctx.store, ctx.ticket, agent):
-        ctx.sender_role = "agent"
+        ctx.sender_role = SenderRole.AGENT
         ctx.decide("identify", "agent", via=via)
         return
     ticket = ctx.ticket
-    ctx.sender_role = agentscope.NOT_IN_CHARGE
+    ctx.sender_role = SenderRole.AGENT_NOT_IN_CHARGE
     ctx.decide("identify", agentscope.NOT_IN_CHARGE, via=via)
     ctx.store.add_event(ticket, actor=agent, kind="not-in-charge", now=ctx.now,
                         owner=ticket.owner, via=via)
@@ -47,10 +47,12 @@ def run(ctx: Context) -> None:
     mail = ctx.mail
     sender = mail.from_.email
     if ctx.settings.agent(sender) is None:
-        ctx.sender_role = "requester"
+        ctx.sender_role = SenderRole.REQUESTER
         return
     if ctx.automatic_reason is not None:  # e.g. an agent's out-of-office: kept, never acted on
-        ctx.sender_role = "agent-unverified" if ctx.ticket is not None else "requester"
+        ctx.sender_role = (
+            SenderRole.AGENT_UNVERIFIED if ctx.ticket is not None else SenderRole.REQUESTER
+        )
         return
     proof = agentproof.verify(
         ctx.proof_key,
@@ -63,9 +65,9 @@ def run(ctx: Context) -> None:
     if proof.ok and ctx.ticket is None and proof.ticket_ref is not None:
         ctx.ticket = ctx.store.by_ref(proof.ticket_ref)  # subject and threading headers lost
     if ctx.ticket is None:
-        ctx.sender_role = "requester"  # an agent writing in with a request of their own
+        ctx.sender_role = SenderRole.REQUESTER  # an agent writing in with a request of their own
     elif proof.ok or _trusted_authentication(ctx, sender):
         _verified(ctx, sender, proof.via if proof.ok else "authentication-results")
     else:
-        ctx.sender_role = "agent-unverified"
+        ctx.sender_role = SenderRole.AGENT_UNVERIFIED
         ctx.decide("identify", "agent-unverified", reason=proof.reason)

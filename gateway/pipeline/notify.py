@@ -16,7 +16,7 @@ from typing import Any
 from gateway import logs
 from gateway.outgoing.letters import NEW_LINKED, RECEIVED, REOPENED
 from gateway.pipeline import followups
-from gateway.pipeline.context import Context
+from gateway.pipeline.context import Context, SenderRole
 
 STAGE = "notify"
 
@@ -29,7 +29,7 @@ def choose_template(ctx: Context) -> str | None:
             return NEW_LINKED
         chosen = ctx.route.template if ctx.route is not None else None  # a rule's `template:`
         return None if chosen == "none" else (chosen or RECEIVED)
-    if any(d.what == "reopened" for d in ctx.decisions):
+    if ctx.reopened:
         return REOPENED
     return None
 
@@ -46,7 +46,8 @@ def _acknowledge(ctx: Context) -> None:
     """The requester's acknowledgement, if this run calls for one."""
     assert ctx.mail is not None and ctx.ticket is not None
     template = choose_template(ctx)
-    if template is None or ctx.automatic_reason is not None or ctx.sender_role != "requester":
+    if (template is None or ctx.automatic_reason is not None
+            or ctx.sender_role != SenderRole.REQUESTER):
         return
     mail = ctx.mail
     recipient = mail.from_

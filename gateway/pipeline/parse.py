@@ -41,7 +41,7 @@ from gateway.errors import ParseError, Stop
 from gateway.mail import mimeparts
 from gateway.mail.model import Address, ParsedMail
 from gateway.mail.text import fold_spaces, has_raw_8bit, header_text, no_surrogates, repair_8bit
-from gateway.pipeline.context import Context
+from gateway.pipeline.context import Preparing
 
 __all__ = ["parse_mail", "run"]
 
@@ -50,18 +50,18 @@ _SEPARATORS = re.compile(r"[\s,;]+")
 _MAX_ID_CHARS = 900
 
 
-def run(ctx: Context) -> None:
-    """Parse the inbox row's raw bytes into `ctx.mail`."""
-    raw = ctx.inbox.raw
+def run(state: Preparing) -> None:
+    """PREPARE: parse the inbox row's raw bytes into `state.mail`."""
+    raw = state.incoming.raw
     if raw is None:
         raise Stop("raw mail no longer stored")
-    mail = parse_mail(bytes(raw), domain=ctx.settings.service.domain)
-    ctx.mail = mail
+    mail = parse_mail(bytes(raw), domain=state.settings.service.domain)
+    state.mail = mail
     if mail.message_id_generated:
-        ctx.decide("parse", "message-id generated")
+        state.decide("parse", "message-id generated")
     if mail.defects:
-        ctx.decide("parse", "defects", count=len(mail.defects))
-    logs.event("mail.parsed", logging.DEBUG, inbox=ctx.inbox.id,
+        state.decide("parse", "defects", count=len(mail.defects))
+    logs.event("mail.parsed", logging.DEBUG, inbox=state.incoming.id,
                attachments=len(mail.attachments), defects=len(mail.defects))
 
 

@@ -1,8 +1,8 @@
 """Keep what a person newly wrote, not the whole quoted history: replies are stored (and an
 agent's reply relayed) without the quoted earlier mails, signature and #command lines.
 
-`prepare` makes the body variants from the mail alone, before the write transaction (so the
-redaction analysis can run on each); `run` chooses the one to store once the ticket and the
+`prepare` (PREPARE) makes the body variants from the mail alone, before the write transaction
+(so the redaction analysis can run on each); `run` chooses the one to store once the ticket and the
 sender's role are known. A new ticket keeps the full text: a forwarded history may be the
 request itself."""
 
@@ -11,33 +11,34 @@ from __future__ import annotations
 from gateway.agents import commands as agentcommands
 from gateway.agents import reply as agentreply
 from gateway.mail import replytext
-from gateway.pipeline.context import Context
+from gateway.pipeline.context import Context, Preparing, SenderRole
 
 
-def prepare(ctx: Context) -> None:
-    assert ctx.mail is not None
-    full = ctx.mail.text
-    if ctx.settings.agent(ctx.mail.from_.email) is None:
-        ctx.texts = {"full": full, "reply": replytext.new_text(full)}  # "" if nothing new
+def prepare(state: Preparing) -> None:
+    assert state.mail is not None
+    full = state.mail.text
+    if state.settings.agent(state.mail.from_.email) is None:
+        state.texts = {"full": full, "reply": replytext.new_text(full)}  # "" if nothing new
         return
     # An agent answers a mail of ours: only what stands outside its marker lines is theirs.
     separated = agentreply.separate(full)
-    ctx.texts = {"full": full, "reply": separated.text}
-    if separated.problem is not None:  # a decision, so it reaches the transaction (commands)
-        ctx.decide("quotes", "inseparable", problem=separated.problem)
-    ctx.commands = agentcommands.parse_commands(separated.text)
-    service = ctx.settings.service.address
-    agents = [agent.email for agent in ctx.settings.agents]
-    ctx.texts["relay"] = agentreply.replace_addresses(
-        ctx.commands.remaining_text, agents, service
+    state.texts = {"full": full, "reply": separated.text}
+    if separated.problem is not None:  # holds the reply in the transaction (commands)
+        state.inseparable = separated.problem
+        state.decide("quotes", "inseparable", problem=separated.problem)
+    state.commands = agentcommands.parse_commands(separated.text)
+    service = state.settings.service.address
+    agents = [agent.email for agent in state.settings.agents]
+    state.texts["relay"] = agentreply.replace_addresses(
+        state.commands.remaining_text, agents, service
     )
 
 
 def run(ctx: Context) -> None:
     assert ctx.mail is not None
-    if ctx.sender_role == "agent" and not ctx.command_errors:
+    if ctx.sender_role == SenderRole.AGENT and not ctx.command_errors:
         variant = "relay"
-    elif ctx.sender_role == "requester" and (ctx.ticket is None or not ctx.texts["reply"]):
+    elif ctx.sender_role == SenderRole.REQUESTER and (ctx.ticket is None or not ctx.texts["reply"]):
         variant = "full"  # a new request, or a reply whose new text we cannot tell apart
     else:
         variant = "reply"

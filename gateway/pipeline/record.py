@@ -15,7 +15,7 @@ from typing import Any
 from gateway import logs
 from gateway.mail import threadindex
 from gateway.mail.model import Address
-from gateway.pipeline.context import Context
+from gateway.pipeline.context import Context, SenderRole
 from gateway.pipeline.thread import clean_subject
 from storage.models import Ticket
 from storage.tickets import event_row
@@ -35,9 +35,9 @@ class _Rows:
 def article_kind(ctx: Context) -> str:
     """requester | agent (relayed) | note (internal, unverified, commands rejected, or from an
     agent no longer in charge)."""
-    if ctx.sender_role == "agent":
+    if ctx.sender_role == SenderRole.AGENT:
         return "note" if ctx.internal or ctx.command_errors else "agent"
-    return "requester" if ctx.sender_role == "requester" else "note"
+    return "requester" if ctx.sender_role == SenderRole.REQUESTER else "note"
 
 
 def _open_ticket(ctx: Context, rows: _Rows) -> Ticket:
@@ -89,11 +89,12 @@ def _agents_to_notify(ctx: Context, ticket: Ticket) -> None:
     """Who hears about this mail: on a new ticket its owner, else the team the rules chose,
     else the dispatchers (`routing.dispatchers`, `routing.default_team`), so that no new
     ticket waits unseen; on a requester's follow-up the owner. Automatic mail notifies nobody."""
-    if ctx.automatic_reason is not None or ctx.sender_role != "requester":
+    if ctx.automatic_reason is not None or ctx.sender_role != SenderRole.REQUESTER:
         return
-    reopened = any(d.what == "reopened" for d in ctx.decisions)
     if ticket.owner is not None:
-        reason = "new" if ctx.ticket_is_new else ("reopened" if reopened else "requester-replied")
+        reason = "requester-replied"
+        if ctx.ticket_is_new or ctx.reopened:
+            reason = "new" if ctx.ticket_is_new else "reopened"
         ctx.notify_agents.append((ticket.owner, reason))
     elif ctx.ticket_is_new:
         team = ctx.route.team if ctx.route is not None else None
@@ -171,7 +172,7 @@ def run(ctx: Context) -> None:
         )
     ctx.article = article
     ctx.store.add_message_refs(ticket, [mail.message_id], "in")
-    if ctx.sender_role == "requester" and ctx.automatic_reason is None:
+    if ctx.sender_role == SenderRole.REQUESTER and ctx.automatic_reason is None:
         _copied_in(ctx, ticket, rows)
     if ctx.pseudonyms is not None and ctx.pseudonyms != ticket.pseudonyms:
         ticket.pseudonyms = dict(ctx.pseudonyms)  # keyed hashes and numbers, never names

@@ -1,17 +1,17 @@
 """Replace personal data (names, birth dates, phone numbers, IBANs, …) in subject, body and
 attachment names with the ticket's placeholders before anything is written for the long term.
 
-Two steps: `prepare` finds the data (Presidio, the slow part) from the parsed mail alone, before
-the write transaction; `run` numbers the placeholders through the ticket's keyed pseudonyms
-(`[NAME-1]` stays one person across the ticket's articles) inside it, honouring the queue's
-choice of entities."""
+Two steps: `prepare` finds the data (Presidio, the slow part) from the parsed mail alone, in
+PREPARE before the write transaction; `run` numbers the placeholders through the ticket's keyed
+pseudonyms (`[NAME-1]` stays one person across the ticket's articles) inside it, honouring the
+queue's choice of entities."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import TYPE_CHECKING
 
-from gateway.pipeline.context import Context, MailAnalysis
+from gateway.pipeline.context import Context, MailAnalysis, Preparing
 from gateway.redaction import Analysis, KeyedPseudonyms, apply_analysis, detect_language
 
 if TYPE_CHECKING:
@@ -20,30 +20,29 @@ if TYPE_CHECKING:
     from storage.models import Ticket
 
 
-def prepare(ctx: Context) -> None:
-    if ctx.redactor is None or ctx.mail is None:
+def prepare(state: Preparing) -> None:
+    redactor, mail, settings = state.redactor, state.mail, state.settings
+    if redactor is None or mail is None:
         return
-    mail = ctx.mail
-    language = detect_language(f"{mail.subject}\n{mail.text}", ctx.settings.service.language)
+    language = detect_language(f"{mail.subject}\n{mail.text}", settings.service.language)
     names = [a.name for a in (mail.from_, *mail.to, *mail.cc, *mail.reply_to) if a.name]
-    entities = ctx.settings.redaction.all_entities()
+    entities = settings.redaction.all_entities()
 
-    limit = ctx.settings.redaction.max_analysis_chars
+    limit = settings.redaction.max_analysis_chars
 
     def find(text: str) -> Analysis:
-        assert ctx.redactor is not None
         searched, notice = within(text, limit)
-        found = ctx.redactor.prepare(searched, language=language, known_names=names,
-                                     entities=entities)
+        found = redactor.prepare(searched, language=language, known_names=names,
+                                 entities=entities)
         return dataclasses.replace(found, text=found.text + notice) if notice else found
 
-    texts = ctx.texts or {"full": mail.text}
+    texts = state.texts or {"full": mail.text}
     by_text: dict[str, Analysis] = {}  # the variants are often equal: analyse each text once
     for text in texts.values():
         if text not in by_text:
             by_text[text] = find(text)
     bodies = {variant: by_text[text] for variant, text in texts.items()}
-    ctx.analysis = MailAnalysis(
+    state.analysis = MailAnalysis(
         subject=find(mail.subject),
         bodies=bodies,
         filenames=[find(a.filename) for a in mail.attachments],

@@ -46,13 +46,10 @@ def facts(mail: ParsedMail, settings: Settings, received_at: datetime) -> MailFa
     )
 
 
-def decide(ctx: Context, ruleset: Ruleset, on_rule: Callable[[int], None] | None = None) -> None:
+def decide(mail: ParsedMail, settings: Settings, received_at: datetime, ruleset: Ruleset,
+           on_rule: Callable[[int], None] | None = None) -> RouteDecision:
     """PREPARE: the rules' decision for this mail, should it open a ticket."""
-    assert ctx.mail is not None
-    ctx.ruleset = ruleset
-    ctx.prepared_route = ruleset.evaluate(
-        facts(ctx.mail, ctx.settings, ctx.inbox.received_at), on_rule
-    ).decision
+    return ruleset.evaluate(facts(mail, settings, received_at), on_rule).decision
 
 
 def run(ctx: Context) -> None:
@@ -61,9 +58,9 @@ def run(ctx: Context) -> None:
     ctx.language = language.detect(f"{mail.subject}\n{mail.text}", ctx.settings.service.language)
     if ctx.ticket is not None or ctx.ruleset is None:
         return
-    decision = ctx.prepared_route
+    decision = ctx.prepared.route
     if decision is None:  # the stages run without PREPARE's evaluation (a test): evaluate here
-        decision = ctx.ruleset.evaluate(facts(mail, ctx.settings, ctx.inbox.received_at)).decision
+        decision = decide(mail, ctx.settings, ctx.inbox.received_at, ctx.ruleset)
     if decision.owner is None and decision.team is not None:
         decision = dataclasses.replace(
             decision, owner=pick_agent(decision, ctx.settings, ctx.store)

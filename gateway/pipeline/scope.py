@@ -16,11 +16,23 @@ the same team, which is the usual case."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from gateway.config import Settings
 from storage.models import Ticket
 from storage.tickets import TicketStore
 
-NOT_IN_CHARGE = "agent-not-in-charge"  # the sender role, and the mail that tells the agent
+
+class SenderRole(StrEnum):
+    """Who a mail is from, as far as it may act (gateway.pipeline.identify decides)."""
+
+    REQUESTER = "requester"  # a requester, or an agent writing in with a request of their own
+    AGENT = "agent"  # a proven agent in charge of the ticket: commands run, the reply relayed
+    AGENT_UNVERIFIED = "agent-unverified"  # an agent's address without proof: kept as a note
+    AGENT_NOT_IN_CHARGE = "agent-not-in-charge"  # proven, but no longer in charge: a note
+
+
+NOT_IN_CHARGE = SenderRole.AGENT_NOT_IN_CHARGE.value  # also the mail that tells the agent
 
 
 def in_charge(settings: Settings, store: TicketStore, ticket: Ticket, agent: str) -> bool:

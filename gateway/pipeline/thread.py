@@ -82,6 +82,7 @@ def run(ctx: Context) -> None:
             )
             return
         ctx.store.set_status(ticket, "open", actor="system", now=ctx.now)
+        ctx.reopened = True
         ctx.decide("thread", "reopened", ref=ticket.ref)
     elif ticket.status == "pending" and from_requester_side:
         ctx.store.set_status(ticket, "open", actor="system", now=ctx.now)

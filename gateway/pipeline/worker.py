@@ -32,15 +32,10 @@ from gateway.config import Settings
 from gateway.errors import PrepareFailed, Stop
 from gateway.outgoing.letters import ActiveTemplates, Letters, Renderer, letterhead
 from gateway.pipeline import faults
-from gateway.pipeline.context import Context
+from gateway.pipeline.context import Context, IncomingMail, PreparedMail, Services
 from gateway.pipeline.counters import Counters, CountersForChild
 from gateway.pipeline.lifeline import die_with_parent
-from gateway.pipeline.prepare import (
-    InlinePreparer,
-    Prepared,
-    Preparer,
-    ProcessPreparer,
-)
+from gateway.pipeline.prepare import InlinePreparer, Preparer, ProcessPreparer
 from gateway.reloading import State
 from gateway.routing.active import ActiveRuleset
 from gateway.routing.ruleset import Ruleset
@@ -234,7 +229,8 @@ class Worker:
         try:
             for claim in claims:
                 self._ahead.append(claim)
-                self.preparer.submit(claim.item, self.rules.current())  # evaluated in PREPARE
+                # the row's data, not the ORM object; the rules are evaluated in PREPARE
+                self.preparer.submit(IncomingMail.of(claim.item), self.rules.current())
         except Exception:
             self.release()
             raise
@@ -255,7 +251,7 @@ class Worker:
                     spool.release_inbox(session, claim, self.name)
 
     def _process_batch(
-        self, claim: spool.Claim, prepared: Prepared, limit: int | None
+        self, claim: spool.Claim, prepared: PreparedMail, limit: int | None
     ) -> list[Outcome]:
         most = BATCH_MAILS if limit is None else min(BATCH_MAILS, limit)
         batch = [claim]
@@ -307,7 +303,7 @@ class Worker:
         if self.metrics is not None:
             self.metrics.finished(outcome, stage, redactions or {})
 
-    def _run(self, session: Session, claim: spool.Claim, prepared: Prepared) -> _Result:
+    def _run(self, session: Session, claim: spool.Claim, prepared: PreparedMail) -> _Result:
         """One mail's STAGES inside the batch's transaction, in a savepoint of its own: a mail
         that fails is rolled back alone and quarantined with the stage and reason."""
         item = claim.item
@@ -319,21 +315,23 @@ class Worker:
             spool.quarantine_inbox(session, claim.id, stage=prepared.stage, reason=prepared.error)
             return _Result(Outcome(claim.id, "quarantined"), item, prepared.stage, prepared.error)
         store = TicketStore(session)
-        ctx = Context(
-            inbox=item,
+        in_force = self.rules.current()
+        services = Services(
             settings=self.settings,
             store=store,
             blobs=self.blobs,
             letters=Letters(self.settings, self.templates.current(), store,
                             proof_key=self.proof_key, head=self.letterhead),
-            now=utcnow(),
-            ruleset=self.rules.current(),
+            # the rules that made PREPARE's decision, else those in force
+            ruleset=prepared.ruleset if prepared.ruleset is not None else in_force,
             pseudonym_key=self.pseudonym_key,
             proof_key=self.proof_key,
         )
+        ctx = Context(services=services, inbox=item, prepared=prepared, now=utcnow(),
+                      decisions=list(prepared.decisions), stage=prepared.stage,
+                      stop_reason=prepared.stop_reason)
         savepoint = session.begin_nested()
         try:
-            prepared.into(ctx)
             if ctx.stop_reason is None:
                 try:
                     observe = self.metrics.observe_stage if self.metrics is not None else None
