@@ -27,7 +27,7 @@ from storage.models import Article, Ticket
 
 if TYPE_CHECKING:
     from gateway.app import App
-    from gateway.pipeline.context import Context
+    from gateway.pipeline.context import Context, Preparing
     from storage.engine import Database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -232,3 +232,19 @@ def open_ticket_row(ctx: Context, requester: str = "erika.muster@example.net",
     for name, value in fields.items():
         setattr(ticket, name, value)
     return ticket
+
+
+def run_prepare(stage: Callable[[Preparing], None], ctx: Context) -> None:
+    """Run one PREPARE stage (quotes.prepare, redact.prepare) for a stage_context, as the
+    worker would have before its transaction: on a Preparing of the context's mail, whose
+    results become what PREPARE made (`ctx.prepared`) and its decisions the context's."""
+    from gateway.pipeline.context import IncomingMail, Preparing
+
+    made = ctx.prepared
+    state = Preparing(incoming=IncomingMail.of(ctx.inbox), settings=ctx.settings,
+                      mail=made.mail, texts=made.texts, commands=made.commands,
+                      analysis=made.analysis)
+    stage(state)
+    made.texts, made.commands, made.analysis = state.texts, state.commands, state.analysis
+    made.inseparable = state.inseparable
+    ctx.decisions.extend(state.decisions)

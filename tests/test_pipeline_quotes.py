@@ -10,7 +10,7 @@ from gateway.config import Settings
 from gateway.mail.model import Address
 from gateway.pipeline import quotes
 from storage.engine import Database
-from tests.helpers import open_ticket_row, parsed_mail, stage_context
+from tests.helpers import open_ticket_row, parsed_mail, run_prepare, stage_context
 
 REPLY = (
     "Der Drucker geht wieder, danke!\n\n"
@@ -24,7 +24,7 @@ AGENT_REPLY = "#erledigt\n\nBitte wenden Sie sich an ben.mueller@example.org.\n"
 
 def test_prepare_makes_full_and_reply_for_a_requester(db: Database, settings: Settings) -> None:
     with stage_context(db, settings, parsed_mail(text=REPLY)) as ctx:
-        quotes.prepare(ctx)
+        run_prepare(quotes.prepare, ctx)
         assert ctx.texts["full"] == REPLY and "relay" not in ctx.texts
         assert ctx.texts["reply"].strip() == "Der Drucker geht wieder, danke!"
         assert ctx.commands is None
@@ -36,7 +36,7 @@ def test_prepare_parses_an_agents_commands_and_hides_agent_addresses_in_the_rela
     mail = parsed_mail(from_=Address("Anna Schmidt", "anna.schmidt@example.org"),
                        text=AGENT_REPLY)
     with stage_context(db, settings, mail) as ctx:
-        quotes.prepare(ctx)
+        run_prepare(quotes.prepare, ctx)
         assert ctx.commands is not None
         assert [c.kind for c in ctx.commands.commands] == ["status"]
         assert "#erledigt" not in ctx.texts["relay"]
@@ -48,13 +48,13 @@ def test_a_new_ticket_keeps_the_full_text_a_reply_loses_the_quote(
     db: Database, settings: Settings
 ) -> None:
     with stage_context(db, settings, parsed_mail(text=REPLY)) as ctx:
-        quotes.prepare(ctx)
+        run_prepare(quotes.prepare, ctx)
         quotes.run(ctx)  # no ticket yet: the forwarded history may be the request itself
         assert ctx.body_variant == "full" and ctx.mail is not None and ctx.mail.text == REPLY
         assert ctx.decisions == []
     with stage_context(db, settings, parsed_mail(text=REPLY)) as ctx:
         ctx.ticket = open_ticket_row(ctx)
-        quotes.prepare(ctx)
+        run_prepare(quotes.prepare, ctx)
         quotes.run(ctx)
         assert ctx.body_variant == "reply" and ctx.mail is not None
         assert ctx.mail.text.strip() == "Der Drucker geht wieder, danke!"
@@ -68,7 +68,7 @@ def test_a_reply_with_nothing_new_is_stored_whole(db: Database, settings: Settin
     )
     with stage_context(db, settings, parsed_mail(text=quoted_only)) as ctx:
         ctx.ticket = open_ticket_row(ctx)
-        quotes.prepare(ctx)
+        run_prepare(quotes.prepare, ctx)
         assert ctx.texts["reply"] == ""
         quotes.run(ctx)
         assert ctx.body_variant == "full"
@@ -83,7 +83,7 @@ def test_an_agent_is_relayed_without_commands_unless_they_were_wrong(
                                   ("agent-unverified", False, "reply")):
         with stage_context(db, settings, mail, sender_role=role) as ctx:
             ctx.ticket = ctx.store.by_ref("LDS-1") or open_ticket_row(ctx)
-            quotes.prepare(ctx)
+            run_prepare(quotes.prepare, ctx)
             if errors:
                 ctx.command_errors = [WRONG_LINE]
             quotes.run(ctx)

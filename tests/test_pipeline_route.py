@@ -5,6 +5,7 @@ real database, then mails through the worker (moved from test_routing.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -17,8 +18,9 @@ from gateway.app import App
 from gateway.config import Settings
 from gateway.outgoing.senders import RecordingSender
 from gateway.pipeline import route
+from gateway.pipeline.context import Context
 from gateway.routing import active
-from gateway.routing.ruleset import RouteDecision
+from gateway.routing.ruleset import RouteDecision, Ruleset
 from storage import spool
 from storage.engine import Database
 from storage.models import Event, InboxItem, Ticket
@@ -35,6 +37,13 @@ from tests.helpers import (
 OFFICE_HOURS = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
 
 
+def decide_in_prepare(ctx: Context, ruleset: Ruleset) -> None:
+    """What PREPARE does before the transaction: the rules' decision, with the rules it used."""
+    assert ctx.mail is not None
+    ctx.prepared.route = route.decide(ctx.mail, ctx.settings, ctx.inbox.received_at, ruleset)
+    ctx.services = dataclasses.replace(ctx.services, ruleset=ruleset)
+
+
 VPN = parsed_mail(subject="VPN Störung seit heute", text="Das VPN bricht ständig ab.\n")
 
 
@@ -42,8 +51,8 @@ def test_decide_evaluates_the_rules_before_the_transaction(
     db: Database, settings: Settings
 ) -> None:
     with stage_context(db, settings, VPN, now=OFFICE_HOURS) as ctx:
-        route.decide(ctx, active.load(settings))
-        assert ctx.prepared_route is not None and ctx.prepared_route.queue == "it-stoerung"
+        decide_in_prepare(ctx, active.load(settings))
+        assert ctx.prepared.route is not None and ctx.prepared.route.queue == "it-stoerung"
         assert ctx.route is None and ctx.decisions == []  # nothing decided for a ticket yet
 
 
@@ -53,7 +62,7 @@ def test_run_routes_a_new_ticket_and_picks_the_teams_agent_in_turn(
     owners = []
     for _ in range(3):
         with stage_context(db, settings, VPN, now=OFFICE_HOURS) as ctx:
-            route.decide(ctx, active.load(settings))
+            decide_in_prepare(ctx, active.load(settings))
             route.run(ctx)
             assert ctx.route is not None and ctx.route.queue == "it-stoerung"
             owners.append(ctx.route.owner)
@@ -67,7 +76,7 @@ def test_run_routes_a_new_ticket_and_picks_the_teams_agent_in_turn(
 def test_run_keeps_a_follow_up_on_its_tickets_routing(db: Database, settings: Settings) -> None:
     with stage_context(db, settings, VPN, now=OFFICE_HOURS) as ctx:
         ctx.ticket = open_ticket_row(ctx, queue="haus")
-        route.decide(ctx, active.load(settings))
+        decide_in_prepare(ctx, active.load(settings))
         route.run(ctx)
         assert ctx.route is None and ctx.decisions == [] and ctx.ticket.queue == "haus"
 
