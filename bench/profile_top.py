@@ -37,22 +37,22 @@ ACTIVITIES: list[tuple[str, str]] = [
     ("SQL (SQLAlchemy + sqlite3)", r"\(sqlalchemy/|\(sqlite3/"),
     ("Presidio analyzer", r"\(presidio_analyzer/|\(spacy/|\(phonenumbers/|\(regex/"),
     ("redaction (own recognizers)", r"\(gateway/redaction/"),
-    ("HTML→text", r"html2text|\(gateway/mailtext\.py|\(html/parser|\(bs4/|\(lxml/"),
-    ("quote variants / reply text", r"\(gateway/pipeline/quotes\.py|\(gateway/replytext\.py"
+    ("HTML→text", r"html2text|\(gateway/mail/text\.py|\(html/parser|\(bs4/|\(lxml/"),
+    ("quote variants / reply text", r"\(gateway/pipeline/quotes\.py|\(gateway/mail/replytext\.py"
                                     r"|mailparser_reply"),
-    ("MIME parse (email package)", r"\(email/|\(gateway/mimeparts\.py|\(gateway/winmail\.py"
+    ("MIME parse (email package)", r"\(email/|\(gateway/mail/mimeparts\.py|\(gateway/mail/tnef\.py"
                                    r"|\(gateway/pipeline/parse\.py|mailparser"),
-    ("templates (Jinja2)", r"\(jinja2/|\(gateway/render\.py|\(gateway/templateset\.py"),
-    ("compose outgoing MIME", r"\(gateway/compose\.py"),
-    ("routing rules", r"\(gateway/rules/|\(gateway/ruleset\.py|\(gateway/routing\.py"),
-    ("outbox SMTP (smtplib)", r"\(smtplib\.py|\(gateway/senders\.py"),
+    ("templates (Jinja2)", r"\(jinja2/|\(gateway/outgoing/(render|templateset)\.py"),
+    ("compose outgoing MIME", r"\(gateway/mail/compose\.py|\(gateway/outgoing/letters\.py"),
+    ("routing rules", r"\(gateway/routing/"),
+    ("outbox SMTP (smtplib)", r"\(smtplib\.py|\(gateway/outgoing/senders\.py"),
     ("SMTP intake (aiosmtpd)", r"\(aiosmtpd/|\(gateway/intake/smtp"),
-    ("inbox writer", r"\(gateway/inboxwriter\.py"),
+    ("inbox writer", r"\(gateway/intake/inboxwriter\.py"),
     ("encryption (originals)", r"\(cryptography/|\(storage/sealing\.py|\(storage/private"),
     ("blobs (attachments)", r"\(storage/blobs\.py"),
     ("asyncio / selectors", r"\(asyncio/|\(selectors\.py"),
     ("scheduler (APScheduler)", r"\(apscheduler/"),
-    ("language detection", r"detect_language|\(gateway/language\.py"),
+    ("language detection", r"detect_language|\(gateway/mail/language\.py"),
     ("logging", r"\(logging/|\(gateway/logs\.py|\(structlog/"),
     ("socket I/O", r"\(socket\.py|\(ssl\.py"),
 ]
