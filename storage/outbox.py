@@ -4,16 +4,15 @@ storage.spool; making the mail is gateway.outgoing.letters, the only writer of t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from storage.models import OutboxItem
-from storage.statements import Statements
+from storage.statements import HeldRows, Statements
 
 _OUTBOX = cast(Table, OutboxItem.__table__)
 _QUEUE = insert(_OUTBOX)
@@ -30,31 +29,12 @@ class Outbox(Statements):
 
     def __init__(self, session: Session) -> None:
         super().__init__(session)
-        self._deferring = False
-        self._held: list[dict[str, Any]] = []  # held by `deferred()`
+        self._held = HeldRows(lambda rows: self._run(_QUEUE, rows))
 
-    @contextmanager
-    def deferred(self) -> Iterator[None]:
-        """Hold the rows queued in the block and write them with one statement when it ends:
-        the mails one incoming mail causes (notifications, acknowledgement) cost one INSERT,
-        not one each. Reads in the block see the held rows (they are written first). If the
-        block raises, they are dropped with the transaction it fails."""
-        if self._deferring:  # nested: the outer block writes
-            yield
-            return
-        self._deferring = True
-        try:
-            yield
-            self._deferring = False
-            self._write_held()
-        finally:
-            self._deferring = False
-            self._held = []
-
-    def _write_held(self) -> None:
-        held, self._held = self._held, []
-        if held:
-            self._run(_QUEUE, held)
+    def deferred(self) -> AbstractContextManager[None]:
+        """Hold the rows queued in the block and write them with one statement when it ends
+        (storage.statements.HeldRows)."""
+        return self._held.deferred()
 
     def queue(
         self,
@@ -84,14 +64,11 @@ class Outbox(Statements):
             "next_attempt_at": now,
             "created_at": now,
         }
-        if self._deferring:
-            self._held.append(row)
-        else:
-            self._run(_QUEUE, row)
+        self._held.add([row])
 
     def agent_mails(self, ticket_id: int, limit: int = 20) -> list[bytes]:
         """The raw mails sent to agents about the ticket (kind `agent-*`), newest first: what
         an agent's reply may quote and must not pass on to the requester."""
-        self._write_held()
+        self._held.flush()
         rows = self._run(_AGENT_MAILS, {"ticket_id": ticket_id, "limit": limit}).scalars()
         return [bytes(raw) for raw in rows if raw]

@@ -5,6 +5,8 @@ per-statement work and its autoflush."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Executable, Insert, Table
@@ -41,3 +43,41 @@ class Statements:
         if self._dialect is None:
             self._dialect = self.session.get_bind().dialect.name
         self._run(_add_if_new(self._dialect, table), rows)
+
+
+class HeldRows:
+    """Rows a store holds back while a `deferred()` block runs, written with one statement
+    when it ends: the mails one incoming mail causes (notifications, acknowledgement) cost
+    one INSERT, not one each. The store writes them first (`flush`) before it reads the same
+    table in the block; if the block raises, they are dropped with its transaction."""
+
+    def __init__(self, write: Callable[[list[dict[str, Any]]], None]) -> None:
+        self._write = write
+        self._holding = False
+        self._rows: list[dict[str, Any]] = []
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        if self._holding:  # nested: the outer block writes
+            yield
+            return
+        self._holding = True
+        try:
+            yield
+            self._holding = False
+            self.flush()
+        finally:
+            self._holding = False
+            self._rows = []
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Hold `rows` inside a `deferred()` block; write them at once outside one."""
+        if self._holding:
+            self._rows.extend(rows)
+        elif rows:
+            self._write(rows)
+
+    def flush(self) -> None:
+        rows, self._rows = self._rows, []
+        if rows:
+            self._write(rows)

@@ -5,8 +5,8 @@ rows nobody reads back, only the ticket an ORM object (why, measured: docs/perfo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -34,7 +34,7 @@ from storage.models import (
     Participant,
     Ticket,
 )
-from storage.statements import Statements
+from storage.statements import HeldRows, Statements
 
 TICKET_COUNTER = "ticket"
 
@@ -116,30 +116,13 @@ class TicketStore(Statements):
 
     def __init__(self, session: Session) -> None:
         super().__init__(session)
-        self._deferring = False
-        self._refs: list[dict[str, Any]] = []  # held by `deferred()`
+        self._refs = HeldRows(lambda rows: self._add_if_new(_MESSAGE_REFS, rows))
 
-    @contextmanager
-    def deferred(self) -> Iterator[None]:
+    def deferred(self) -> AbstractContextManager[None]:
         """Hold the Message-ID refs written in the block and write them with one statement
-        when it ends: the mails one incoming mail causes (notifications, acknowledgement) cost
-        one statement, not one per mail. Reads in the block see the held rows (they are
-        written first). If the block raises, they are dropped with the transaction it fails."""
-        if self._deferring:  # nested: the outer block writes
-            yield
-            return
-        self._deferring = True
-        try:
-            yield
-            self._deferring = False
-            self._write_deferred()
-        finally:
-            self._deferring = False
-            self._refs = []
+        when it ends (storage.statements.HeldRows)."""
+        return self._refs.deferred()
 
-    def _write_deferred(self) -> None:
-        refs, self._refs = self._refs, []
-        self._add_if_new(_MESSAGE_REFS, refs)
 
     # --- numbering -----------------------------------------------------------------------
 
@@ -160,7 +143,7 @@ class TicketStore(Statements):
         """The newest ticket that has seen or sent any of these Message-IDs."""
         if not message_ids:
             return None
-        self._write_deferred()
+        self._refs.flush()
         return self.session.execute(_BY_MESSAGE_IDS, {"ids": list(message_ids)}).scalar()
 
     def by_conversation(self, conversation: str) -> Ticket | None:
@@ -169,13 +152,13 @@ class TicketStore(Statements):
     def message_id_seen(self, message_id: str) -> tuple[bool, bool]:
         """(a received article carries this Message-ID, we sent a mail with it): the guard's
         duplicate and loop checks in one round trip."""
-        self._write_deferred()
+        self._refs.flush()
         received, sent = self._run(_MESSAGE_ID_SEEN, {"message_id": message_id}).one()
         return bool(received), bool(sent)
 
     def message_ids(self, ticket: Ticket) -> list[str]:
         """Every Message-ID seen or sent on the ticket, oldest first."""
-        self._write_deferred()
+        self._refs.flush()
         return list(self._run(_MESSAGE_IDS_OF, {"ticket_id": ticket.id}).scalars())
 
     def participants(self, ticket: Ticket) -> dict[str, str]:
@@ -293,10 +276,7 @@ class TicketStore(Statements):
             {"ticket_id": ticket.id, "message_id": message_id, "direction": direction}
             for message_id in dict.fromkeys(m for m in message_ids if m)
         ]
-        if self._deferring:
-            self._refs.extend(rows)
-        else:
-            self._add_if_new(_MESSAGE_REFS, rows)
+        self._refs.add(rows)
 
     def add_event(
         self, ticket: Ticket | None, *, actor: str, kind: str, now: datetime, **detail: Any

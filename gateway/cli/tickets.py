@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -220,13 +221,8 @@ def tickets_assign(
     owner = None if agent.lower() == "none" else agent.lower()
     if owner is not None and settings.agent(owner) is None:
         raise PostdeskError(f"{agent} is not an agent (see `agents:` in the config)")
-    with command_database(settings).session() as session:
-        store = TicketStore(session)
-        ticket = _ticket(store, ref)
-        now = utcnow()
-        notify = actions.assign(store, ticket, owner, actor=_actor(), now=now)
-        _queue_mails(settings, store, ticket, notify, now)
-        typer.echo(f"{ticket.ref} assigned to {owner or 'nobody'}")
+    done = _act(settings, ref, actions.assign, owner)
+    typer.echo(f"{done} assigned to {owner or 'nobody'}")
 
 
 @app.command("status")
@@ -239,13 +235,21 @@ def tickets_status(
     """Set a ticket's status (audited)."""
     status = ticket_status(status)
     settings = command_settings()
+    done = _act(settings, ref, actions.set_status, status)
+    typer.echo(f"{done} is {status}")
+
+
+def _act(settings: Settings, ref: str, action: Callable[..., actions.Notify],
+         value: str | None) -> str:
+    """Carry out one ticket action as the user at the terminal, in one transaction with the
+    mails it calls for; the ticket's reference comes back."""
     with command_database(settings).session() as session:
         store = TicketStore(session)
         ticket = _ticket(store, ref)
         now = utcnow()
-        notify = actions.set_status(store, ticket, status, actor=_actor(), now=now)
+        notify = action(store, ticket, value, actor=_actor(), now=now)
         _queue_mails(settings, store, ticket, notify, now)
-        typer.echo(f"{ticket.ref} is {status}")
+        return ticket.ref
 
 
 @app.command("note")
