@@ -92,6 +92,19 @@ def test_run_without_rules_routes_nothing_but_detects_the_language(
         assert ctx.route is None and ctx.language == "en"
 
 
+def test_run_takes_the_language_prepare_found_for_the_full_text_only(
+    db: Database, settings: Settings
+) -> None:
+    with stage_context(db, settings, VPN, now=OFFICE_HOURS) as ctx:
+        ctx.prepared.language = "en"  # found by PREPARE on the same text: not detected again
+        route.run(ctx)
+        assert ctx.language == "en"
+    with stage_context(db, settings, VPN, now=OFFICE_HOURS) as ctx:
+        ctx.prepared.language, ctx.body_variant = "en", "reply"  # the text stored is another
+        route.run(ctx)
+        assert ctx.language == "de"
+
+
 def test_pick_agent_of_a_team_without_members_is_nobody(db: Database, settings: Settings) -> None:
     decision = RouteDecision(queue="x", team="fachverfahren", assign="least_open")
     nobody = settings.model_copy(update={"agents": []})

@@ -93,6 +93,7 @@ class Preparing:
     inseparable: str | None = None  # why an agent's reply cannot be told from what it quotes
     analysis: MailAnalysis | None = None
     decisions: list[Decision] = field(default_factory=list)
+    language: str | None = None  # of subject and full text, found for the rules
     stage: str = ""  # the stage running now
 
     def decide(self, stage: str, what: str, **detail: Any) -> None:
@@ -112,6 +113,7 @@ class PreparedMail:
     analysis: MailAnalysis | None = None
     decisions: list[Decision] = field(default_factory=list)
     route: RouteDecision | None = None  # what the rules decide, should the mail open a ticket
+    language: str | None = None  # of subject and full text (found with `route`)
     ruleset: Ruleset | None = None  # the rules that decided (not sent back by the process)
     stage: str = ""
     stop_reason: str | None = None  # a stage ended the run on purpose (Stop)

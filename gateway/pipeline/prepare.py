@@ -182,6 +182,7 @@ def prepare(
         analysis=state.analysis,
         decisions=state.decisions,
         route=route,
+        language=state.language,
         ruleset=ruleset if route is not None else None,
         stage=state.stage,
         stop_reason=stop_reason,
@@ -199,11 +200,12 @@ def _evaluate(state: Preparing, ruleset: Ruleset, watch: RuleWatch, sequence: in
     assert state.mail is not None
     state.stage = "route"  # where a mail whose evaluation fails is quarantined
     budget = state.settings.routing.evaluation_budget_seconds
+    state.language = route.mail_language(state.mail, state.settings)  # the rules read it
     began = time.perf_counter()
     watch.begin(sequence)
     try:
         decision = route.decide(state.mail, state.settings, state.incoming.received_at, ruleset,
-                                watch.on_rule)
+                                watch.on_rule, state.language)
     finally:
         cpu = watch.end()
         if observe is not None:
@@ -211,8 +213,6 @@ def _evaluate(state: Preparing, ruleset: Ruleset, watch: RuleWatch, sequence: in
     if cpu > budget:
         return decision, str(RuleOverrun(overrun_reason(ruleset, watch.slowest[0], budget)))
     return decision, None
-
-
 
 
 class Preparer(Protocol):

@@ -34,28 +34,36 @@ def pick_agent(decision: RouteDecision, settings: Settings, store: TicketStore) 
     return members[next_in_rotation(store.session, decision.team or "") % len(members)]
 
 
-def facts(mail: ParsedMail, settings: Settings, received_at: datetime) -> MailFacts:
+def mail_language(mail: ParsedMail, settings: Settings) -> str:
+    """The language of the mail's subject and its text as it stands ("de" or "en")."""
+    return language.detect(f"{mail.subject}\n{mail.text}", settings.service.language)
+
+
+def facts(mail: ParsedMail, settings: Settings, received_at: datetime,
+          lang: str | None = None) -> MailFacts:
     """What the rules see of a mail that opens a ticket: its full text (a new ticket keeps it),
-    and whether the sender is a configured agent (as `rules test` has it)."""
-    text = f"{mail.subject}\n{mail.text}"
+    its language (`lang` if known already), and whether the sender is a configured agent (as
+    `rules test` has it)."""
     return MailFacts.from_parsed(
         mail,
-        language=language.detect(text, settings.service.language),
+        language=lang or mail_language(mail, settings),
         sender_is_agent=settings.agent(mail.from_.email) is not None,
         received_at=received_at,
     )
 
 
 def decide(mail: ParsedMail, settings: Settings, received_at: datetime, ruleset: Ruleset,
-           on_rule: Callable[[int], None] | None = None) -> RouteDecision:
+           on_rule: Callable[[int], None] | None = None, lang: str | None = None) -> RouteDecision:
     """PREPARE: the rules' decision for this mail, should it open a ticket."""
-    return ruleset.evaluate(facts(mail, settings, received_at), on_rule).decision
+    return ruleset.evaluate(facts(mail, settings, received_at, lang), on_rule).decision
 
 
 def run(ctx: Context) -> None:
     assert ctx.mail is not None
     mail = ctx.mail
-    ctx.language = language.detect(f"{mail.subject}\n{mail.text}", ctx.settings.service.language)
+    # PREPARE detected it on the full text; a reply stored without its quote is detected anew
+    known = ctx.prepared.language if ctx.body_variant == "full" else None
+    ctx.language = known or mail_language(mail, ctx.settings)
     if ctx.ticket is not None or ctx.ruleset is None:
         return
     decision = ctx.prepared.route
