@@ -12,7 +12,13 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from gateway.pipeline.context import Context, MailAnalysis, Preparing
-from gateway.redaction import Analysis, KeyedPseudonyms, apply_analysis, detect_language
+from gateway.redaction import (
+    Analysis,
+    KeyedPseudonyms,
+    apply_analysis,
+    detect_language,
+    part_of,
+)
 
 if TYPE_CHECKING:
     from gateway.config import Settings
@@ -37,10 +43,10 @@ def prepare(state: Preparing) -> None:
         return dataclasses.replace(found, text=found.text + notice) if notice else found
 
     texts = state.texts or {"full": mail.text}
-    by_text: dict[str, Analysis] = {}  # the variants are often equal: analyse each text once
-    for text in texts.values():
-        if text not in by_text:
-            by_text[text] = find(text)
+    by_text: dict[str, Analysis] = {}  # the variants are often equal or parts of each other:
+    for text in sorted(set(texts.values()), key=len, reverse=True):  # analyse each once
+        whole = next((done for done in by_text.values() if text in done.text), None)
+        by_text[text] = (whole and part_of(whole, text)) or find(text)
     bodies = {variant: by_text[text] for variant, text in texts.items()}
     state.analysis = MailAnalysis(
         subject=find(mail.subject),

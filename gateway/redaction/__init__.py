@@ -17,6 +17,7 @@ from gateway.redaction.engine import (
     Redaction,
     Redactor,
     apply_analysis,
+    part_of,
 )
 from gateway.redaction.language import Language, detect_language
 from gateway.redaction.names import PersonName, parse_display_name
@@ -37,5 +38,6 @@ __all__ = [
     "apply_analysis",
     "detect_language",
     "parse_display_name",
+    "part_of",
     "placeholder",
 ]

@@ -133,6 +133,42 @@ class _InjectedSpacyEngine(SpacyNlpEngine):
         )
 
 
+class _LazyArtifacts(NlpArtifacts):
+    """The artifacts of a blank pipeline, tokenised only when something asks for tokens: only
+    the context enhancer does, and only for a result a context word could lift over the
+    threshold; most texts have none, and tokenising them was a fifth of PREPARE's time per
+    mail (bench/e2e.py profile). A blank pipeline finds no entities, so there are none."""
+
+    def __init__(self, text: str, language: str, engine: _InjectedSpacyEngine) -> None:
+        # NlpArtifacts.__init__ would tokenise at once; set what it sets, tokens on demand
+        self.entities = []
+        self.scores = []
+        self.nlp_engine = engine
+        self._text, self._language = text, language
+        self._made: NlpArtifacts | None = None
+
+    def _artifacts(self) -> NlpArtifacts:
+        if self._made is None:
+            self._made = self.nlp_engine.process_text(self._text, self._language)
+        return self._made
+
+    @property
+    def tokens(self) -> Any:  # type: ignore[override]
+        return self._artifacts().tokens
+
+    @property
+    def tokens_indices(self) -> list[int]:  # type: ignore[override]
+        return self._artifacts().tokens_indices
+
+    @property
+    def lemmas(self) -> list[str]:  # type: ignore[override]
+        return self._artifacts().lemmas
+
+    @property
+    def keywords(self) -> list[str]:  # type: ignore[override]
+        return self._artifacts().keywords
+
+
 class _ContextEnhancer(LemmaContextAwareEnhancer):
     """Presidio's context enhancer, asked only about results a context word could still lift
     over the threshold (it deep-copies and re-scans every result it is given), and finding
@@ -325,8 +361,10 @@ class Redactor:
         results: list[RecognizerResult] = []
         artifacts = None
         for lang in self._languages(language):
-            if artifacts is None or lang == self.model_language:
+            if lang == self.model_language:  # its entities are needed: process at once
                 artifacts = self._nlp.process_text(text, lang)
+            elif artifacts is None:
+                artifacts = _LazyArtifacts(text, lang, self._nlp)
             ad_hoc: list[EntityRecognizer] = (
                 [_KnownNamesRecognizer(lang, people)] if people and "PERSON" in wanted else []
             )
@@ -519,6 +557,24 @@ def _same_person(found: PersonName, person: PersonName) -> bool:
     return first == person.given[0] or (
         bool(_INITIAL.match(first)) and person.given[0].startswith(first[0])
     )
+
+
+def part_of(analysis: Analysis, part: str) -> Analysis | None:
+    """The analysis of `part`, a piece of the analysed text, taken from the whole text's (None
+    if `part` is not in it): a reply's new text is mostly the full body less its quote and
+    signature, so analysing it again doubled PREPARE's largest cost. What is found in the whole
+    can only be more than what the part alone shows (more context words, more people named),
+    and a value cut by the part's edge is cut too, so redacting by it is never less."""
+    start = analysis.text.find(part)
+    if start < 0:
+        return None
+    end = start + len(part)
+    findings = [
+        Finding(f.entity, max(f.start, start) - start, min(f.end, end) - start)
+        for f in analysis.findings
+        if f.start < end and f.end > start
+    ]
+    return Analysis(part, findings, analysis.people)
 
 
 def apply_analysis(
