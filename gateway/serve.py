@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from gateway import logs, metrics
 from gateway.app import App, build_worker
 from gateway.intake.smtp import SmtpIntake
+from gateway.jobs.outboxloop import OutboxLoop
 from gateway.jobs.scheduler import build_scheduler
 from gateway.pipeline.worker import Signal, run_worker_process
 from gateway.signals import ProcessFlag
@@ -74,8 +75,10 @@ class Service:
             signal.signal(signal.SIGTERM, _stop)
             signal.signal(signal.SIGINT, _stop)
         scheduler = build_scheduler(app, wake=runner.wake.set)
+        outbox = OutboxLoop(app, runner.mail_queued)
         runner.start()
         scheduler.start()
+        outbox.start()
         logs.event(
             "serve.started",
             smtp=f"{app.settings.smtp.host}:{intake.port}",
@@ -96,6 +99,7 @@ class Service:
             stopping.join()
             if ops is not None:
                 ops.stop()
+            outbox.stop()
             scheduler.shutdown(wait=True)
             app.db.dispose()
             logs.event("serve.stopped")
@@ -127,6 +131,10 @@ class WorkerRunner:
         self._supervisor: threading.Thread | None = None
         self._process: SpawnProcess | None = None
         self._ready: Signal = ProcessFlag(context) if self.process_mode else threading.Event()
+        # Set by the worker after each commit, for the outbox thread (gateway.jobs.outboxloop)
+        self.mail_queued: Signal = (
+            ProcessFlag(context) if self.process_mode else app.worker.mail_queued
+        )
         self._prepare_pid = context.RawValue("i", 0)  # the worker's prepare process, if any
         self.restarts = 0  # worker processes that died and were replaced
 
@@ -161,7 +169,7 @@ class WorkerRunner:
                 target=run_worker_process,
                 args=(self.app.settings, self._stop, self.wake, os.getpid(), build_worker,
                       metrics.for_child_process, self.app.worker.checked(), self._ready,
-                      self._prepare_pid),
+                      self._prepare_pid, self.mail_queued),
                 name="postdesk-worker",
                 daemon=False,  # it starts the prepare process; it ends with serve on its own
             )

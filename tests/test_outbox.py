@@ -46,6 +46,7 @@ class ControlledSink:
     a chosen error reply instead."""
 
     messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    peers: list[Any] = field(default_factory=list)  # the client's (host, port) per message
     mail_replies: list[str] = field(default_factory=list)
     data_replies: list[str] = field(default_factory=list)
     rcpt_replies: list[str] = field(default_factory=list)
@@ -76,6 +77,7 @@ class ControlledSink:
             return self.data_replies.pop(0)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
                               bytes(envelope.original_content)))
+        self.peers.append(session.peer)
         return "250 2.0.0 queued"
 
     def message_ids(self) -> list[str]:
@@ -528,7 +530,9 @@ def test_sender_refused_is_permanent_and_421_temporary(smtp_sink: ControlledSink
     with pytest.raises(SmtpPermanentError, match=r"SMTP 553 5\.7\.1$") as info:
         sender.send("servicedesk@example.org", [RECIPIENT], b"Subject: x\r\n\r\nx\r\n", "<x@y>")
     assert info.value.smtp_code == 553
-    smtp_sink.fail_next(1, "421 4.7.0 Too many connections", at="mail")
+    # A 421 on a connection used before may be the relay's limit per connection: the mail
+    # goes once more over a new connection, and a 421 there is the answer.
+    smtp_sink.fail_next(2, "421 4.7.0 Too many connections", at="mail")
     with pytest.raises(SmtpTemporaryError, match="SMTP 421"):
         sender.send("servicedesk@example.org", [RECIPIENT], b"Subject: x\r\n\r\nx\r\n", "<x@y>")
     assert smtp_sink.messages == []
@@ -551,3 +555,58 @@ def test_one_job_run_drains_a_burst_bigger_than_a_run(db: Database, settings: Se
     jobs.deliver_outbox(app)  # 250 > jobs.OUTBOX_RUN: not 100 now and the rest intervals later
     assert {row(db, item_id).state for item_id in ids} == {"sent"}
     assert len(app.sender.sent) == 250  # type: ignore[attr-defined]
+
+
+def test_one_relay_connection_carries_a_busy_spell(smtp_sink: ControlledSink) -> None:
+    sender = SmtpSender("127.0.0.1", smtp_sink.port, timeout=5)
+    for n in range(3):
+        sender.send("servicedesk@example.org", [RECIPIENT], b"Subject: x\r\n\r\nx\r\n", f"<{n}@y>")
+    smtp_sink.fail_next(1, "550 5.1.1 unknown", at="rcpt")  # a refusal keeps the connection
+    with pytest.raises(SmtpPermanentError):
+        sender.send("servicedesk@example.org", [RECIPIENT], b"Subject: x\r\n\r\nx\r\n", "<r@y>")
+    sender.send("servicedesk@example.org", [RECIPIENT], b"Subject: x\r\n\r\nx\r\n", "<3@y>")
+    assert len(smtp_sink.messages) == 4 and len(set(smtp_sink.peers)) == 1
+    sender.close()
+    sender.send("servicedesk@example.org", [RECIPIENT], b"Subject: x\r\n\r\nx\r\n", "<4@y>")
+    assert len(set(smtp_sink.peers)) == 2
+    sender.close()
+
+
+def test_a_connection_the_relay_closed_is_replaced_for_the_next_mail() -> None:
+    sink = ControlledSink(port=free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port, decode_data=False,
+                            timeout=0.3)  # the relay's idle timeout
+    controller.start()
+    try:
+        sender = SmtpSender("127.0.0.1", sink.port, timeout=5)
+        sender.send("servicedesk@example.org", [RECIPIENT], b"Subject: x\r\n\r\nx\r\n", "<1@y>")
+        time.sleep(1.0)  # the relay hangs up on the idle connection
+        sender.send("servicedesk@example.org", [RECIPIENT], b"Subject: x\r\n\r\nx\r\n", "<2@y>")
+        assert len(sink.messages) == 2 and len(set(sink.peers)) == 2
+        sender.close()
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_serve_sends_the_acknowledgement_once_the_worker_committed_it(
+    make_settings: Callable[..., Settings], smtp_sink: ControlledSink, mode: str
+) -> None:
+    # The outbox interval is far longer than the test may wait: only the worker's wake-up
+    # can have sent the acknowledgement (polling alone held it back up to the interval).
+    from gateway.app import App
+    from tests.helpers import make_mail, running, send, wait_for
+
+    settings = make_settings(
+        outgoing={"transport": "smtp", "host": "127.0.0.1", "port": smtp_sink.port,
+                  "interval_seconds": 120},
+        worker={"mode": mode},
+    )
+    app = App.build(settings)
+    with running(app):
+        time.sleep(1.0)  # the first (start-up) drain is over
+        send(settings, make_mail())
+        wait_for(lambda: smtp_sink.messages, timeout=30)
+        send(settings, make_mail(subject="Zweite Anfrage"))
+        wait_for(lambda: len(smtp_sink.messages) == 2, timeout=30)
+    assert len(set(smtp_sink.peers)) == 1  # one connection for both: the relay's was reused

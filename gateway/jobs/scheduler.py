@@ -18,17 +18,10 @@ if TYPE_CHECKING:
 
 
 def build_scheduler(app: JobParts, wake: Callable[[], None]) -> BackgroundScheduler:
-    """The timed jobs of `serve`; `wake` tells the worker that a mailbox poll stored mail."""
+    """The timed jobs of `serve`; `wake` tells the worker that a mailbox poll stored mail. (The
+    outbox has a thread of its own, woken by the worker: gateway.jobs.outboxloop.)"""
     scheduler = BackgroundScheduler(timezone="UTC")
     defaults = {"replace_existing": True, "coalesce": True, "max_instances": 1}
-    scheduler.add_job(
-        jobs.guarded,
-        "interval",
-        seconds=app.settings.outgoing.interval_seconds,
-        id="outbox",
-        args=("outbox", app, jobs.deliver_outbox),
-        **defaults,
-    )
     scheduler.add_job(
         jobs.guarded,
         "interval",

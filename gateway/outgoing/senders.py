@@ -50,6 +50,15 @@ class Flushable(Protocol):
         ...
 
 
+@runtime_checkable
+class Closable(Protocol):
+    """A sender that holds a connection between mails (the SMTP relay's): the outbox closes it
+    when it goes idle, so a quiet service holds no connection the relay would time out."""
+
+    def close(self) -> None:
+        ...
+
+
 def classify_reply(code: int, reply: bytes | str | None, what: str) -> DeliveryError:
     """The error for an SMTP reply: 5xx permanent, anything else (4xx, odd codes) temporary.
     The message keeps the code and the enhanced status code (e.g. 5.1.1), never the free text."""
@@ -64,7 +73,9 @@ def classify_reply(code: int, reply: bytes | str | None, what: str) -> DeliveryE
 
 @dataclass
 class SmtpSender:
-    """Delivers through an SMTP relay (smtplib), optionally with STARTTLS and AUTH."""
+    """Delivers through an SMTP relay (smtplib), optionally with STARTTLS and AUTH, reusing one
+    connection for the mails of a busy spell: a new connection per mail (TCP, EHLO, STARTTLS,
+    AUTH) cost more than the mail itself on a loaded relay. One thread at a time (the outbox)."""
 
     host: str
     port: int
@@ -73,6 +84,7 @@ class SmtpSender:
     username: str | None = None
     password: str | None = None
     local_hostname: str | None = None
+    _smtp: smtplib.SMTP | None = field(default=None, init=False, repr=False)
 
     def send(self, envelope_from: str, envelope_to: list[str], raw: bytes, message_id: str) -> None:
         try:
@@ -82,16 +94,19 @@ class SmtpSender:
         except smtplib.SMTPAuthenticationError as exc:
             # A wrong password is the relay's configuration, not this mail's fault: keep the
             # mail and retry after someone fixes it, rather than failing every mail at once.
+            self.close()
             raise SmtpTemporaryError(f"login refused: SMTP {exc.smtp_code}", exc.smtp_code) \
                 from None
         except smtplib.SMTPResponseException as exc:  # sender refused, DATA refused, 421 …
             raise classify_reply(exc.smtp_code, exc.smtp_error, "relay refused the mail") \
                 from None
         except smtplib.SMTPNotSupportedError:
+            self.close()
             raise SmtpTemporaryError("relay does not offer STARTTLS or AUTH") from None
         except UnicodeError:  # a non-ASCII envelope address: only SMTPUTF8 could carry it
             raise SmtpPermanentError("address needs SMTPUTF8") from None
         except (smtplib.SMTPException, OSError) as exc:  # refused, timeout, TLS, disconnect
+            self.close()
             raise SmtpTemporaryError(f"relay unreachable ({type(exc).__name__})") from None
         if refused:
             logs.event("outbox.partly-refused", refused=len(refused), accepted=len(envelope_to)
@@ -99,15 +114,62 @@ class SmtpSender:
 
     def _transact(self, envelope_from: str, envelope_to: list[str],
                   raw: bytes) -> dict[str, tuple[int, bytes]]:
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout,
-                          local_hostname=self.local_hostname) as smtp:
+        """One mail over the open connection; if the relay closed it meanwhile (an idle
+        timeout, a limit of mails per connection: 421), once more over a new one."""
+        if self._smtp is not None:
+            try:
+                return self._smtp.sendmail(envelope_from, envelope_to, raw)
+            except (smtplib.SMTPServerDisconnected, ConnectionError) as exc:
+                reason = type(exc).__name__
+            except smtplib.SMTPResponseException as exc:
+                if exc.smtp_code != 421:
+                    self._reset()
+                    raise
+                reason = "421"
+            self.close()
+            logs.event("outbox.reconnect", reason=reason)
+        self._smtp = self._connect()
+        try:
+            return self._smtp.sendmail(envelope_from, envelope_to, raw)
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code == 421:  # the relay closes this connection
+                self.close()
+            else:
+                self._reset()
+            raise
+
+    def _connect(self) -> smtplib.SMTP:
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout,
+                            local_hostname=self.local_hostname)
+        try:
             smtp.ehlo()
             if self.starttls:
                 smtp.starttls(context=ssl.create_default_context())
                 smtp.ehlo()
             if self.username:
                 smtp.login(self.username, self.password or "")
-            return smtp.sendmail(envelope_from, envelope_to, raw)
+        except BaseException:
+            _quietly_close(smtp)
+            raise
+        return smtp
+
+    def _reset(self) -> None:
+        """After a refused mail the connection stays usable once RSET went through (smtplib
+        sends it on a refusal); if it did not, the next mail opens a new one."""
+        if self._smtp is not None and self._smtp.sock is None:
+            self._smtp = None
+
+    def close(self) -> None:
+        """QUIT and drop the connection, if there is one (never raises)."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            _quietly_close(smtp)
+
+
+def _quietly_close(smtp: smtplib.SMTP) -> None:
+    with contextlib.suppress(smtplib.SMTPException, OSError):
+        smtp.quit()
+    smtp.close()
 
 
 def _worst(recipients: dict[str, tuple[int, bytes]]) -> DeliveryError:

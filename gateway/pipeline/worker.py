@@ -135,6 +135,8 @@ class Worker:
         self.blobs = blobs
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.wake = threading.Event()
+        # Set after each commit that may have queued mail: serve's outbox sends it at once.
+        self.mail_queued: Signal = threading.Event()
         self.preparer: Preparer = preparer or InlinePreparer(settings)
         # Rows claimed (committed) and handed to the preparer, oldest first.
         self._ahead: deque[spool.Claim] = deque()
@@ -293,6 +295,7 @@ class Worker:
             stage = results[-1].stage if results else "worker"
             reason = f"{type(exc).__name__} outside a mail's stages"
             return [self._failed(_Failure(c, stage, reason, transient=True)) for c in batch]
+        self.mail_queued.set()
         self._hand_over(next_claims)  # only once committed
         for result in results:
             result.log()
@@ -503,6 +506,7 @@ def run_worker_process(
     start: Checked | None = None,
     ready: Signal | None = None,
     prepare_pid: Any = None,
+    mail_queued: Signal | None = None,
 ) -> None:
     """Entry point of the worker process that `postdesk serve` starts: the pipeline gets a core
     of its own instead of sharing one interpreter (and its GIL) with the SMTP intake. It ends
@@ -512,7 +516,8 @@ def run_worker_process(
     (`/healthz`); `prepare_pid` (shared) is told the pid of its prepare process. On Linux the
     kernel kills it with serve; the `getppid` poll is the fallback elsewhere. `build` makes the
     worker and its parts in this process (gateway.app.build_worker), `counters` the metrics
-    (gateway.metrics.for_child_process): both module-level functions, handed over by name."""
+    (gateway.metrics.for_child_process): both module-level functions, handed over by name.
+    `mail_queued` is set after each commit, for serve's outbox."""
     die_with_parent(parent_pid)
     logs.setup(settings.log_level)
     measured = counters(settings)  # before any other metric of this process
@@ -524,6 +529,8 @@ def run_worker_process(
     preparer = ProcessPreparer(settings, announce=prepare_pid, counters=counters)
     worker = build(settings, preparer, start)
     worker.measure(measured)
+    if mail_queued is not None:
+        worker.mail_queued = mail_queued
     logs.event("worker.started", pid=os.getpid(), rules=worker.rules.value.version,
                templates=worker.templates.value.version)
     if ready is not None:
