@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    ColumnElement,
     DateTime,
     ForeignKey,
     Index,
@@ -16,8 +17,16 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
+    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    InstrumentedAttribute,
+    Mapped,
+    mapped_column,
+    relationship,
+)
 
 from storage.sealing import SealedBytes
 
@@ -81,7 +90,7 @@ class Ticket(Base):
     resolved_at: Mapped[datetime | None] = mapped_column()
 
     articles: Mapped[list[Article]] = relationship(
-        back_populates="ticket", order_by="Article.id", cascade="all, delete-orphan"
+        back_populates="ticket", order_by=lambda: article_order(), cascade="all, delete-orphan"
     )
     participants: Mapped[list[Participant]] = relationship(cascade="all, delete-orphan")
 
@@ -186,6 +195,32 @@ class InboxItem(Base):
     retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class InboxConversation(Base):
+    """The conversation keys of an inbox row (hashes of its Message-ID, In-Reply-To/References,
+    ticket tag, Outlook conversation; gateway.mail.conversation), written with the row. A row
+    is not claimed while an earlier row that shares a key is still queued or processing, so a
+    reply never overtakes its original on another instance (PostgreSQL; storage.spool). A
+    finished row's keys are deleted: only waiting rows and quarantined ones (which may be
+    retried) keep theirs."""
+
+    __tablename__ = "inbox_conversation"
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    inbox_id: Mapped[int] = mapped_column(
+        ForeignKey("inbox.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class InboundMessage(Base):
+    """One row per inbound Message-ID stored as an article, inserted in the worker's transaction
+    (INSERT … ON CONFLICT DO NOTHING): a second copy of a mail, processed at the same time by
+    another instance, waits for the first copy's transaction and then finds its row, so it is
+    finished as a duplicate; a check-then-insert could let both through."""
+
+    __tablename__ = "inbound_messages"
+    message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id", ondelete="SET NULL"))
+
+
 class OutboxItem(Base):
     """A rendered outgoing mail; its Message-ID is fixed at render time, so a re-send after a
     crash is recognisably the same mail."""
@@ -216,3 +251,15 @@ class AutoReplyLog(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     recipient: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def article_order() -> tuple[ColumnElement[Any], InstrumentedAttribute[int]]:
+    """A ticket's articles in arrival order: a mail's article by when its inbox row arrived,
+    any other (a note, an agent's reply written here) by when it was made; the article id
+    breaks ties. Article ids alone follow processing, and several instances may process the
+    mails of one ticket in another order than they arrived."""
+    arrived = (
+        select(InboxItem.received_at).where(InboxItem.id == Article.inbox_id).scalar_subquery()
+    )
+    return func.coalesce(arrived, Article.created_at), Article.id
+

@@ -47,14 +47,14 @@ def original_mail(session: Session, ref: str, position: int) -> bytes | None:
     `tickets show`); None if there is no such article, OriginalGone if it has no original."""
     from sqlalchemy import select
 
-    from storage.models import Article, Ticket
+    from storage.models import Article, Ticket, article_order
 
     article = (
         session.scalars(
             select(Article)
             .join(Ticket, Article.ticket_id == Ticket.id)
             .where(Ticket.ref == ref.upper())
-            .order_by(Article.id)
+            .order_by(*article_order())
             .offset(position - 1)
             .limit(1)
         ).first()

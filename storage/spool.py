@@ -4,7 +4,10 @@ retry.
 A claim is one UPDATE … RETURNING whose WHERE clause picks the oldest due rows and re-checks
 that they are still due, so it is safe on SQLite (one writer at a time) and on PostgreSQL with
 several instances; PostgreSQL additionally picks candidates with FOR UPDATE SKIP LOCKED so
-instances do not queue behind each other. The statements run for every mail, so they are built
+instances do not queue behind each other, and skips a row while an earlier row of its
+conversation (a shared key in inbox_conversation) is still queued or processing, so a reply
+never overtakes its original on another instance. (SQLite serves one instance, whose one worker
+takes the rows in inbox order already.) The statements run for every mail, so they are built
 once at import.
 """
 
@@ -17,11 +20,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Insert, Table, Update, bindparam, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    Insert,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, defer
 
-from storage.models import InboxItem, OutboxItem, utcnow
+from storage.models import InboxConversation, InboxItem, OutboxItem, utcnow
 from storage.states import INBOX_STATES as INBOX_STATES  # re-exported for callers of spool
+from storage.states import INBOX_WAITING
 from storage.states import OUTBOX_STATES as OUTBOX_STATES
 
 
@@ -32,6 +48,9 @@ class NewInboxItem:
     raw: bytes
     envelope_from: str = ""
     envelope_to: tuple[str, ...] = ()
+    conversation: tuple[str, ...] = ()
+    """Conversation keys (gateway.mail.conversation.keys), stored beside the row; the intake
+    computes them for PostgreSQL only (gateway.intake.conversation)."""
 
 
 def message_hash(raw: bytes) -> str:
@@ -55,6 +74,7 @@ def insert_unless_present(dialect: str, table: Table) -> Insert:
 
 
 _INBOX = cast(Table, InboxItem.__table__)
+_KEYS = cast(Table, InboxConversation.__table__)
 
 
 @functools.cache
@@ -88,6 +108,7 @@ def add_inbox_items(session: Session, items: Sequence[NewInboxItem]) -> list[int
     ]
     statement = _add_inbox(session.get_bind().dialect.name)
     inserted = {(r.source, r.source_key): r.id for r in session.execute(statement, rows)}
+    _add_keys(session, items, dict(inserted))
     ids: list[int] = []
     for item in items:
         key = (item.source, item.source_key)
@@ -99,7 +120,44 @@ def add_inbox_items(session: Session, items: Sequence[NewInboxItem]) -> list[int
     return ids
 
 
+def _add_keys(
+    session: Session, items: Sequence[NewInboxItem], inserted: dict[tuple[str, str], int]
+) -> None:
+    """The conversation keys of the rows just `inserted` (a row stored before has its own; an
+    item given twice adds its keys once)."""
+    rows: list[dict[str, object]] = []
+    for item in items:
+        inbox_id = inserted.pop((item.source, item.source_key), None)
+        if inbox_id is not None:
+            rows += [{"key": key, "inbox_id": inbox_id} for key in dict.fromkeys(item.conversation)]
+    if rows:
+        session.execute(_add_conversation(session.get_bind().dialect.name), rows)
+
+
+@functools.cache
+def _add_conversation(dialect: str) -> Insert:
+    return insert_unless_present(dialect, _KEYS)
+
+
+def _in_order(candidate: Table) -> ColumnElement[bool]:
+    """No earlier inbox row that shares a conversation key with `candidate` is waiting (queued
+    or processing): done and quarantined rows let their conversation go on, so a mail that
+    failed never stalls the replies behind it."""
+    mine, theirs = _KEYS.alias("mine"), _KEYS.alias("theirs")
+    earlier = _INBOX.alias("earlier")
+    return ~exists(
+        select(1)
+        .select_from(
+            mine.join(theirs, (theirs.c.key == mine.c.key) & (theirs.c.inbox_id < mine.c.inbox_id))
+            .join(earlier, earlier.c.id == theirs.c.inbox_id)
+        )
+        .where(mine.c.inbox_id == candidate.c.id, earlier.c.state.in_(INBOX_WAITING))
+    )
+
+
 def _claim_statement(skip_locked: bool) -> Update:
+    """`skip_locked`: PostgreSQL, several instances: candidates another instance has locked are
+    skipped, and so are rows whose conversation has an earlier row still waiting."""
     now = bindparam("now", type_=_INBOX.c.claimed_at.type)
     # queued, and not waiting out the back-off of a temporary fault
     due = (_INBOX.c.state == "queued") & (
@@ -107,7 +165,7 @@ def _claim_statement(skip_locked: bool) -> Update:
     )
     oldest = select(_INBOX.c.id).where(due).order_by(_INBOX.c.id).limit(1)
     if skip_locked:
-        oldest = oldest.with_for_update(skip_locked=True)
+        oldest = oldest.where(_in_order(_INBOX)).with_for_update(skip_locked=True, of=_INBOX)
     return (
         update(_INBOX)
         .where(_INBOX.c.id == oldest.scalar_subquery(), due)
@@ -206,6 +264,9 @@ _FINISH = (
 )
 
 
+_FORGET_KEYS: Delete = delete(_KEYS).where(_KEYS.c.inbox_id == bindparam("item_id"))
+
+
 def finish_inbox(
     session: Session, item_id: int, *, ticket_id: int | None, stage: str | None, reason: str | None
 ) -> None:
@@ -214,6 +275,9 @@ def finish_inbox(
         {"item_id": item_id, "ticket_id": ticket_id, "stage": stage, "reason": reason,
          "now": utcnow()},
     )
+    if session.get_bind().dialect.name != "sqlite":  # SQLite rows have no keys
+        # a done row never blocks a later one: its keys would only grow the table
+        session.execute(_FORGET_KEYS, {"item_id": item_id})
 
 
 def quarantine_inbox(session: Session, item_id: int, *, stage: str, reason: str) -> None:

@@ -5,6 +5,7 @@ rows nobody reads back, only the ticket an ORM object (why, measured: docs/perfo
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Insert,
     Table,
     bindparam,
     exists,
@@ -30,10 +32,12 @@ from storage.models import (
     Article,
     Attachment,
     Event,
+    InboundMessage,
     MessageRef,
     Participant,
     Ticket,
 )
+from storage.spool import insert_unless_present
 from storage.statements import HeldRows, Statements
 
 TICKET_COUNTER = "ticket"
@@ -45,6 +49,7 @@ _MESSAGE_REFS = cast(Table, MessageRef.__table__)
 _PARTICIPANTS = cast(Table, Participant.__table__)
 
 _TICKETS = cast(Table, Ticket.__table__)
+_INBOUND = cast(Table, InboundMessage.__table__)
 
 _ADD_TICKET = insert(_TICKETS).returning(*_TICKETS.c)
 _TOUCH_TICKET = (
@@ -109,6 +114,13 @@ _SET_ARTICLE_KIND = (
 )
 _ADD_ATTACHMENT = insert(_ATTACHMENTS)
 _ADD_EVENT = insert(_EVENTS)
+
+
+@functools.cache
+def _take_message_id(dialect: str) -> Insert:
+    return insert_unless_present(dialect, _INBOUND).returning(_INBOUND.c.message_id)
+
+
 class TicketStore(Statements):
     """The pipeline's and CLI's view of tickets inside one transaction (one Session): tickets,
     their articles, participants, Message-IDs and events. Outbox rows are storage.outbox's,
@@ -127,9 +139,10 @@ class TicketStore(Statements):
     # --- numbering -----------------------------------------------------------------------
 
     def next_ticket_number(self) -> int:
-        """Atomically take the next number from the counter row (safe under concurrency:
-        the UPDATE locks the row on PostgreSQL; SQLite has one writer)."""
-        return counters.next_value(self.session, TICKET_COUNTER)
+        """The next number, safe under concurrency (storage.counters.ticket_number): SQLite
+        takes the counter row (one writer, consecutive), PostgreSQL a sequence (no lock held
+        across the worker's batch; a rolled-back mail leaves a gap)."""
+        return counters.ticket_number(self.session, TICKET_COUNTER)
 
     # --- lookups -------------------------------------------------------------------------
 
@@ -155,6 +168,17 @@ class TicketStore(Statements):
         self._refs.flush()
         received, sent = self._run(_MESSAGE_ID_SEEN, {"message_id": message_id}).one()
         return bool(received), bool(sent)
+
+    def take_message_id(self, message_id: str, inbox_id: int) -> bool:
+        """Record an inbound Message-ID for this transaction's mail: False if another mail
+        with it is stored. Atomic across instances (a unique key, INSERT … ON CONFLICT DO
+        NOTHING): while another transaction holds the same key, PostgreSQL waits for it and
+        answers False once it commits (True if it rolls back)."""
+        dialect = self.session.get_bind().dialect.name
+        taken = self._run(
+            _take_message_id(dialect), {"message_id": message_id, "inbox_id": inbox_id}
+        ).first()
+        return taken is not None
 
     def message_ids(self, ticket: Ticket) -> list[str]:
         """Every Message-ID seen or sent on the ticket, oldest first."""

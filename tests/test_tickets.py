@@ -259,7 +259,8 @@ def test_touch_joins_other_changes_in_one_update(db: Database) -> None:
 
 def test_a_ticket_rolled_back_with_its_savepoint_does_not_block_the_next(db: Database) -> None:
     """The worker runs each mail of a batch in a savepoint; a failed one takes its ticket back,
-    and the next mail's ticket may get the same number and id."""
+    and the next mail's ticket may get the same number and id (SQLite: the counter row rolls
+    back with it; PostgreSQL's sequence does not, the number stays a gap)."""
     with db.session() as session:
         failed = session.begin_nested()
         first = new_ticket(TicketStore(session), "wird zurückgerollt")
@@ -268,7 +269,8 @@ def test_a_ticket_rolled_back_with_its_savepoint_does_not_block_the_next(db: Dat
         store = TicketStore(session)
         second = new_ticket(store, "bleibt")
         done.commit()
-        assert second.ref == first.ref and store.by_ref(second.ref) is second
+        assert (second.ref == first.ref) == db.is_sqlite
+        assert store.by_ref(second.ref) is second
     with db.reading() as session:
         assert session.scalars(select(Ticket.subject)).all() == ["bleibt"]
 

@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from gateway import logs
+from gateway.intake.conversation import keyed
 from storage.engine import Database
 from storage.models import InboxItem
 from storage.spool import NewInboxItem, add_inbox_items
@@ -159,7 +160,7 @@ class _Batch:
                 if key not in seen:
                     seen.add(key)
                     new.append(NewInboxItem(source=SOURCE, source_key=key, raw=message.raw))
-            add_inbox_items(session, new)
+            add_inbox_items(session, keyed(self.db, new))
         return len(new), len(batch) - len(new)
 
     def _store_one_by_one(self, batch: Sequence[_Message]) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from gateway import logs
 from gateway.errors import IntakeError
+from gateway.intake.conversation import keyed
 from storage.engine import Database
 from storage.spool import NewInboxItem, add_inbox_items, message_hash
 
@@ -129,7 +130,7 @@ class InboxWriter:
 
     def _insert(self, items: list[NewInboxItem]) -> list[int]:
         with self._db.session(urgent=True) as session:  # a client waits for its 250
-            ids = add_inbox_items(session, items)
+            ids = add_inbox_items(session, keyed(self._db, items))
         self.batches += 1
         self.stored += len(items)
         return ids

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway import logs
 from gateway.config import MailboxSettings
 from gateway.errors import MailboxAuthError, MailboxError, MailboxRequestError, MailboxUnavailable
+from gateway.intake.conversation import keyed
 from gateway.mailboxes.common import ItemRef, MailboxClient, source_key
 from storage.engine import Database
 from storage.models import InboxItem
@@ -175,7 +176,7 @@ class MailboxPoller:
                     InboxItem.source_key.in_({item.source_key for item in items}),
                 )
                 present = set(session.scalars(query))
-                add_inbox_items(session, items)
+                add_inbox_items(session, keyed(self.db, items))
         except SQLAlchemyError as exc:  # str(exc) would carry the parameters: mail bytes
             raise _StoreFailed(type(exc).__name__) from None
         new = {item.source_key for item in items} - present

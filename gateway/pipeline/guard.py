@@ -1,5 +1,5 @@
 """Keep postdesk out of mail loops: automatic mail is recorded but never answered (RFC 3834),
-and a mail delivered twice is stored once."""
+and a mail delivered twice is stored once, also when two instances receive it at once."""
 
 from __future__ import annotations
 
@@ -79,11 +79,27 @@ def auto_reply_verdict(
     return None
 
 
+DUPLICATE = "duplicate: a mail with this Message-ID is already stored"
+
+
+def _duplicate(ctx: Context) -> Stop:
+    """The mail is stored already (delivered twice, to one instance or to two at once): it
+    ends here, recorded on the ticket that holds the first copy; no ticket, no answer."""
+    assert ctx.mail is not None
+    ticket = ctx.store.by_message_ids([ctx.mail.message_id])
+    if ticket is not None:
+        ctx.store.add_event(ticket, actor="system", kind="duplicate", now=ctx.now,
+                            inbox_id=ctx.inbox.id, source=ctx.inbox.source)
+    return Stop(DUPLICATE)
+
+
 def run(ctx: Context) -> None:
     assert ctx.mail is not None
     received, sent = ctx.store.message_id_seen(ctx.mail.message_id)  # one round trip for both
-    if received:
-        raise Stop("duplicate: a mail with this Message-ID is already stored")
+    # The check alone lets two copies through when two instances process them at once: the
+    # unique key of the Message-ID decides (a copy in flight elsewhere is waited for).
+    if received or not ctx.store.take_message_id(ctx.mail.message_id, ctx.inbox.id):
+        raise _duplicate(ctx)
     from_agent = ctx.settings.agent(ctx.mail.from_.email) is not None
     reason = auto_reply_verdict(
         ctx.mail,

@@ -17,14 +17,10 @@ stdlib compat32 parser takes over. All of parse_mail: 1.1 ms median for 5-20 KB 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import email
 import email.utils
 import hashlib
 import logging
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.errors import MessageError
@@ -39,15 +35,12 @@ from mailparser.exceptions import MailParserRecursionError
 from gateway import logs
 from gateway.errors import ParseError, Stop
 from gateway.mail import mimeparts
+from gateway.mail.conversation import first_message_id, message_ids, thread_index
 from gateway.mail.model import Address, ParsedMail
 from gateway.mail.text import fold_spaces, has_raw_8bit, header_text, no_surrogates, repair_8bit
 from gateway.pipeline.context import Preparing
 
 __all__ = ["parse_mail", "run"]
-
-_BRACKETED = re.compile(r"<([^<>]*)>")
-_SEPARATORS = re.compile(r"[\s,;]+")
-_MAX_ID_CHARS = 900
 
 
 def run(state: Preparing) -> None:
@@ -74,7 +67,7 @@ def parse_mail(raw: bytes, *, domain: str) -> ParsedMail:
     headers = _headers(source.message)
     body = mimeparts.extract(source.message)
     defects = source.defects + body.defects
-    message_id = _first_id(headers.get("message-id", []))
+    message_id = first_message_id(headers.get("message-id", []))
     generated = message_id is None
     if message_id is None:
         defects.append("message-id: missing or invalid, generated")
@@ -89,9 +82,9 @@ def parse_mail(raw: bytes, *, domain: str) -> ParsedMail:
         reply_to=source.addresses("reply-to"),
         subject=fold_spaces(_first(headers, "subject") or ""),
         date=source.date,
-        in_reply_to=_ids(headers.get("in-reply-to", [])),
-        references=_ids(headers.get("references", [])),
-        thread_index=_thread_index(_first(headers, "thread-index")),
+        in_reply_to=message_ids(headers.get("in-reply-to", [])),
+        references=message_ids(headers.get("references", [])),
+        thread_index=thread_index(_first(headers, "thread-index")),
         thread_topic=fold_spaces(_first(headers, "thread-topic") or "") or None,
         headers=headers,
         text=body.text,
@@ -211,39 +204,3 @@ def _headers(message: Message) -> dict[str, list[str]]:
 def _first(headers: dict[str, list[str]], name: str) -> str | None:
     values = headers.get(name)
     return values[0] if values else None
-
-
-def _ids(values: Iterable[str]) -> list[str]:
-    """`<id@host>` tokens from In-Reply-To / References / Message-ID, in order, deduplicated.
-
-    Tolerates missing brackets, commas and folding; tokens without `@` (`<[bogus]>`) drop.
-    """
-    found: list[str] = []
-    for value in values:
-        tokens = _BRACKETED.findall(value) or _SEPARATORS.split(value)
-        found += [ident for ident in map(_clean_id, tokens) if ident]
-    return list(dict.fromkeys(found))
-
-
-def _clean_id(token: str) -> str | None:
-    token = "".join(token.split()).strip("<>\"'")
-    local, at, host = token.rpartition("@")
-    if not (at and local and host) or len(token) > _MAX_ID_CHARS:
-        return None
-    return f"<{token}>"
-
-
-def _first_id(values: list[str]) -> str | None:
-    ids = _ids(values)
-    return ids[0] if ids else None
-
-
-def _thread_index(value: str | None) -> bytes | None:
-    """Outlook's Thread-Index, base64-decoded; None if absent or not base64."""
-    compact = "".join((value or "").split())
-    if not compact:
-        return None
-    try:
-        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True) or None
-    except (binascii.Error, ValueError):
-        return None
