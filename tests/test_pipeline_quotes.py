@@ -18,16 +18,33 @@ REPLY = (
     "> Ihre Anfrage ist eingegangen.\n"
     "> Ticket LDS-1\n"
 )
+ACK_ID = "<ack-1@example.org>"  # what a reply answers: the acknowledgement's Message-ID
 WRONG_LINE = CommandError(line_no=1, line="#priorität sehr hoch", message="unknown priority")
 AGENT_REPLY = "#erledigt\n\nBitte wenden Sie sich an ben.mueller@example.org.\n"
 
 
 def test_prepare_makes_full_and_reply_for_a_requester(db: Database, settings: Settings) -> None:
-    with stage_context(db, settings, parsed_mail(text=REPLY)) as ctx:
+    with stage_context(db, settings, parsed_mail(text=REPLY, in_reply_to=[ACK_ID])) as ctx:
         run_prepare(quotes.prepare, ctx)
         assert ctx.texts["full"] == REPLY and "relay" not in ctx.texts
         assert ctx.texts["reply"].strip() == "Der Drucker geht wieder, danke!"
         assert ctx.commands is None
+
+
+def test_a_mail_that_cannot_thread_gets_no_reply_variant(
+    db: Database, settings: Settings
+) -> None:
+    # Nothing could thread it (thread._find): a new ticket, which keeps the full text.
+    with stage_context(db, settings, parsed_mail(text=REPLY)) as ctx:
+        run_prepare(quotes.prepare, ctx)
+        assert ctx.texts == {"full": REPLY}
+        quotes.run(ctx)
+        assert ctx.body_variant == "full"
+    for threading in ({"subject": "AW: [LDS-7] Drucker"}, {"references": [ACK_ID]},
+                      {"thread_index": b"\x01" * 22}):
+        with stage_context(db, settings, parsed_mail(text=REPLY, **threading)) as ctx:
+            run_prepare(quotes.prepare, ctx)
+            assert ctx.texts["reply"].strip() == "Der Drucker geht wieder, danke!", threading
 
 
 def test_prepare_parses_an_agents_commands_and_hides_agent_addresses_in_the_relay(
@@ -47,12 +64,12 @@ def test_prepare_parses_an_agents_commands_and_hides_agent_addresses_in_the_rela
 def test_a_new_ticket_keeps_the_full_text_a_reply_loses_the_quote(
     db: Database, settings: Settings
 ) -> None:
-    with stage_context(db, settings, parsed_mail(text=REPLY)) as ctx:
+    with stage_context(db, settings, parsed_mail(text=REPLY, in_reply_to=[ACK_ID])) as ctx:
         run_prepare(quotes.prepare, ctx)
         quotes.run(ctx)  # no ticket yet: the forwarded history may be the request itself
         assert ctx.body_variant == "full" and ctx.mail is not None and ctx.mail.text == REPLY
         assert ctx.decisions == []
-    with stage_context(db, settings, parsed_mail(text=REPLY)) as ctx:
+    with stage_context(db, settings, parsed_mail(text=REPLY, in_reply_to=[ACK_ID])) as ctx:
         ctx.ticket = open_ticket_row(ctx)
         run_prepare(quotes.prepare, ctx)
         quotes.run(ctx)
@@ -66,7 +83,7 @@ def test_a_reply_with_nothing_new_is_stored_whole(db: Database, settings: Settin
         "Am 23.11.2026 um 10:02 schrieb IT-Servicedesk <servicedesk@example.org>:\n"
         "> Ihre Anfrage ist eingegangen.\n"
     )
-    with stage_context(db, settings, parsed_mail(text=quoted_only)) as ctx:
+    with stage_context(db, settings, parsed_mail(text=quoted_only, in_reply_to=[ACK_ID])) as ctx:
         ctx.ticket = open_ticket_row(ctx)
         run_prepare(quotes.prepare, ctx)
         assert ctx.texts["reply"] == ""

@@ -11,14 +11,18 @@ from __future__ import annotations
 from gateway.agents import commands as agentcommands
 from gateway.agents import reply as agentreply
 from gateway.mail import replytext
+from gateway.mail.model import ParsedMail
+from gateway.pipeline import thread
 from gateway.pipeline.context import Context, Preparing, SenderRole
 
 
 def prepare(state: Preparing) -> None:
     assert state.mail is not None
-    full = state.mail.text
-    if state.settings.agent(state.mail.from_.email) is None:
-        state.texts = {"full": full, "reply": replytext.new_text(full)}  # "" if nothing new
+    mail, full = state.mail, state.mail.text
+    if state.settings.agent(mail.from_.email) is None:
+        state.texts = {"full": full}
+        if could_thread(mail, state.settings.service.ticket_prefix):
+            state.texts["reply"] = replytext.new_text(full)  # "" if nothing new
         return
     # An agent answers a mail of ours: only what stands outside its marker lines is theirs.
     separated = agentreply.separate(full)
@@ -34,11 +38,21 @@ def prepare(state: Preparing) -> None:
     )
 
 
+def could_thread(mail: ParsedMail, prefix: str) -> bool:
+    """Whether the thread stage could find a ticket for `mail` (see thread._find): without a
+    ticket tag, In-Reply-To, References or Thread-Index the mail opens a new ticket, which keeps
+    the full text, so its reply text is not worth the quote parser's time (a third of PREPARE
+    without redaction)."""
+    return bool(mail.in_reply_to or mail.references or mail.thread_index is not None
+                or thread.subject_ref(mail.subject, prefix))
+
+
 def run(ctx: Context) -> None:
     assert ctx.mail is not None
     if ctx.sender_role == SenderRole.AGENT and not ctx.command_errors:
         variant = "relay"
-    elif ctx.sender_role == SenderRole.REQUESTER and (ctx.ticket is None or not ctx.texts["reply"]):
+    elif ctx.sender_role == SenderRole.REQUESTER and (ctx.ticket is None
+                                                       or not ctx.texts.get("reply")):
         variant = "full"  # a new request, or a reply whose new text we cannot tell apart
     else:
         variant = "reply"
