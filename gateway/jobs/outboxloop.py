@@ -2,7 +2,10 @@
 outbox whenever the worker says it queued mail (`wake`), and at least every
 `outgoing.interval_seconds` (mail queued by the CLI, retries that came due). Polling alone held
 each acknowledgement back by up to that interval: at 2 s, a third of a 600-mail burst's time
-(bench/e2e.py). The relay connection is closed once a whole interval passed without mail."""
+(bench/e2e.py). A wake-up waits GATHER_SECONDS for more commits before it drains: draining
+after every commit cost two SQLite transactions (claim, record) per mail, whose write lock the
+intake and the worker wait for. The relay connection is closed once a whole interval passed
+without mail."""
 
 from __future__ import annotations
 
@@ -12,6 +15,9 @@ from gateway.jobs import tasks as jobs
 from gateway.jobs.tasks import JobParts
 from gateway.outgoing.senders import Closable
 from gateway.pipeline.worker import Signal
+
+GATHER_SECONDS = 0.25
+"""How long a wake-up waits for more of the worker's commits before the outbox is drained."""
 
 
 class OutboxLoop:
@@ -37,7 +43,9 @@ class OutboxLoop:
             while not app.stop_event.is_set():
                 wake.clear()  # before draining: mail queued meanwhile wakes the next round
                 jobs.guarded("outbox", app, jobs.deliver_outbox)
-                if not wake.wait(interval) and isinstance(app.sender, Closable):
+                if wake.wait(interval):
+                    app.stop_event.wait(GATHER_SECONDS)
+                elif isinstance(app.sender, Closable):
                     app.sender.close()  # idle for a whole interval
         finally:
             if isinstance(app.sender, Closable):
