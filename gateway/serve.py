@@ -71,7 +71,7 @@ class Service:
                 raise
         # Rows this instance id left (a stable instance.id restarted) or whose instance is gone
         # or whose lease ran out; never the rows of a running instance.
-        app.worker.recover()
+        app.worker.recover(own=True, own_outbox=True)
         if install_signals:
 
             def _stop(signum: int, _frame: FrameType | None) -> None:

@@ -1,12 +1,12 @@
 """Which instances are running, told by a lock each holds while it runs: on PostgreSQL a
-session-level advisory lock on the instance's own connection, on SQLite a byte-range lock
-(lockf) in a file beside the database. The database (or the kernel) drops the lock the moment
-the process dies, `kill -9` included, so a restarted instance takes back the rows a dead one
-left `processing` at once instead of waiting for their lease to run out.
+session-level advisory lock on the instance's own connection, on SQLite an flock on a file per
+instance in a folder beside the database. The database (or the kernel) drops the lock the
+moment the process dies, `kill -9` included, so a restarted instance takes back the rows a dead
+one left `processing` at once instead of waiting for their lease to run out.
 
-A lock that cannot be told (SQLite in memory, not POSIX) counts as held: the rows of that
-instance then come back when their lease runs out, never earlier. Two distinct ids that hash
-to one key make a dead instance look alive (the safe side, too).
+A lock that cannot be told (SQLite in memory, not POSIX) counts as held: that instance's rows
+then come back when their lease runs out, never earlier. Two ids whose keys collide make a dead
+instance look alive (the safe side, too).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, text
 
+from storage import private
 from storage.engine import Database
 
 try:
@@ -42,11 +43,6 @@ def lock_key(instance_id: str) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def _offset(key: int) -> int:
-    """The byte of the SQLite lock file that stands for `key` (40 bits: well inside off_t)."""
-    return key >> 23
-
-
 class InstanceLock:
     """The lock of one instance id, held from `acquire` to `release`; `running(other)` tells
     whether another instance id's lock is held now."""
@@ -56,9 +52,12 @@ class InstanceLock:
         self.instance_id = instance_id
         self.key = lock_key(instance_id)
         self._connection: Connection | None = None  # PostgreSQL: holds the advisory lock
-        self._fd: int | None = None  # SQLite: holds the lockf range
+        self._fd: int | None = None  # SQLite: holds the flock
         path = db.engine.url.database if db.is_sqlite else None
-        self._file = Path(path + "-instances") if path and path != ":memory:" else None
+        self._folder = Path(path + "-instances") if path and path != ":memory:" else None
+
+    def _file(self, key: int) -> Path | None:
+        return None if self._folder is None else self._folder / f"{key:016x}.lock"
 
     def acquire(self) -> None:
         """Take the lock; InstanceInUse if another running process holds it."""
@@ -77,23 +76,27 @@ class InstanceLock:
                 return True
             connection.close()
             return False
-        if self._file is None or fcntl is None:
+        path = self._file(self.key)
+        if path is None or fcntl is None:
             return True
-        fd = os.open(self._file, os.O_RDWR | os.O_CREAT, 0o600)
+        private.make_dirs(path.parent)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _offset(self.key))
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # the file we locked must still be the one at the path (a stopping instance of the
+            # same id unlinks its file as it lets go)
+            if os.fstat(fd).st_ino != os.stat(path).st_ino:
+                raise FileNotFoundError(path)
         except OSError:
             os.close(fd)
             return False
-        self._fd = fd  # kept open: closing any descriptor of the file drops the process's locks
+        self._fd = fd
         return True
 
     def running(self, instance_id: str) -> bool:
         """True unless the lock of `instance_id` is free right now (its instance is gone)."""
         key = lock_key(instance_id)
-        if instance_id == self.instance_id or key == self.key or (
-            self.db.is_sqlite and _offset(key) == _offset(self.key)
-        ):
+        if instance_id == self.instance_id or key == self.key:
             return True
         if not self.db.is_sqlite:
             with self.db.engine.connect().execution_options(
@@ -105,13 +108,19 @@ class InstanceLock:
                 if free:
                     connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
             return not free
-        if self._fd is None or fcntl is None:
+        path = self._file(key)
+        if path is None or fcntl is None:
             return True
-        try:  # on our own descriptor: a second one, once closed, would drop our own lock
-            fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _offset(key))
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:  # stopped (its file went with it), or never held one
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
             return True
-        fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, _offset(key))
+        finally:
+            os.close(fd)  # drops our probe's lock with it
         return False
 
     def release(self) -> None:
@@ -122,5 +131,9 @@ class InstanceLock:
                 self._connection.close()
             self._connection = None
         if self._fd is not None:
+            path = self._file(self.key)
+            if path is not None:
+                with contextlib.suppress(OSError):
+                    path.unlink()
             os.close(self._fd)
             self._fd = None

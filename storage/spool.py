@@ -447,7 +447,8 @@ def _outbox_claim_statement(skip_locked: bool) -> Update:
     return (
         update(_OUTBOX)
         .where(_OUTBOX.c.id.in_(candidates.scalar_subquery()), due)
-        .values(state="sending", attempts=_OUTBOX.c.attempts + 1, claimed_at=now)
+        .values(state="sending", attempts=_OUTBOX.c.attempts + 1, claimed_at=now,
+                claimed_by=bindparam("claimer", type_=_OUTBOX.c.claimed_by.type))
         .returning(*_OUTBOX.c)
     )
 
@@ -458,15 +459,46 @@ _CLAIM_OUTBOX = {
 }
 
 
-def claim_outbox(session: Session, now: datetime, lease: timedelta, limit: int) -> list[OutboxItem]:
-    """Due rows (queued and due, or `sending` whose lease ran out after a crash) → `sending`,
-    up to `limit` of them in one UPDATE … RETURNING (PostgreSQL skips rows another instance
-    has locked). Returned as plain records (not tracked by the session), oldest due first."""
+def claim_outbox(
+    session: Session, now: datetime, lease: timedelta, limit: int, claimer: str | None = None
+) -> list[OutboxItem]:
+    """Due rows (queued and due, or `sending` whose lease ran out after a crash) → `sending`
+    under `claimer` (the instance id), up to `limit` of them in one UPDATE … RETURNING
+    (PostgreSQL skips rows another instance has locked). A row another instance is sending is
+    left alone until its lease runs out (renewed while its batch is sent), or until that
+    instance is gone (`recover_outbox`). Returned as plain records (not tracked by the
+    session), oldest due first."""
     statement = _CLAIM_OUTBOX.get(session.get_bind().dialect.name, _CLAIM_OUTBOX["sqlite"])
-    rows = session.execute(statement, {"now": now, "stale": now - lease, "limit": limit}).all()
+    params = {"now": now, "stale": now - lease, "limit": limit, "claimer": claimer}
+    rows = session.execute(statement, params).all()
     items = [OutboxItem(**row._mapping) for row in rows]
     items.sort(key=lambda item: (item.next_attempt_at, item.id))
     return items
+
+
+def outbox_claimers(session: Session, me: str) -> list[str]:
+    """The other instances that have outbox rows `sending` (the caller asks which are gone)."""
+    rows = session.execute(
+        select(_OUTBOX.c.claimed_by)
+        .where(_OUTBOX.c.state == "sending", _OUTBOX.c.claimed_by.is_not(None),
+               _OUTBOX.c.claimed_by != me)
+        .distinct()
+    ).scalars()
+    return [claimer for claimer in rows if claimer is not None]
+
+
+def recover_outbox(session: Session, claimers: Sequence[str]) -> int:
+    """Rows left `sending` by instances that are gone (or by this instance's previous run)
+    are due again at once, instead of when their lease runs out; their attempt stays counted
+    (a crash loop still ends in `failed`)."""
+    if not claimers:
+        return 0
+    result = session.execute(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.state == "sending", _OUTBOX.c.claimed_by.in_(list(claimers)))
+        .values(state="queued", claimed_at=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def mark_outbox_sent(session: Session, item_ids: Sequence[int], now: datetime) -> None:

@@ -187,21 +187,27 @@ class Worker:
         self.rules.current()
         self.templates.current()
 
-    def recover(self, own: bool = True) -> list[spool.Recovered]:
+    def recover(self, own: bool = True, own_outbox: bool = False) -> list[spool.Recovered]:
         """Put rows a crash left mid-way back in the queue, or quarantine them once they have
         used up their attempts: rows whose lease ran out, rows of instances that are gone
         (`self.running`), and with `own` this instance's own rows (at start-up, and when its
         worker process died; never while its worker runs). A row of a running instance under
-        a running lease is never taken."""
+        a running lease is never taken. Outbox rows that gone instances (and, with
+        `own_outbox`, this instance's previous run: at start-up only) left `sending` are due
+        again at once."""
         now = utcnow()
         with self.db.reading() as session:
-            others = spool.claimers(session, self.name, now)
-        gone = [claimer for claimer in others if not self.running(claimer)]
+            others = set(spool.claimers(session, self.name, now))
+            others.update(spool.outbox_claimers(session, self.name))
+        gone = sorted(claimer for claimer in others if not self.running(claimer))
         with self.db.session() as session:
             recovered = spool.recover_inbox(
                 session, self.settings.worker.max_attempts,
                 me=self.name if own else None, gone=gone, now=now,
             )
+            resent = spool.recover_outbox(session, [*gone, *([self.name] if own_outbox else [])])
+        if resent:
+            logs.event("outbox.taken_over", rows=resent, by=self.name)
         for row in recovered:  # ids and instance ids only
             logs.event("worker.taken_over", inbox_id=row.id, claimed_by=row.claimed_by,
                        lease_until=row.lease_until.isoformat() if row.lease_until else None,
