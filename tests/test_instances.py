@@ -6,18 +6,21 @@ parent is gone claims nothing more."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
 
+from gateway import pipeline
 from gateway.app import App
 from gateway.config import Settings
 from gateway.errors import InstanceIdInUse
 from gateway.outgoing.senders import RecordingSender
 from gateway.pipeline.worker import Outcome
 from storage import spool
+from storage.engine import open_database
 from storage.instances import InstanceLock
 from storage.models import Article, Event, InboxItem, OutboxItem, Ticket, utcnow
 from tests.helpers import make_mail
@@ -145,6 +148,42 @@ def test_the_worker_renews_the_lease_of_every_row_it_holds(app: App) -> None:
     other = row(app, second)
     assert other.claimed_by == "someone-else" and other.lease_until is not None
     assert other.lease_until < before + timedelta(seconds=30)
+
+
+def test_a_mail_that_takes_longer_than_the_lease_keeps_its_claim(
+    make_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The renewer thread keeps the lease of a mail that takes 3 leases; another instance
+    looking for expired rows all the while takes nothing, and the mail ends done once."""
+    app = App.build(make_settings(worker={"lease_seconds": 1}), sender=RecordingSender())
+    app.init_database()
+    item_id = enqueue(app, "slow")
+
+    def slow(_ctx: Any) -> None:
+        time.sleep(3)
+
+    monkeypatch.setattr(pipeline, "STAGES", (("slow", slow), *pipeline.STAGES))
+    other = open_database(app.settings.database.url)  # another instance's connections
+    taken: list[spool.Recovered] = []
+    done = threading.Event()
+
+    def look_for_expired_leases() -> None:
+        while not done.is_set():
+            with other.session() as session:
+                taken.extend(spool.recover_inbox(session, 3, me="other"))
+            time.sleep(0.2)
+
+    looking = threading.Thread(target=look_for_expired_leases)
+    looking.start()
+    try:
+        outcomes = app.worker.drain()
+    finally:
+        done.set()
+        looking.join()
+        other.dispose()
+    assert outcomes == [Outcome(item_id, "done", 1)] and taken == []
+    assert count(app, Ticket) == 1
+    app.db.dispose()
 
 
 def test_a_worker_whose_parent_is_gone_claims_nothing_more_even_mid_burst(app: App) -> None:

@@ -55,7 +55,6 @@ def test_second_serve_on_a_busy_port_says_so_in_one_line_and_leaves_the_first_al
         second = subprocess.run(serve_command(config), capture_output=True, text=True,
                                 timeout=120)
         assert second.returncode == 1
-        assert len(second.stderr.splitlines()) == 1, second.stderr
         [line] = second.stderr.splitlines()  # nothing else: no traceback, no worker's log
         where = f"{settings.smtp.host}:{settings.smtp.port}"
         assert line.startswith(f"postdesk: error: cannot listen on {where}: ")
