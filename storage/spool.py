@@ -6,6 +6,11 @@ that they are still due, so it is safe on SQLite (one writer at a time) and on P
 several instances; PostgreSQL additionally picks candidates with FOR UPDATE SKIP LOCKED so
 instances do not queue behind each other. The statements run for every mail, so they are built
 once at import.
+
+An inbox claim records the instance (`claimed_by`) and a lease (`lease_until`) its worker
+renews; finishing, quarantining, requeueing and deferring a row are conditional on the claim
+being still the caller's (LeaseLost otherwise), and recovery takes only rows of the caller, of
+instances that are gone, or whose lease ran out (docs/operations.md).
 """
 
 from __future__ import annotations
