@@ -5,19 +5,23 @@ gateway.serve; the CLI and the tests use the parts directly."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from gateway.config import Settings
+from gateway.errors import InstanceIdInUse
 from gateway.outgoing.render import Renderer
 from gateway.outgoing.senders import Sender, make_sender
 from gateway.outgoing.templateset import ActiveTemplates
 from gateway.pipeline.prepare import Preparer
 from gateway.pipeline.worker import RELOAD_SECONDS, Checked, Worker
 from gateway.routing.active import ActiveRuleset
-from gateway.secrets import Keys
+from gateway.secrets import Keys, check_secret
 from storage import private
 from storage.blobs import BlobStore
 from storage.engine import Database, open_database
+from storage.instances import InstanceInUse, InstanceLock
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class Parts:
 
     @classmethod
     def open(cls, settings: Settings) -> Parts:
+        settings = settings.with_instance_id()  # serve's worker process: serve's id already
         private.make_dirs(settings.data_dir)
         keys = Keys.load(settings, create=True)
         db = open_database(settings.database.url, keys.sealer)
@@ -62,18 +67,45 @@ class App:
     @classmethod
     def build(cls, settings: Settings, sender: Sender | None = None) -> App:
         parts = Parts.open(settings)
-        return cls(settings, parts.db, parts.keys, parts.blobs, sender or make_sender(settings),
-                   parts.worker())
+        return cls(parts.settings, parts.db, parts.keys, parts.blobs,
+                   sender or make_sender(parts.settings), parts.worker())
 
     @property
     def renderer(self) -> Renderer:
         """The templates in force."""
         return self.worker.templates.value
 
-    def init_database(self) -> None:
+    @property
+    def instance_id(self) -> str:
+        """This instance's id (`instance.id`, or the one made for this process)."""
+        return self.worker.name
+
+    def init_database(self, *, new_secret: bool = False) -> None:
+        """Upgrade the schema, then check the secret against the database's (the first
+        instance stores its fingerprint; `new_secret` replaces it on purpose)."""
         from storage.migrate import upgrade  # Alembic: only where the schema is upgraded
 
         upgrade(self.db)
+        check_secret(self.db, self.settings, self.keys, replace=new_secret)
+
+    @contextmanager
+    def running_instance(self) -> Iterator[InstanceLock]:
+        """Hold this instance's lock while the block runs (serve, import): other instances
+        see it running and leave its rows alone until their lease runs out; the worker can
+        tell which other instances are gone and take their rows back at once."""
+        lock = InstanceLock(self.db, self.instance_id)
+        try:
+            lock.acquire()
+        except InstanceInUse:
+            raise InstanceIdInUse(
+                f"instance.id: {self.instance_id} is in use by another running instance"
+            ) from None
+        self.worker.running = lock.running
+        try:
+            yield lock
+        finally:
+            self.worker.running = lambda _instance: True
+            lock.release()
 
 
 def build_worker(settings: Settings, preparer: Preparer, start: Checked | None) -> Worker:

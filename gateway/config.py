@@ -4,6 +4,9 @@ the key path and the reason instead of surfacing later as a confusing runtime er
 from __future__ import annotations
 
 import os
+import re
+import secrets
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -156,11 +159,33 @@ class TicketSettings(_Strict):
     max_cc_per_ticket: int = Field(50, ge=0)  # Cc'd parties of one ticket in all
 
 
+INSTANCE_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$"
+
+
+def default_instance_id() -> str:
+    """hostname-pid-random: unique per process, so a restarted instance is a new one (its old
+    rows come back when their lease runs out, or at once once its lock is free)."""
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:60] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class InstanceSettings(_Strict):
+    """Who this instance is among several on one database. Claims of inbox rows record the id;
+    a running instance's rows are never taken over before their lease runs out. Not set: a
+    new id per start (hostname-pid-random). Set it (unique per instance, stable across
+    restarts) to take the rows of the instance's previous run back at once on a restart."""
+
+    id: str | None = Field(None, pattern=INSTANCE_ID)
+
+
 class WorkerSettings(_Strict):
     mode: Literal["process", "thread"] = "process"
     interval_seconds: float = Field(0.2, gt=0)
     max_attempts: int = Field(3, ge=1)
-    lease_seconds: float = Field(300, gt=0)
+    # How long a claimed inbox row stays this instance's without a renewal; the worker renews
+    # its rows every quarter of this while it runs, so only a dead or cut-off instance's rows
+    # ever run out. The instances' clocks must agree to well within it (NTP).
+    lease_seconds: float = Field(60, ge=1)
     prepare_timeout_seconds: float = Field(120, gt=0)  # per mail, in the prepare process
     cpu_priority: Literal["idle", "low", "normal"] = "idle"  # of worker + prepare processes
     # A temporary fault (ENOSPC, EIO, …; see gateway.pipeline.faults): tried again after a back-off
@@ -267,6 +292,7 @@ class Settings(_Strict):
     limits: LimitSettings = LimitSettings()
     tickets: TicketSettings = TicketSettings()
     worker: WorkerSettings = WorkerSettings()
+    instance: InstanceSettings = InstanceSettings()
     agents: list[Agent] = Field(default_factory=list)
     teams: list[Team] = Field(default_factory=list)
     routing: RoutingSettings = RoutingSettings()
@@ -281,6 +307,14 @@ class Settings(_Strict):
     exchange: ExchangeSettings | None = None  # EWS mailbox (Exchange Server on premises)
     graph: GraphSettings | None = None  # Microsoft Graph mailbox (Exchange Online)
     metrics: MetricsSettings | None = None  # off unless configured
+
+    def with_instance_id(self) -> Settings:
+        """These settings with `instance.id` fixed: the configured one, else a new default
+        one. Done once per instance (gateway.app), so serve's worker process, which gets the
+        settings, claims under the same id."""
+        if self.instance.id is not None:
+            return self
+        return self.model_copy(update={"instance": InstanceSettings(id=default_instance_id())})
 
     @field_validator("rules_dir", "templates_dir")
     @classmethod

@@ -2,6 +2,8 @@
 
 PostdeskError                 anything postdesk raises on purpose
 ├── ConfigError               invalid config file: key path and reason
+│   ├── SecretMismatch           the server secret is not the one the database was set up with
+│   └── InstanceIdInUse          instance.id is held by another running instance
 ├── RuleError(file, line)     invalid routing rule file
 ├── RulesetInvalid(errors)    a rules directory failed to load: every RuleError found
 ├── TemplateError(file, line) missing or unsafe mail template
@@ -26,6 +28,9 @@ The storage side of the tree lives in storage/ (which imports nothing of gateway
 Exceptions the CLI translates:
 
 storage.sealing.SealError     a stored original cannot be opened (wrong or missing key)
+storage.spool.LeaseLost       an inbox row's claim was taken over (its lease ran out): the
+                              worker rolls back what it did for the row
+storage.instances.InstanceInUse  an instance id's lock is held by another process
 storage.retention.OriginalGone  an article's original was purged (or it never had one)
 """
 
@@ -38,6 +43,14 @@ class PostdeskError(Exception):
 
 class ConfigError(PostdeskError):
     """The config file is missing or invalid; the message names the key path."""
+
+
+class SecretMismatch(ConfigError):
+    """The server secret's fingerprint differs from the one stored in the database."""
+
+
+class InstanceIdInUse(ConfigError):
+    """Another running process holds this instance id."""
 
 
 class RuleError(PostdeskError):

@@ -12,8 +12,9 @@ import secrets
 from dataclasses import dataclass
 
 from gateway.config import Settings
-from gateway.errors import ConfigError
-from storage import private
+from gateway.errors import ConfigError, SecretMismatch
+from storage import facts, private
+from storage.engine import Database
 from storage.sealing import Sealer
 
 MIN_LENGTH = 32
@@ -60,9 +61,36 @@ class Keys:
     pseudonym: bytes  # placeholder pseudonyms in redacted text
     proof: bytes  # agent proof tokens
     sealer: Sealer  # stored originals, encrypted at rest
+    fingerprint: str = ""  # identifies the secret without revealing it (see check_secret)
 
     @classmethod
     def load(cls, settings: Settings, *, create: bool = False) -> Keys:
         secret = load_secret(settings, create=create)
         return cls(derive(secret, "pseudonyms"), derive(secret, "agent-proof"),
-                   Sealer(fernet_key(secret)))
+                   Sealer(fernet_key(secret)), derive(secret, FINGERPRINT).hex())
+
+
+FINGERPRINT = "fingerprint"
+"""The purpose whose key is stored in the database as the secret's fingerprint: an HMAC of a
+fixed label, so it tells two secrets apart and gives nothing of either away."""
+
+
+def check_secret(db: Database, settings: Settings, keys: Keys, *, replace: bool = False) -> None:
+    """Store the secret's fingerprint on first start; after that, refuse to run with another
+    secret (SecretMismatch, one line naming where the secret came from). Instances with
+    different secrets would otherwise take mail they cannot decrypt, and the pseudonyms and
+    agents' tokens of one would mean nothing to the other. `replace` stores the new one (a
+    deliberate change: `postdesk init --new-secret`)."""
+    with db.session() as session:
+        if replace:
+            facts.replace(session, FINGERPRINT, keys.fingerprint)
+            return
+        stored = facts.agree(session, FINGERPRINT, keys.fingerprint)
+    if stored != keys.fingerprint:
+        source = (settings.secrets.key_env if os.environ.get(settings.secrets.key_env)
+                  else f"the key file {settings.secrets.key_file} ({settings.secrets.key_env} "
+                  "is not set)")
+        raise SecretMismatch(
+            f"the server secret from {source} is not the one this database was set up with: "
+            f"give every instance the same {settings.secrets.key_env}"
+        )

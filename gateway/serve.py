@@ -45,9 +45,14 @@ class Service:
         self.ops: OpsServer | None = None  # with `metrics:` configured
 
     def run(self, install_signals: bool = True) -> None:
-        """Run intake, worker and scheduler until SIGTERM/SIGINT (or `stop_event`)."""
+        """Run intake, worker and scheduler until SIGTERM/SIGINT (or `stop_event`), holding
+        this instance's lock (gateway.app.App.running_instance) the whole time."""
+        self.app.init_database()  # a schema upgrade under a lock; a wrong secret stops here
+        with self.app.running_instance():
+            self._run(install_signals)
+
+    def _run(self, install_signals: bool) -> None:
         app = self.app
-        app.init_database()
         runner = self.runner = WorkerRunner(app)
         ops = self._ops(runner)
         intake = SmtpIntake(
@@ -65,7 +70,9 @@ class Service:
             except BaseException:
                 intake.stop()
                 raise
-        app.worker.recover()
+        # Rows this instance id left (a stable instance.id restarted) or whose instance is gone
+        # or whose lease ran out; never the rows of a running instance.
+        app.worker.recover(own=True, own_outbox=True)
         if install_signals:
 
             def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -81,6 +88,7 @@ class Service:
         outbox.start()
         logs.event(
             "serve.started",
+            instance=app.instance_id,
             smtp=f"{app.settings.smtp.host}:{intake.port}",
             worker=app.settings.worker.mode,
             transport=app.settings.outgoing.transport,
@@ -180,7 +188,8 @@ class WorkerRunner:
                 self.restarts += 1
                 logs.event("worker.died", exitcode=process.exitcode)
                 self._stop.wait(1.0)
-                self.app.worker.recover()  # its half-done mail goes back to the queue
+                # its half-done mail goes back to the queue (our own id: the process is gone)
+                self.app.worker.recover()
 
     def stop(self, timeout: float = 60.0) -> None:
         """Tell the worker to stop and wait for it: a worker process still running near the

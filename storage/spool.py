@@ -9,6 +9,11 @@ conversation (a shared key in inbox_conversation) is still queued or processing,
 never overtakes its original on another instance. (SQLite serves one instance, whose one worker
 takes the rows in inbox order already.) The statements run for every mail, so they are built
 once at import.
+
+An inbox claim records the instance (`claimed_by`) and a lease (`lease_until`) its worker
+renews; finishing, quarantining, requeueing and deferring a row are conditional on the claim
+being still the caller's (LeaseLost otherwise), and recovery takes only rows of the caller, of
+instances that are gone, or whose lease ran out (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -174,6 +179,7 @@ def _claim_statement(skip_locked: bool) -> Update:
             attempts=_INBOX.c.attempts + 1,
             claimed_at=now,
             claimed_by=bindparam("worker", type_=_INBOX.c.claimed_by.type),
+            lease_until=bindparam("until", type_=_INBOX.c.lease_until.type),
         )
         .returning(*_INBOX.c)
     )
@@ -188,8 +194,22 @@ _RELEASE = (
         _INBOX.c.state == "processing",
         _INBOX.c.claimed_by == bindparam("worker"),
     )
-    .values(state="queued", attempts=_INBOX.c.attempts - 1, claimed_at=None, claimed_by=None)
+    .values(state="queued", attempts=_INBOX.c.attempts - 1, claimed_at=None, claimed_by=None,
+            lease_until=None)
 )
+
+DEFAULT_LEASE = timedelta(seconds=60)
+
+
+class LeaseLost(Exception):
+    """The inbox row is no longer `processing` under this instance's claim: its lease ran out
+    (or its instance looked gone) and another instance took it over. Whatever was done for it
+    in the transaction must be rolled back, so no second ticket, article or acknowledgement is
+    made of one mail."""
+
+    def __init__(self, item_id: int) -> None:
+        super().__init__(f"inbox row {item_id}: claim lost (lease expired, row taken over)")
+        self.item_id = item_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,12 +219,16 @@ class Claim:
     item: InboxItem  # the row as claimed: a plain record, not tracked by any session
 
 
-def claim_inbox(session: Session, worker: str) -> Claim | None:
-    """Take the oldest queued row and mark it processing, in one UPDATE … RETURNING that also
-    hands back the whole row, raw mail included (PostgreSQL picks the row with SKIP LOCKED, so
-    several instances never wait on each other)."""
+def claim_inbox(
+    session: Session, worker: str, lease: timedelta = DEFAULT_LEASE
+) -> Claim | None:
+    """Take the oldest queued row and mark it processing under `worker` (the instance id) with
+    a lease of `lease`, in one UPDATE … RETURNING that also hands back the whole row, raw mail
+    included (PostgreSQL picks the row with SKIP LOCKED, so several instances never wait on
+    each other)."""
     statement = _CLAIM.get(session.get_bind().dialect.name, _CLAIM["sqlite"])
-    row = session.execute(statement, {"now": utcnow(), "worker": worker}).first()
+    now = utcnow()
+    row = session.execute(statement, {"now": now, "worker": worker, "until": now + lease}).first()
     if row is None:
         return None
     return Claim(row.id, row.attempts, InboxItem(**row._mapping))
@@ -228,91 +252,190 @@ def still_claimed(session: Session, claim: Claim, worker: str) -> bool:
     return row is not None and tuple(row) == ("processing", worker, claim.attempts)
 
 
+def _lapsed(now: datetime) -> ColumnElement[bool]:
+    """The lease ran out (a row claimed before leases existed has none)."""
+    return _INBOX.c.lease_until.is_(None) | (_INBOX.c.lease_until < now)
+
+
+def claimers(session: Session, me: str, now: datetime) -> list[str]:
+    """The other instances that hold `processing` rows under a lease still running: the
+    caller asks which of them are gone (storage.instances)."""
+    rows = session.execute(
+        select(_INBOX.c.claimed_by)
+        .where(_INBOX.c.state == "processing", _INBOX.c.claimed_by.is_not(None),
+               _INBOX.c.claimed_by != me, ~_lapsed(now))
+        .distinct()
+    ).scalars()
+    return [claimer for claimer in rows if claimer is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """One row taken back: from whom, why (`own`, `expired`, `gone`) and its new state."""
+
+    id: int
+    claimed_by: str | None
+    lease_until: datetime | None
+    why: str
+    state: str
+
+
 def recover_inbox(
-    session: Session, max_attempts: int, claimed_before: datetime | None = None
-) -> tuple[int, int]:
-    """Rows a crashed worker left `processing` go back to the queue, or to quarantine once they
-    have used up their attempts. At start-up every such row is recovered; while running, only
-    those claimed before `claimed_before` (their lease ran out). Returns (requeued, quarantined)."""
-    stuck = InboxItem.state == "processing"
-    if claimed_before is not None:
-        stuck = stuck & (InboxItem.claimed_at < claimed_before)
-    quarantined = session.execute(
-        update(InboxItem)
-        .where(stuck, InboxItem.attempts >= max_attempts)
-        .values(
-            state="quarantined",
-            stage="worker",
-            reason=f"processing was interrupted {max_attempts} times (crash or kill)",
-            finished_at=utcnow(),
-        )
-    ).rowcount  # type: ignore[attr-defined]
-    requeued = session.execute(update(InboxItem).where(stuck).values(state="queued")).rowcount  # type: ignore[attr-defined]
-    return requeued, quarantined
-
-
-_FINISH = (
-    update(_INBOX)
-    .where(_INBOX.c.id == bindparam("item_id"))
-    .values(
-        state="done",
-        ticket_id=bindparam("ticket_id", type_=_INBOX.c.ticket_id.type),
-        stage=bindparam("stage", type_=_INBOX.c.stage.type),
-        reason=bindparam("reason", type_=_INBOX.c.reason.type),
-        finished_at=bindparam("now", type_=_INBOX.c.finished_at.type),
+    session: Session,
+    max_attempts: int,
+    *,
+    me: str | None = None,
+    gone: Sequence[str] = (),
+    now: datetime | None = None,
+) -> list[Recovered]:
+    """Rows left `processing` go back to the queue, or to quarantine once they have used up
+    their attempts — only rows that are no live instance's: claimed by `me` (this instance's
+    worker died, or a stable instance.id restarted), claimed by an instance that is `gone`, or
+    whose lease ran out. A row of a live instance under a running lease is never touched. On
+    PostgreSQL the rows are locked as they are chosen and the lease is checked again under
+    the lock, so a renewal that commits meanwhile wins."""
+    now = now or utcnow()
+    who = _lapsed(now)
+    if me is not None:
+        who = who | (_INBOX.c.claimed_by == me)
+    if gone:
+        who = who | _INBOX.c.claimed_by.in_(list(gone))
+    picked = (
+        select(_INBOX.c.id, _INBOX.c.claimed_by, _INBOX.c.lease_until, _INBOX.c.attempts)
+        .where(_INBOX.c.state == "processing", who)
+        .order_by(_INBOX.c.id)
     )
+    if session.get_bind().dialect.name == "postgresql":
+        picked = picked.with_for_update(skip_locked=True)
+    recovered: list[Recovered] = []
+    for row in session.execute(picked).all():
+        if row.claimed_by is not None and row.claimed_by == me:
+            why = "own"
+        elif row.claimed_by is not None and row.claimed_by in gone:
+            why = "gone"
+        else:
+            why = "expired"
+        values: dict[str, object]
+        if row.attempts >= max_attempts:
+            values = {"state": "quarantined", "stage": "worker",
+                      "reason": f"processing was interrupted {max_attempts} times (crash or kill)",
+                      "finished_at": now}
+        else:
+            values = {"state": "queued"}
+        session.execute(
+            update(_INBOX).where(_INBOX.c.id == row.id, _INBOX.c.state == "processing")
+            .values(lease_until=None, **values)
+        )
+        recovered.append(Recovered(row.id, row.claimed_by, row.lease_until, why,
+                                   str(values["state"])))
+    return recovered
+
+
+_RENEW = (
+    update(_INBOX)
+    .where(_INBOX.c.state == "processing", _INBOX.c.claimed_by == bindparam("worker"))
+    .values(lease_until=bindparam("until", type_=_INBOX.c.lease_until.type))
 )
 
 
 _FORGET_KEYS: Delete = delete(_KEYS).where(_KEYS.c.inbox_id == bindparam("item_id"))
 
 
-def finish_inbox(
-    session: Session, item_id: int, *, ticket_id: int | None, stage: str | None, reason: str | None
-) -> None:
-    session.execute(
-        _FINISH,
-        {"item_id": item_id, "ticket_id": ticket_id, "stage": stage, "reason": reason,
-         "now": utcnow()},
+def renew_leases(session: Session, worker: str, until: datetime) -> int:
+    """Every row `worker` holds `processing` keeps its claim until `until`. On PostgreSQL rows
+    locked right now are skipped: the worker's own batch is finishing them (waiting for them
+    could deadlock with it), or another instance is taking over a row whose lease ran out."""
+    statement = _RENEW
+    if session.get_bind().dialect.name == "postgresql":
+        mine = (
+            select(_INBOX.c.id)
+            .where(_INBOX.c.state == "processing", _INBOX.c.claimed_by == bindparam("worker"))
+            .with_for_update(skip_locked=True)
+        )
+        statement = _RENEW.where(_INBOX.c.id.in_(mine.scalar_subquery()))
+    result = session.execute(statement, {"worker": worker, "until": until})
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _mine(statement: Update) -> Update:
+    """Only while the row is still `processing` under this worker's claim."""
+    return statement.where(
+        _INBOX.c.id == bindparam("item_id"),
+        _INBOX.c.state == "processing",
+        _INBOX.c.claimed_by == bindparam("worker"),
     )
+
+
+def _settle(session: Session, statement: Update, params: dict[str, object]) -> None:
+    """Run a conditional UPDATE of one claimed row; LeaseLost if it is no longer ours."""
+    if session.execute(statement, params).rowcount != 1:  # type: ignore[attr-defined]
+        raise LeaseLost(int(params["item_id"]))  # type: ignore[call-overload]
+
+
+_FINISH = _mine(update(_INBOX)).values(
+    state="done",
+    ticket_id=bindparam("ticket_id", type_=_INBOX.c.ticket_id.type),
+    stage=bindparam("stage", type_=_INBOX.c.stage.type),
+    reason=bindparam("reason", type_=_INBOX.c.reason.type),
+    finished_at=bindparam("now", type_=_INBOX.c.finished_at.type),
+    lease_until=None,
+)
+_QUARANTINE = _mine(update(_INBOX)).values(
+    state="quarantined",
+    stage=bindparam("stage", type_=_INBOX.c.stage.type),
+    reason=bindparam("reason", type_=_INBOX.c.reason.type),
+    finished_at=bindparam("now", type_=_INBOX.c.finished_at.type),
+    lease_until=None,
+)
+_REQUEUE = _mine(update(_INBOX)).values(
+    state="queued", reason=bindparam("reason", type_=_INBOX.c.reason.type), lease_until=None
+)
+_DEFER = _mine(update(_INBOX)).values(
+    state="queued",
+    attempts=_INBOX.c.attempts - 1,
+    retries=_INBOX.c.retries + 1,
+    not_before=bindparam("not_before", type_=_INBOX.c.not_before.type),
+    reason=bindparam("reason", type_=_INBOX.c.reason.type),
+    claimed_at=None,
+    claimed_by=None,
+    lease_until=None,
+)
+
+# finish, quarantine, requeue and defer change a row only while it is `processing` under the
+# caller's claim (`worker`, the instance id); otherwise they raise LeaseLost and the caller
+# rolls back what it did for the row.
+
+
+def finish_inbox(
+    session: Session, item_id: int, *, worker: str, ticket_id: int | None, stage: str | None,
+    reason: str | None,
+) -> None:
+    _settle(session, _FINISH, {"item_id": item_id, "worker": worker, "ticket_id": ticket_id,
+                               "stage": stage, "reason": reason, "now": utcnow()})
     if session.get_bind().dialect.name != "sqlite":  # SQLite rows have no keys
         # a done row never blocks a later one: its keys would only grow the table
         session.execute(_FORGET_KEYS, {"item_id": item_id})
 
 
-def quarantine_inbox(session: Session, item_id: int, *, stage: str, reason: str) -> None:
-    session.execute(
-        update(InboxItem)
-        .where(InboxItem.id == item_id)
-        .values(state="quarantined", stage=stage, reason=reason[:2000], finished_at=utcnow())
-    )
+def quarantine_inbox(
+    session: Session, item_id: int, *, worker: str, stage: str, reason: str
+) -> None:
+    _settle(session, _QUARANTINE, {"item_id": item_id, "worker": worker, "stage": stage,
+                                   "reason": reason[:2000], "now": utcnow()})
 
 
-def requeue_inbox(session: Session, item_id: int, *, reason: str) -> None:
-    session.execute(
-        update(InboxItem)
-        .where(InboxItem.id == item_id)
-        .values(state="queued", reason=reason[:2000])
-    )
+def requeue_inbox(session: Session, item_id: int, *, worker: str, reason: str) -> None:
+    _settle(session, _REQUEUE, {"item_id": item_id, "worker": worker, "reason": reason[:2000]})
 
 
-def defer_inbox(session: Session, item_id: int, *, reason: str, not_before: datetime) -> None:
+def defer_inbox(
+    session: Session, item_id: int, *, worker: str, reason: str, not_before: datetime
+) -> None:
     """A temporary fault of the environment (a full disk): the row goes back to the queue, is
     not claimed again before `not_before`, and the attempt it was charged is taken back (the
     mail is not at fault); `retries` counts such faults and sets the next back-off."""
-    session.execute(
-        update(InboxItem)
-        .where(InboxItem.id == item_id)
-        .values(
-            state="queued",
-            attempts=InboxItem.attempts - 1,
-            retries=InboxItem.retries + 1,
-            not_before=not_before,
-            reason=reason[:2000],
-            claimed_at=None,
-            claimed_by=None,
-        )
-    )
+    _settle(session, _DEFER, {"item_id": item_id, "worker": worker, "reason": reason[:2000],
+                              "not_before": not_before})
 
 
 def retry_inbox(session: Session, item_id: int) -> bool:
@@ -393,7 +516,8 @@ def _outbox_claim_statement(skip_locked: bool) -> Update:
     return (
         update(_OUTBOX)
         .where(_OUTBOX.c.id.in_(candidates.scalar_subquery()), due)
-        .values(state="sending", attempts=_OUTBOX.c.attempts + 1, claimed_at=now)
+        .values(state="sending", attempts=_OUTBOX.c.attempts + 1, claimed_at=now,
+                claimed_by=bindparam("claimer", type_=_OUTBOX.c.claimed_by.type))
         .returning(*_OUTBOX.c)
     )
 
@@ -404,15 +528,46 @@ _CLAIM_OUTBOX = {
 }
 
 
-def claim_outbox(session: Session, now: datetime, lease: timedelta, limit: int) -> list[OutboxItem]:
-    """Due rows (queued and due, or `sending` whose lease ran out after a crash) → `sending`,
-    up to `limit` of them in one UPDATE … RETURNING (PostgreSQL skips rows another instance
-    has locked). Returned as plain records (not tracked by the session), oldest due first."""
+def claim_outbox(
+    session: Session, now: datetime, lease: timedelta, limit: int, claimer: str | None = None
+) -> list[OutboxItem]:
+    """Due rows (queued and due, or `sending` whose lease ran out after a crash) → `sending`
+    under `claimer` (the instance id), up to `limit` of them in one UPDATE … RETURNING
+    (PostgreSQL skips rows another instance has locked). A row another instance is sending is
+    left alone until its lease runs out (renewed while its batch is sent), or until that
+    instance is gone (`recover_outbox`). Returned as plain records (not tracked by the
+    session), oldest due first."""
     statement = _CLAIM_OUTBOX.get(session.get_bind().dialect.name, _CLAIM_OUTBOX["sqlite"])
-    rows = session.execute(statement, {"now": now, "stale": now - lease, "limit": limit}).all()
+    params = {"now": now, "stale": now - lease, "limit": limit, "claimer": claimer}
+    rows = session.execute(statement, params).all()
     items = [OutboxItem(**row._mapping) for row in rows]
     items.sort(key=lambda item: (item.next_attempt_at, item.id))
     return items
+
+
+def outbox_claimers(session: Session, me: str) -> list[str]:
+    """The other instances that have outbox rows `sending` (the caller asks which are gone)."""
+    rows = session.execute(
+        select(_OUTBOX.c.claimed_by)
+        .where(_OUTBOX.c.state == "sending", _OUTBOX.c.claimed_by.is_not(None),
+               _OUTBOX.c.claimed_by != me)
+        .distinct()
+    ).scalars()
+    return [claimer for claimer in rows if claimer is not None]
+
+
+def recover_outbox(session: Session, claimers: Sequence[str]) -> int:
+    """Rows left `sending` by instances that are gone (or by this instance's previous run)
+    are due again at once, instead of when their lease runs out; their attempt stays counted
+    (a crash loop still ends in `failed`)."""
+    if not claimers:
+        return 0
+    result = session.execute(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.state == "sending", _OUTBOX.c.claimed_by.in_(list(claimers)))
+        .values(state="queued", claimed_at=None)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def mark_outbox_sent(session: Session, item_ids: Sequence[int], now: datetime) -> None:

@@ -89,7 +89,7 @@ def test_a_reply_is_not_claimed_while_its_original_waits_but_after_it_settled(
     assert _claim(db) == stranger  # the reply waits; an unrelated mail does not
     assert _claim(db) is None
     with db.session() as session:
-        spool.finish_inbox(session, first, ticket_id=None, stage=None, reason=None)
+        spool.finish_inbox(session, first, worker="test", ticket_id=None, stage=None, reason=None)
         # a finished row's keys are gone: they would only grow the table
         assert session.scalars(
             select(InboxConversation).where(InboxConversation.inbox_id == first)).all() == []
@@ -105,7 +105,7 @@ def test_a_quarantined_original_does_not_stall_its_replies(db: Database) -> None
     assert _claim(db) == first
     assert _claim(db) is None
     with db.session() as session:
-        spool.quarantine_inbox(session, first, stage="parse", reason="broken")
+        spool.quarantine_inbox(session, first, worker="test", stage="parse", reason="broken")
     assert _claim(db) == reply
 
 

@@ -27,6 +27,14 @@ def init(
             "package, then its secret key and database. Never overwrites.",
         ),
     ] = None,
+    new_secret: Annotated[
+        bool,
+        typer.Option(
+            "--new-secret",
+            help="Accept a changed server secret: store its fingerprint in place of the old "
+            "one (mail sealed with the old secret can no longer be read).",
+        ),
+    ] = False,
 ) -> None:
     """Create or upgrade the database and the data folder (or, with --site, a whole site)."""
     if site is not None:
@@ -36,7 +44,7 @@ def init(
     settings = command_settings()
     checked_templates(settings)  # a broken template fails init with its file:line
     service = App.build(settings)
-    service.init_database()
+    service.init_database(new_secret=new_secret)
     if site is not None and settings.secrets.key_file.is_file():
         typer.echo(f"secret key: {settings.secrets.key_file} (set {settings.secrets.key_env} "
                    "in production instead)")
@@ -70,7 +78,10 @@ def import_(
     report = import_paths(service.db, paths)
     for error in report.errors:
         typer.echo(f"error: {error}", err=True)
-    processed = len(service.worker.drain()) if process else 0
+    processed = 0
+    if process:
+        with service.running_instance():  # its claims are a running instance's
+            processed = len(service.worker.drain())
     typer.echo(
         f"imported {report.added} new, {report.already_present} already present, "
         f"{len(report.errors)} errors, {processed} processed"

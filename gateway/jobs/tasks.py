@@ -86,8 +86,9 @@ def poll_mailbox(app: JobParts, *, poller: MailboxPoller, wake: Callable[[], Non
 
 
 def recover_inbox(app: JobParts) -> None:
-    """Mail whose worker died mid-way (lease expired) goes back to the queue."""
-    app.worker.recover(lease_expired_only=True)
+    """Mail whose instance is gone, or whose lease ran out, goes back to the queue; never this
+    instance's own rows (its worker is running)."""
+    app.worker.recover(own=False)
 
 
 def guarded(job_name: str, app: JobParts, job: Callable[[JobParts], None]) -> None:

@@ -106,7 +106,8 @@ def deliver_due(db: Database, sender: Sender, settings: Settings, now: datetime 
 
 def _claim(db: Database, settings: Settings, now: datetime, limit: int) -> list[_Claimed]:
     with db.session() as session:
-        rows = spool.claim_outbox(session, now, lease(settings.outgoing), limit=limit)
+        rows = spool.claim_outbox(session, now, lease(settings.outgoing), limit=limit,
+                                  claimer=settings.instance.id)
         return [_Claimed.of(row) for row in rows]
 
 

@@ -2,8 +2,11 @@
 prepare process) left behind would hold the SQLite write lock, or spin in a regular
 expression, and a restarted serve would fail with "database is locked".
 
-On Linux the kernel kills the child the moment its parent dies (PR_SET_PDEATHSIG); elsewhere
-the children notice within a second (they poll `os.getppid()` between mails)."""
+On Linux the kernel kills the child the moment its parent dies (PR_SET_PDEATHSIG); elsewhere,
+or while the kernel has not scheduled the kill yet, the worker notices before its next claim (it
+checks `os.getppid()` before every claim, so also between the mails of a burst) and claims
+nothing more; a mail it was finishing is refused by the conditional finish once another
+instance has taken its row back (storage.spool.LeaseLost)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,14 @@
 prepared mails may share one), and end every row `done` or `quarantined` with the failing stage and
 reason, so no mail is ever lost silently.
 
-A crash mid-way leaves the row `processing`; it is taken up again at the next start (or when its
-lease runs out), and quarantined once it has used up its attempts. A temporary fault of the
+Every claim is this instance's lease (`instance.id`, `worker.lease_seconds`), renewed by a thread
+while the worker runs, and every way a row ends (done, quarantined, requeued, deferred) is
+conditional on the claim still being ours: if another instance took the row over after the
+lease ran out, the mail's savepoint is rolled back (spool.LeaseLost) and nothing of it is
+written twice. A crash mid-way leaves the row `processing`; it is taken up again when its
+lease runs out, or at once by a restart of the same instance id or once the lock of the
+instance that claimed it is free (storage.instances), and quarantined once it has used up its
+attempts. A temporary fault of the
 environment (a full disk: gateway.pipeline.faults) puts the row back to wait with back-off, using up
 no attempt; if the database fails while a failure is recorded, the worker tries again shortly and
 keeps the row until it can record it."""
@@ -15,11 +21,10 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -28,7 +33,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from gateway import logs, pipeline
-from gateway.config import Settings
+from gateway.config import Settings, default_instance_id
 from gateway.errors import PrepareFailed, Stop
 from gateway.outgoing.letters import ActiveTemplates, Letters, Renderer, letterhead
 from gateway.pipeline import faults
@@ -53,7 +58,9 @@ Checked = tuple[State[Ruleset], State[Renderer]]
 @dataclass(frozen=True, slots=True)
 class Outcome:
     inbox_id: int
-    state: str  # done | quarantined | requeued | unsettled (recorded once the database is back)
+    # done | quarantined | requeued | unsettled (recorded once the database is back) | lost
+    # (the claim was taken over by another instance: nothing of it was written)
+    state: str
     ticket_id: int | None = None
 
 
@@ -97,7 +104,10 @@ class _Result:
     redactions: dict[str, int] = field(default_factory=dict)  # entity -> count (metrics)
 
     def log(self) -> None:
-        if self.outcome.state == "done":
+        if self.outcome.state == "lost":
+            logs.event("worker.lease_lost", logging.WARNING, inbox_id=self.outcome.inbox_id,
+                       stage=self.stage)
+        elif self.outcome.state == "done":
             logs.event("worker.done", inbox_id=self.outcome.inbox_id,
                        hash=self.item.message_hash, ticket=self.ref, stop=self.reason)
         else:
@@ -133,7 +143,14 @@ class Worker:
         self.settings = settings
         self.db = db
         self.blobs = blobs
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        # the instance id: claims are made, renewed and settled under it
+        self.name = name or settings.instance.id or default_instance_id()
+        self.lease = timedelta(seconds=settings.worker.lease_seconds)
+        # Whether an instance id is running (storage.instances.InstanceLock.running, set by
+        # serve once it holds its own lock); without one every other instance counts as
+        # running, and its rows come back only when their lease runs out.
+        self.running: Callable[[str], bool] = lambda _instance: True
+        self._alive: Callable[[], bool] = lambda: True  # False: claim nothing more
         self.wake = threading.Event()
         # Set after each commit that may have queued mail: serve's outbox sends it at once.
         self.mail_queued: Signal = threading.Event()
@@ -172,19 +189,66 @@ class Worker:
         self.rules.current()
         self.templates.current()
 
-    def recover(self, lease_expired_only: bool = False) -> None:
+    def recover(self, own: bool = True, own_outbox: bool = False) -> list[spool.Recovered]:
         """Put rows a crash left mid-way back in the queue, or quarantine them once they have
-        used up their attempts. At start-up all of them; later only those whose lease ran out
-        (a worker of another instance that died)."""
-        claimed_before = None
-        if lease_expired_only:
-            claimed_before = utcnow() - timedelta(seconds=self.settings.worker.lease_seconds)
+        used up their attempts: rows whose lease ran out, rows of instances that are gone
+        (`self.running`), and with `own` this instance's own rows (at start-up, and when its
+        worker process died; never while its worker runs). A row of a running instance under
+        a running lease is never taken. Outbox rows that gone instances (and, with
+        `own_outbox`, this instance's previous run: at start-up only) left `sending` are due
+        again at once."""
+        now = utcnow()
+        with self.db.reading() as session:
+            others = set(spool.claimers(session, self.name, now))
+            others.update(spool.outbox_claimers(session, self.name))
+        gone = sorted(claimer for claimer in others if not self.running(claimer))
         with self.db.session() as session:
-            requeued, quarantined = spool.recover_inbox(
-                session, self.settings.worker.max_attempts, claimed_before
+            recovered = spool.recover_inbox(
+                session, self.settings.worker.max_attempts,
+                me=self.name if own else None, gone=gone, now=now,
             )
-        if requeued or quarantined:
-            logs.event("worker.recovered", requeued=requeued, quarantined=quarantined)
+            resent = spool.recover_outbox(session, [*gone, *([self.name] if own_outbox else [])])
+        if resent:
+            logs.event("outbox.taken_over", rows=resent, by=self.name)
+        for row in recovered:  # ids and instance ids only
+            logs.event("worker.taken_over", inbox_id=row.id, claimed_by=row.claimed_by,
+                       lease_until=row.lease_until.isoformat() if row.lease_until else None,
+                       why=row.why, state=row.state, by=self.name)
+        if recovered:
+            logs.event("worker.recovered",
+                       requeued=sum(r.state == "queued" for r in recovered),
+                       quarantined=sum(r.state == "quarantined" for r in recovered))
+        return recovered
+
+    def renew_leases(self) -> int:
+        """Extend the lease of every row this instance holds `processing` (the renewer thread
+        calls this every quarter of worker.lease_seconds)."""
+        with self.db.session() as session:
+            return spool.renew_leases(session, self.name, utcnow() + self.lease)
+
+    @contextlib.contextmanager
+    def _leases_kept(self) -> Iterator[None]:
+        """Renew the leases from a thread of their own while the block runs: a mail that takes
+        long (up to worker.prepare_timeout_seconds in the prepare process) never starves the
+        renewal of the rows claimed."""
+        done = threading.Event()
+        period = max(0.2, self.settings.worker.lease_seconds / 4)
+
+        def keep() -> None:
+            while not done.wait(period):
+                try:
+                    self.renew_leases()
+                except Exception as exc:  # the database is away: the next round tries again
+                    logs.event("worker.lease_renewal_failed", logging.WARNING,
+                               error=type(exc).__name__)
+
+        renewer = threading.Thread(target=keep, name="lease-renewer", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join()
 
     def process_some(self, limit: int | None = None) -> list[Outcome]:
         """Process the oldest claimed row and, in the same transaction, the rows behind it that
@@ -217,8 +281,10 @@ class Worker:
 
     def _claim(self, session: Session, count: int) -> list[spool.Claim]:
         claims: list[spool.Claim] = []
+        if not self._alive():  # orphaned (serve is gone): claim nothing more
+            return claims
         while len(claims) < count:
-            claim = spool.claim_inbox(session, self.name)
+            claim = spool.claim_inbox(session, self.name, self.lease)
             if claim is None:
                 break
             claims.append(claim)
@@ -313,9 +379,17 @@ class Worker:
         if prepared.fault is not None:  # e.g. EMFILE while preparing: the mail waits
             failure = _Failure(claim, prepared.stage, faults.reason(prepared.fault), True,
                                prepared.fault)
-            return _Result(self._record(session, failure), item, prepared.stage, failure.reason)
+            try:
+                outcome = self._record(session, failure)
+            except spool.LeaseLost:
+                return _Result(Outcome(claim.id, "lost"), item, prepared.stage)
+            return _Result(outcome, item, prepared.stage, failure.reason)
         if prepared.error is not None:
-            spool.quarantine_inbox(session, claim.id, stage=prepared.stage, reason=prepared.error)
+            try:
+                spool.quarantine_inbox(session, claim.id, worker=self.name, stage=prepared.stage,
+                                       reason=prepared.error)
+            except spool.LeaseLost:  # nothing was written
+                return _Result(Outcome(claim.id, "lost"), item, prepared.stage)
             return _Result(Outcome(claim.id, "quarantined"), item, prepared.stage, prepared.error)
         store = TicketStore(session)
         in_force = self.rules.current()
@@ -345,6 +419,7 @@ class Worker:
             spool.finish_inbox(
                 session,
                 claim.id,
+                worker=self.name,
                 ticket_id=ticket_id,
                 stage=ctx.stage if ctx.stop_reason else None,
                 reason=ctx.stop_reason,
@@ -352,6 +427,11 @@ class Worker:
             savepoint.commit()
         except DATABASE_ERRORS:
             raise
+        except spool.LeaseLost:
+            # Another instance took the row over after our lease ran out: it makes the
+            # ticket, article and acknowledgement; ours are rolled back with the savepoint.
+            savepoint.rollback()
+            return _Result(Outcome(claim.id, "lost"), item, ctx.stage)
         except Exception as exc:
             savepoint.rollback()
             fault = faults.temporary(exc)
@@ -360,7 +440,11 @@ class Worker:
                 outcome = self._record(session, failure)
                 return _Result(outcome, item, ctx.stage, failure.reason)
             reason = f"{type(exc).__name__}: {exc}"
-            spool.quarantine_inbox(session, claim.id, stage=ctx.stage, reason=reason)
+            try:
+                spool.quarantine_inbox(session, claim.id, worker=self.name, stage=ctx.stage,
+                                       reason=reason)
+            except spool.LeaseLost:
+                return _Result(Outcome(claim.id, "lost"), item, ctx.stage)
             return _Result(Outcome(claim.id, "quarantined"), item, ctx.stage, reason)
         ref = ctx.ticket.ref if ctx.ticket is not None else None
         return _Result(Outcome(claim.id, "done", ticket_id), item, ctx.stage, ctx.stop_reason, ref,
@@ -395,7 +479,10 @@ class Worker:
             if not spool.still_claimed(session, failure.claim, self.name):
                 # meanwhile recovered after its lease (another instance): not ours to record
                 return Outcome(failure.claim.id, "requeued")
-            outcome = self._record(session, failure)
+            try:
+                outcome = self._record(session, failure)
+            except spool.LeaseLost:  # taken over between the check and the record
+                return Outcome(failure.claim.id, "lost")
         _log_failure(outcome, failure.stage, failure.reason)
         self._count(outcome.state, failure.stage)
         return outcome
@@ -406,27 +493,30 @@ class Worker:
             retries = claim.item.retries or 0
             if not faults.window_used(worker, retries):
                 not_before = utcnow() + faults.backoff(worker, retries)
-                spool.defer_inbox(session, claim.id, reason=faults.reason(failure.fault),
-                                  not_before=not_before)
+                spool.defer_inbox(session, claim.id, worker=self.name,
+                                  reason=faults.reason(failure.fault), not_before=not_before)
                 return Outcome(claim.id, "requeued")
             reason = f"{failure.fault}: temporary fault outlasted worker.retry_window_seconds"
-            spool.quarantine_inbox(session, claim.id, stage=stage, reason=reason)
+            spool.quarantine_inbox(session, claim.id, worker=self.name, stage=stage,
+                                   reason=reason)
             return Outcome(claim.id, "quarantined")
         if failure.transient and claim.attempts < worker.max_attempts:
-            spool.requeue_inbox(session, claim.id, reason=failure.reason)
+            spool.requeue_inbox(session, claim.id, worker=self.name, reason=failure.reason)
             return Outcome(claim.id, "requeued")
-        spool.quarantine_inbox(session, claim.id, stage=stage, reason=failure.reason)
+        spool.quarantine_inbox(session, claim.id, worker=self.name, stage=stage,
+                               reason=failure.reason)
         return Outcome(claim.id, "quarantined")
 
     def drain(self, limit: int | None = None) -> list[Outcome]:
         """Process rows until the queue is empty (or `limit` rows); used by tests and `import`."""
         outcomes: list[Outcome] = []
         try:
-            while limit is None or len(outcomes) < limit:
-                done = self.process_some(None if limit is None else limit - len(outcomes))
-                if not done:
-                    break
-                outcomes += done
+            with self._leases_kept():
+                while limit is None or len(outcomes) < limit:
+                    done = self.process_some(None if limit is None else limit - len(outcomes))
+                    if not done:
+                        break
+                    outcomes += done
         finally:
             self.release()
         return outcomes
@@ -438,16 +528,18 @@ class Worker:
         `wake` is set by the intake or the poll interval passes; while idle, look for edited
         rules and templates every RELOAD_SECONDS."""
         wake = wake or self.wake
+        self._alive = alive  # checked before every claim, so also between the mails of a burst
         try:
-            while not stop.is_set() and alive():
-                wake.clear()  # before draining: a mail stored while we drain wakes the next round
-                try:
-                    while not stop.is_set() and self.process_some():
-                        pass
-                except Exception as exc:  # the loop must survive a database outage
-                    logs.event("worker.error", logging.ERROR, error=type(exc).__name__)
-                    stop.wait(1.0)
-                self._idle(stop, wake)
+            with self._leases_kept():
+                while not stop.is_set() and alive():
+                    wake.clear()  # before draining: a mail stored meanwhile wakes the next round
+                    try:
+                        while not stop.is_set() and alive() and self.process_some():
+                            pass
+                    except Exception as exc:  # the loop must survive a database outage
+                        logs.event("worker.error", logging.ERROR, error=type(exc).__name__)
+                        stop.wait(1.0)
+                    self._idle(stop, wake)
         finally:
             self.release()  # stopping with a row claimed ahead: it goes back to the queue
 
