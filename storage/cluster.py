@@ -132,12 +132,12 @@ def start_run(session: Session, job: str, me: str, period: float, tolerance: flo
     (less `tolerance`, the scheduler's jitter) ago; False: run already this period, skip."""
     now = database_now(session)
     dialect = session.get_bind().dialect.name
-    inserted = session.execute(
-        insert_unless_present(dialect, _RUNS).values(
-            name=job, last_run_at=now, instance=me, detail={}
-        )
-    )
-    if inserted.rowcount:  # type: ignore[attr-defined]
+    inserted = session.execute(  # RETURNING: psycopg gives no rowcount for ON CONFLICT
+        insert_unless_present(dialect, _RUNS)
+        .values(name=job, last_run_at=now, instance=me, detail={})
+        .returning(_RUNS.c.name)
+    ).first()
+    if inserted is not None:
         return True
     due = now - timedelta(seconds=max(0.0, period - tolerance))
     result = session.execute(

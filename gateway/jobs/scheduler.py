@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from gateway import logs
 from gateway.jobs import tasks as jobs
 from gateway.jobs.tasks import JobParts
 from storage import cluster
@@ -84,7 +85,8 @@ def run_leader_job(job: TimedJob, app: JobParts, leadership: Leadership) -> None
     with app.db.session() as session:
         due = cluster.start_run(session, job.name, leadership.me, job.seconds,
                                 tolerance=job.seconds * TOLERANCE)
-    if due:
+    if due:  # one line per run: which instance ran which timed job, and when
+        logs.event("job.run", job=job.name, instance=leadership.me)
         jobs.guarded(job.name, app, job.run)
 
 
