@@ -5,9 +5,12 @@ once per period whoever leads; retention run twice changes nothing the second ti
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, cast
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -116,3 +119,68 @@ def test_retention_run_twice_changes_nothing_the_second_time(settings: Settings)
     assert raws == {"<m0@x>": b"", "<m1@x>": b"", "<m2@x>": b"", "<queued@x>": b"not yet"}
     assert inbox == {None}
     db.dispose()
+
+
+def test_healthz_json_and_status_show_the_cluster_from_the_database(
+    make_settings: Callable[..., Settings], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`/healthz?format=json` and `status` read what every instance shares from the database:
+    here the serving instance leads, a second one (a heartbeat row, killed long ago) is silent,
+    a mailbox poll recorded by another instance's leader shows in `status`."""
+    import json
+    import urllib.request
+
+    from gateway.app import App
+    from gateway.cli import main
+    from tests.helpers import serving, write_config
+
+    settings = make_settings(worker={"mode": "thread"}, metrics={"host": "127.0.0.1", "port": 0})
+    with serving(App.build(settings)) as service:
+        assert service.ops is not None and service.leadership is not None
+        me = service.leadership.me
+        with service.app.db.session() as session:
+            long_ago = utcnow() - timedelta(minutes=5)
+            cluster.heartbeat(session, "other-host:77", "other-host", 77, long_ago)
+            session.get_one(ClusterInstance, "other-host:77").last_seen = long_ago
+            cluster.start_run(session, "poll-graph", "other-host:77", 60, 6)
+            cluster.record_detail(session, "poll-graph", {
+                "source": "graph", "state": "ok", "line": "graph: ok, last poll 00:00"})
+        url = f"http://127.0.0.1:{service.ops.port}/healthz?format=json"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.status == 200
+            report = json.loads(response.read())
+        with urllib.request.urlopen(url.split("?")[0], timeout=10) as response:
+            assert response.read() == b"ok\n"  # the probe's answer stays as it was
+        config = write_config(tmp_path / "config.yaml", settings)
+        assert main(["--config", str(config), "status", "--json"]) == 0
+        status = json.loads(capsys.readouterr().out)
+        assert main(["--config", str(config), "status"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+    assert report["status"] == "ok" and report["problems"] == [] and report["instance"] == me
+    shared = report["cluster"]
+    assert shared["inbox"]["queued"] == 0 and shared["quarantined"] == {"inbox": 0, "outbox": 0}
+    assert shared["oldest_queued"] == {"inbox": None, "outbox": None}
+    assert shared["leader"]["instance"] == me
+    seen = {i["id"]: (i["leader"], i["stale"]) for i in shared["instances"]}
+    assert seen == {me: (True, False), "other-host:77": (False, True)}
+    assert status["cluster"]["leader"]["instance"] == me
+    assert status["mailboxes"] == [{"source": "graph", "state": "ok",
+                                    "line": "graph: ok, last poll 00:00"}]
+    assert "mailbox: graph: ok, last poll 00:00" in lines
+    assert any(line.startswith(f"leader: {me} runs the timed jobs since ") for line in lines)
+    assert any(line.startswith(f"instance: {me} (leader), started ") for line in lines)
+    assert any(line.startswith("instance: other-host:77, started ")
+               and line.endswith("silent: not running?") for line in lines)
+    assert any(line.startswith("job: poll-graph last ran ") for line in lines)
+
+
+def test_job_settings_are_checked(make_settings: Callable[..., Settings]) -> None:
+    from gateway.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"jobs.leader_lease_seconds"):
+        make_settings(jobs={"leader_lease_seconds": 0})
+    with pytest.raises(ConfigError, match=r"blobs.store"):
+        make_settings(blobs={"store": "s3"})
+    settings = make_settings()
+    assert settings.jobs.leader_lease_seconds <= 30  # failover within a minute by default
+    assert settings.blobs.store == "filesystem"
