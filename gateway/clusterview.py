@@ -6,13 +6,26 @@ and `/healthz?format=json` show it; plain JSON values, nothing of any mail."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from gateway.config import Settings
+from gateway.intake import health
 from storage import cluster, spool
+
+
+def mailbox_health(session: Session | None, data_dir: Path) -> list[dict[str, Any]]:
+    """The last poll of each mailbox: as the leader that polled it recorded it in the database
+    (whichever instance that was), else from this host's health files; by source."""
+    found = {box["source"]: box for box in health.read_all(data_dir)}
+    if session is not None:
+        for run in cluster.job_runs(session):
+            if run.name.startswith("poll-") and run.detail.get("source"):
+                found[run.detail["source"]] = run.detail
+    return [found[source] for source in sorted(found)]
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session
 from gateway import clusterview, validity
 from gateway.cli import command_database, command_settings, echo_json
 from gateway.config import Settings
-from gateway.intake import health
-from storage import cluster, spool
+from storage import spool
 from storage.assignment import unassigned_before
 from storage.models import Event, Ticket, utcnow
 
@@ -145,13 +144,7 @@ def _templates_lines(value: dict[str, Any], _settings: Settings) -> list[str]:
 
 
 def _mailboxes(probe: Probe) -> list[dict[str, Any]]:
-    """The last poll of each mailbox: as the leader that polled it recorded it in the database
-    (whichever instance that was), else from this host's health files."""
-    found = {box["source"]: box for box in health.read_all(probe.settings.data_dir)}
-    for run in cluster.job_runs(probe.session):
-        if run.name.startswith("poll-") and run.detail.get("source"):
-            found[run.detail["source"]] = run.detail
-    return [found[source] for source in sorted(found)]
+    return clusterview.mailbox_health(probe.session, probe.settings.data_dir)
 
 
 def _oldest_queued(probe: Probe) -> dict[str, Any]:

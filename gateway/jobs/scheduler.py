@@ -9,6 +9,7 @@ every instance may run side by side (outbox delivery: its rows are claimed) say 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -82,9 +83,13 @@ def run_leader_job(job: TimedJob, app: JobParts, leadership: Leadership) -> None
     """Run a leader-only job if this instance leads and the job is due across all instances."""
     if not leadership.is_leader():
         return
-    with app.db.session() as session:
-        due = cluster.start_run(session, job.name, leadership.me, job.seconds,
-                                tolerance=job.seconds * TOLERANCE)
+    try:
+        with app.db.session() as session:
+            due = cluster.start_run(session, job.name, leadership.me, job.seconds,
+                                    tolerance=job.seconds * TOLERANCE)
+    except Exception as exc:  # the database is away: the next period tries again
+        logs.event("job.failed", logging.ERROR, job=job.name, error=type(exc).__name__)
+        return
     if due:  # one line per run: which instance ran which timed job, and when
         logs.event("job.run", job=job.name, instance=leadership.me)
         jobs.guarded(job.name, app, job.run)
