@@ -70,7 +70,6 @@ class Health:
                 found.append(f"{kind}: invalid ({len(result.errors)} errors)")
         return found
 
-
     def _leaderless(self, session: Session) -> list[str]:
         """The jobs lease ran out more than a lease ago and nobody took it: this instance,
         which would take it, cannot (before any leader, or after a graceful release: fine)."""

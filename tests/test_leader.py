@@ -184,3 +184,28 @@ def test_job_settings_are_checked(make_settings: Callable[..., Settings]) -> Non
     settings = make_settings()
     assert settings.jobs.leader_lease_seconds <= 30  # failover within a minute by default
     assert settings.blobs.store == "filesystem"
+
+
+def test_healthz_fails_when_the_jobs_lease_lapsed_and_nobody_took_it(
+    settings: Settings, db: Database
+) -> None:
+    from gateway import validity
+    from gateway.opshttp import Health
+
+    class Running:
+        restarts = 0
+
+        def alive(self) -> bool:
+            return True
+
+    health = Health(db, Running(), validity.Checks(settings), settings, "a:1")
+    assert health.problems() == []  # no leader yet: an instance is about to take the lease
+    with db.session() as session:
+        cluster.hold_lease(session, cluster.JOBS_LEASE, "gone:9", 30)
+    assert health.problems() == []  # led
+    with db.session() as session:
+        from storage.models import ClusterLease
+
+        session.get_one(ClusterLease, cluster.JOBS_LEASE).expires_at = (
+            utcnow() - timedelta(seconds=95))
+    assert health.problems() == ["jobs: no leader for 95 s"]
