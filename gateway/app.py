@@ -19,7 +19,7 @@ from gateway.pipeline.worker import RELOAD_SECONDS, Checked, Worker
 from gateway.routing.active import ActiveRuleset
 from gateway.secrets import Keys, check_secret
 from storage import private
-from storage.blobs import BlobStore
+from storage.blobs import Blobs, open_store
 from storage.engine import Database, open_database
 from storage.instances import InstanceInUse, InstanceLock
 
@@ -32,7 +32,7 @@ class Parts:
     settings: Settings
     db: Database
     keys: Keys
-    blobs: BlobStore
+    blobs: Blobs
 
     @classmethod
     def open(cls, settings: Settings) -> Parts:
@@ -40,7 +40,7 @@ class Parts:
         private.make_dirs(settings.data_dir)
         keys = Keys.load(settings, create=True)
         db = open_database(settings.database.url, keys.sealer)
-        return cls(settings, db, keys, BlobStore(settings.data_dir / "blobs"))
+        return cls(settings, db, keys, open_blobs(settings, db))
 
     def worker(self, preparer: Preparer | None = None, start: Checked | None = None) -> Worker:
         """A worker on these parts, with the rules and templates in force: `start` as checked
@@ -59,7 +59,7 @@ class App:
     settings: Settings
     db: Database
     keys: Keys
-    blobs: BlobStore
+    blobs: Blobs
     sender: Sender
     worker: Worker
     stop_event: threading.Event = field(default_factory=threading.Event)  # ends serve and jobs
@@ -106,6 +106,11 @@ class App:
         finally:
             self.worker.running = lambda _instance: True
             lock.release()
+
+
+def open_blobs(settings: Settings, db: Database) -> Blobs:
+    """The attachment store `blobs.store` names: files under data_dir/blobs, or the database."""
+    return open_store(settings.blobs.store, settings.data_dir / "blobs", db)
 
 
 def build_worker(settings: Settings, preparer: Preparer, start: Checked | None) -> Worker:

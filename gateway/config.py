@@ -198,6 +198,28 @@ class WorkerSettings(_Strict):
     shutdown_timeout_seconds: float = Field(10, gt=0)
 
 
+class JobSettings(_Strict):
+    """The timed jobs that must run once per period among all instances on one database
+    (retention, mailbox polls) run on one leader: the instance holding the `jobs` lease, which
+    it renews every third of `leader_lease_seconds`. When the leader dies, another instance
+    takes the lease once it has expired, so the jobs move within about 1 1/3 leases."""
+
+    leader_lease_seconds: float = Field(30, gt=0, le=300)
+    retention_interval_seconds: float = Field(3600, gt=0)  # how often retention runs
+
+    @property
+    def renew_seconds(self) -> float:
+        """How often every instance beats its heartbeat and the leader renews its lease."""
+        return self.leader_lease_seconds / 3
+
+
+class BlobSettings(_Strict):
+    """Where attachment bytes are stored: `filesystem` (data_dir/blobs, one host) or
+    `database` (the `blobs` table: every instance on the database serves every attachment)."""
+
+    store: Literal["filesystem", "database"] = "filesystem"
+
+
 class Agent(_Strict):
     email: Email
     name: str
@@ -293,6 +315,8 @@ class Settings(_Strict):
     tickets: TicketSettings = TicketSettings()
     worker: WorkerSettings = WorkerSettings()
     instance: InstanceSettings = InstanceSettings()
+    jobs: JobSettings = JobSettings()
+    blobs: BlobSettings = BlobSettings()
     agents: list[Agent] = Field(default_factory=list)
     teams: list[Team] = Field(default_factory=list)
     routing: RoutingSettings = RoutingSettings()

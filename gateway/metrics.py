@@ -7,8 +7,9 @@ stages in a child of that. A metric lives where its facts live:
   mails, unassigned tickets) is read from it at scrape time by `StateCollector`: always true,
   whichever process or instance wrote the rows, and nothing to carry between processes. A
   scrape costs a few grouped queries.
-- What files on disk say (rules and templates valid, and their version; mailbox poll health,
-  which the pollers already write to `data_dir/health/`) is read at scrape time too.
+- What files on disk say (rules and templates valid, and their version) is read at scrape time
+  too, and so is mailbox poll health: from the database, where the leader that polled last
+  recorded it, else from the files the pollers write to `data_dir/health/`.
 - Events in the worker and prepare processes (time per stage, mails processed by outcome,
   redactions by entity) are prometheus-client counters and histograms in its multi-process
   mode: each process writes them to small mmap'ed files in `data_dir/metrics/`, and the scrape
@@ -37,9 +38,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway import validity
+from gateway import clusterview, validity
 from gateway.config import Settings
-from gateway.intake import health
 from storage import spool
 from storage.assignment import unassigned_before
 from storage.engine import Database
@@ -222,7 +222,12 @@ class StateCollector(Collector):
             "Unix time of the last successful poll (0: none yet).",
             ["source"],
         )
-        for box in health.read_all(self.settings.data_dir):
+        try:  # as the leader that polled last recorded it (any instance), and this host's files
+            with self.db.reading() as session:
+                boxes = clusterview.mailbox_health(session, self.settings.data_dir)
+        except SQLAlchemyError:
+            boxes = clusterview.mailbox_health(None, self.settings.data_dir)
+        for box in boxes:
             source = str(box.get("source"))
             up.add_metric([source], 1.0 if box.get("state") == "ok" else 0.0)
             failures.add_metric([source], float(box.get("failures") or 0))

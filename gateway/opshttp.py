@@ -1,6 +1,9 @@
 """The monitoring endpoint of `postdesk serve` (config `metrics: {host, port}`): `/metrics` in
 Prometheus text format and `/healthz`, 200 only when the database answers, the worker process
-runs and the rules and templates on disk are valid, else 503 with one short line per problem.
+runs, the rules and templates on disk are valid and the timed jobs have a leader, else 503 with
+one short line per problem. `/healthz?format=json` says the same as one JSON object, with what
+every instance on the database shares, read from it (gateway.clusterview): queue depths, the
+oldest queued mail, quarantined mails, the leader of the timed jobs, every instance's heartbeat.
 
 Everything is judged at request time (the worker's liveness from its process, not from a flag
 the supervisor sets later), so a probe sees a killed worker at once. A small threaded WSGI
@@ -9,8 +12,10 @@ or a management network."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -18,12 +23,15 @@ from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from gateway import logs, validity
+from gateway import clusterview, logs, validity
 from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.metrics import ServeMetrics, WorkerProbe
+from storage import cluster
 from storage.engine import Database
+from storage.models import utcnow
 
 StartResponse = Callable[..., Any]
 
@@ -36,10 +44,15 @@ class _Quiet(WSGIRequestHandler):
 class Health:
     """The checks behind `/healthz`."""
 
-    def __init__(self, db: Database, worker: WorkerProbe, checks: validity.Checks) -> None:
+    def __init__(
+        self, db: Database, worker: WorkerProbe, checks: validity.Checks,
+        settings: Settings | None = None, instance: str | None = None,
+    ) -> None:
         self.db = db
         self.worker = worker
         self.checks = checks
+        self.settings = settings
+        self.instance = instance  # this instance's name among those on the database
 
     def problems(self) -> list[str]:
         """One short line per failed check; [] when healthy. No mail content, no addresses."""
@@ -47,6 +60,7 @@ class Health:
         try:
             with self.db.reading() as session:
                 session.execute(text("SELECT 1 FROM inbox LIMIT 1"))
+                found.extend(self._leaderless(session))
         except SQLAlchemyError as exc:
             found.append(f"database: {type(getattr(exc, 'orig', None) or exc).__name__}")
         if not self.worker.alive():
@@ -55,6 +69,35 @@ class Health:
             if not result.valid:
                 found.append(f"{kind}: invalid ({len(result.errors)} errors)")
         return found
+
+    def _leaderless(self, session: Session) -> list[str]:
+        """The jobs lease ran out more than a lease ago and nobody took it: this instance,
+        which would take it, cannot (before any leader, or after a graceful release: fine)."""
+        if self.settings is None:
+            return []
+        lease = cluster.read_lease(session, cluster.JOBS_LEASE)
+        seconds = self.settings.jobs.leader_lease_seconds
+        now = cluster.database_now(session)
+        if lease.expires_at is not None and lease.expires_at < now - timedelta(seconds=seconds):
+            return [f"jobs: no leader for {(now - lease.expires_at).total_seconds():.0f} s"]
+        return []
+
+    def report(self) -> tuple[list[str], dict[str, Any]]:
+        """The problems and the JSON object of `/healthz?format=json`."""
+        problems = self.problems()
+        report: dict[str, Any] = {
+            "status": "unhealthy" if problems else "ok",
+            "problems": problems,
+            "instance": self.instance,
+        }
+        if self.settings is not None and not any(p.startswith("database:") for p in problems):
+            try:
+                with self.db.reading() as session:
+                    report["cluster"] = clusterview.overview(session, self.settings, utcnow())
+            except SQLAlchemyError as exc:
+                problems.append(f"database: {type(getattr(exc, 'orig', None) or exc).__name__}")
+                report["status"] = "unhealthy"
+        return problems, report
 
 
 class OpsServer:
@@ -71,10 +114,13 @@ class OpsServer:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def build(cls, settings: Settings, db: Database, worker: WorkerProbe) -> OpsServer:
+    def build(
+        cls, settings: Settings, db: Database, worker: WorkerProbe, instance: str | None = None
+    ) -> OpsServer:
         checks = validity.Checks(settings)
         return cls(
-            settings, ServeMetrics(settings, db, worker, checks), Health(db, worker, checks)
+            settings, ServeMetrics(settings, db, worker, checks),
+            Health(db, worker, checks, settings, instance),
         )
 
     def start(self) -> None:
@@ -107,6 +153,11 @@ class OpsServer:
         path = environ.get("PATH_INFO", "")
         if path == "/metrics":
             return self._metrics_app(environ, start_response)
+        if path == "/healthz" and "format=json" in environ.get("QUERY_STRING", ""):
+            problems, report = self.health.report()
+            status = "503 Service Unavailable" if problems else "200 OK"
+            start_response(status, [("Content-Type", "application/json")])
+            return [json.dumps(report, sort_keys=True).encode() + b"\n"]
         if path == "/healthz":
             problems = self.health.problems()
             body = ("\n".join(problems) if problems else "ok") + "\n"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from gateway import logs, metrics
 from gateway.app import App, build_worker
 from gateway.intake.smtp import SmtpIntake
+from gateway.jobs.leader import Leadership
 from gateway.jobs.outboxloop import OutboxLoop
 from gateway.jobs.scheduler import build_scheduler
 from gateway.pipeline.worker import Signal, run_worker_process
@@ -43,6 +44,7 @@ class Service:
         self.stop_event = app.stop_event
         self.runner: WorkerRunner | None = None
         self.ops: OpsServer | None = None  # with `metrics:` configured
+        self.leadership: Leadership | None = None  # while it runs
 
     def run(self, install_signals: bool = True) -> None:
         """Run intake, worker and scheduler until SIGTERM/SIGINT (or `stop_event`), holding
@@ -81,9 +83,11 @@ class Service:
 
             signal.signal(signal.SIGTERM, _stop)
             signal.signal(signal.SIGINT, _stop)
-        scheduler = build_scheduler(app, wake=runner.wake.set)
+        leadership = self.leadership = Leadership(app.db, app.settings.jobs, me=app.instance_id)
+        scheduler = build_scheduler(app, wake=runner.wake.set, leadership=leadership)
         outbox = OutboxLoop(app, runner.mail_queued)
         runner.start()
+        leadership.start()  # knows whether it leads before the scheduler's first runs
         scheduler.start()
         outbox.start()
         logs.event(
@@ -109,6 +113,7 @@ class Service:
                 ops.stop()
             outbox.stop()
             scheduler.shutdown(wait=True)
+            leadership.stop()  # after the jobs: another instance may lead at once
             app.db.dispose()
             logs.event("serve.stopped")
 
@@ -118,7 +123,7 @@ class Service:
             return None
         from gateway.opshttp import OpsServer
 
-        self.ops = OpsServer.build(self.app.settings, self.app.db, runner)
+        self.ops = OpsServer.build(self.app.settings, self.app.db, runner, self.app.instance_id)
         if self.ops.metrics.pipeline is not None:  # worker.mode: thread
             self.app.worker.measure(self.ops.metrics.pipeline)
         return self.ops

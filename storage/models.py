@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -277,3 +278,48 @@ def article_order() -> tuple[ColumnElement[Any], InstrumentedAttribute[int]]:
     )
     return func.coalesce(arrived, Article.created_at), Article.id
 
+
+class ClusterLease(Base):
+    """A named lease held by one instance until `expires_at` (the leader of the timed jobs:
+    `jobs`); the holder renews it, another instance takes it once it has expired."""
+
+    __tablename__ = "cluster_leases"
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(100))
+    expires_at: Mapped[datetime | None] = mapped_column()
+    acquired_at: Mapped[datetime | None] = mapped_column()
+
+
+class ClusterInstance(Base):
+    """One running `serve` (a heartbeat row): written every few seconds, so `status` and
+    `/healthz` see every instance on the database, not only the one they run beside."""
+
+    __tablename__ = "cluster_instances"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column()
+    last_seen: Mapped[datetime] = mapped_column()
+
+
+class JobRun(Base):
+    """The last run of a leader-only timed job, whoever ran it: a new leader keeps the period
+    (a job runs once per period across all instances), and `status` shows it. `detail` holds
+    a short, content-free report (a mailbox poll's health)."""
+
+    __tablename__ = "job_runs"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_run_at: Mapped[datetime] = mapped_column()
+    instance: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Blob(Base):
+    """Attachment bytes by sha256 when `blobs.store: database` (storage.blobs.DatabaseBlobStore):
+    every instance reads what any instance stored."""
+
+    __tablename__ = "blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, update
+from sqlalchemy import LargeBinary, delete, func, literal, update
 from sqlalchemy.orm import Session
 
 from storage.models import AutoReplyLog, InboxItem, OutboxItem
 
 
 def purge_originals(session: Session, received_before: datetime) -> int:
-    """Forget the raw mail of every processed (done) inbox row received before the cut-off.
-    Quarantined rows keep theirs until an admin retried or removed them: nothing is lost."""
+    """Forget the raw mail of every processed (done) inbox row received before the cut-off, and
+    of every outbox row sent before it; the number of rows changed. Quarantined rows keep theirs
+    until an admin retried or removed them: nothing is lost. Idempotent: each condition skips
+    rows an earlier run emptied, so a second run changes (and rewrites) nothing."""
     result = session.execute(
         update(InboxItem)
         .where(
@@ -26,8 +28,14 @@ def purge_originals(session: Session, received_before: datetime) -> int:
     )
     sent = session.execute(  # delivered mail may quote the original (relayed agent replies)
         update(OutboxItem)
-        .where(OutboxItem.state == "sent", OutboxItem.sent_at < received_before)
-        .values(raw=b"")
+        .where(
+            OutboxItem.state == "sent",
+            OutboxItem.sent_at < received_before,
+            func.length(OutboxItem.raw) > 0,  # emptied by an earlier run: leave it alone
+        )
+        # written as is, not sealed: a sealed b"" is not empty, and the condition above
+        # would take the row again on every run
+        .values(raw=literal(b"", LargeBinary()))
     )
     return int(result.rowcount) + int(sent.rowcount)  # type: ignore[attr-defined]
 

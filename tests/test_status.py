@@ -19,7 +19,7 @@ from tests.helpers import make_mail, write_config
 
 KEYS = {
     "inbox", "outbox", "quarantined", "waiting", "rules", "templates", "mailboxes",
-    "unassigned", "rate_limited",
+    "unassigned", "rate_limited", "oldest_queued", "cluster",
 }
 
 
@@ -66,8 +66,14 @@ def test_json_is_one_object_and_text_says_the_same(
     assert report["rate_limited"] == {
         "window_seconds": 3600, "tickets": 0, "mails": 0, "limits": {}, "latest": None
     }
+    assert report["oldest_queued"]["inbox"] is None
+    assert report["oldest_queued"]["outbox"]["age_seconds"] >= 0  # the acknowledgement
+    # no `serve` ever ran on this database: no leader, no instance, no job run, and no line
+    assert report["cluster"] == {"leader": None, "instances": [], "jobs": []}
     code, out = run(capsys, config, "status")
-    assert out.splitlines() == [
+    lines = out.splitlines()
+    assert lines.pop(3).startswith("oldest queued: outbox ")
+    assert lines == [
         "inbox:  queued 0, processing 0, done 1, quarantined 0",
         "outbox: queued 1, sending 0, sent 0, failed 0, quarantined 0",
         "quarantined: inbox 0, outbox 0",

@@ -46,7 +46,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "Take mails from files into the inbox (idempotent), then process them."),
     ("status", "gateway.cli.report:status",
      "Health at a glance: queue depths, quarantined mails, rules, mailboxes, unassigned,\n"
-     "mails held by a rate limit."),
+     "mails held by a rate limit, the leader of the timed jobs and every instance."),
     ("tickets", "gateway.cli.tickets", "List and show tickets."),
     ("inbox", "gateway.cli.queues:inbox", "Received mails: list, retry quarantined ones."),
     ("outbox", "gateway.cli.queues:outbox", "Outgoing mails waiting or sent."),

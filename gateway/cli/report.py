@@ -18,10 +18,9 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway import validity
+from gateway import clusterview, validity
 from gateway.cli import command_database, command_settings, echo_json
 from gateway.config import Settings
-from gateway.intake import health
 from storage import spool
 from storage.assignment import unassigned_before
 from storage.models import Event, Ticket, utcnow
@@ -37,7 +36,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output (one object).")] = False,
 ) -> None:
     """Health at a glance: queue depths, quarantined mails, rules, mailboxes, unassigned,
-    mails held by a rate limit."""
+    mails held by a rate limit, the leader of the timed jobs and every instance."""
     settings = command_settings()
     with command_database(settings).reading() as session:
         data = collect(settings, session, utcnow())
@@ -145,7 +144,15 @@ def _templates_lines(value: dict[str, Any], _settings: Settings) -> list[str]:
 
 
 def _mailboxes(probe: Probe) -> list[dict[str, Any]]:
-    return health.read_all(probe.settings.data_dir)
+    return clusterview.mailbox_health(probe.session, probe.settings.data_dir)
+
+
+def _oldest_queued(probe: Probe) -> dict[str, Any]:
+    return clusterview.oldest_queued(probe.session, probe.now)
+
+
+def _cluster(probe: Probe) -> dict[str, Any]:
+    return clusterview.cluster_state(probe.session, probe.settings)
 
 
 def _unassigned(probe: Probe) -> dict[str, object]:
@@ -220,12 +227,14 @@ SECTIONS: tuple[Section, ...] = (
     Section("inbox", _inbox, _counts_line("inbox:  ")),
     Section("outbox", _outbox, _counts_line("outbox: ")),
     Section("quarantined", _quarantined, _counts_line("quarantined: ")),
+    Section("oldest_queued", _oldest_queued, clusterview.oldest_lines),
     Section("waiting", _waiting, _waiting_lines),
     Section("rules", _rules, _rules_lines),
     Section("templates", _templates, _templates_lines),
     Section("mailboxes", _mailboxes, lambda boxes, _s: [f"mailbox: {b['line']}" for b in boxes]),
     Section("unassigned", _unassigned, _unassigned_lines),
     Section("rate_limited", _rate_limited, _rate_limited_lines),
+    Section("cluster", _cluster, clusterview.cluster_lines),
 )
 
 

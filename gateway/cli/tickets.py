@@ -19,7 +19,7 @@ from gateway.config import Settings
 from gateway.errors import NotFoundError, PostdeskError
 from gateway.pipeline import actions
 from gateway.secrets import derive, load_secret
-from storage.blobs import BlobStore
+from storage.blobs import BlobMissing, open_store
 from storage.models import Ticket, utcnow
 from storage.retention import OriginalGone, original_mail
 from storage.sealing import SealError
@@ -150,7 +150,8 @@ def tickets_attachment(
     if output is None and sys.stdout.isatty():
         raise PostdeskError("an attachment is binary: give -o FILE or redirect the output")
     settings = command_settings()
-    with command_database(settings).session() as session:
+    db = command_database(settings)
+    with db.session() as session:
         store = TicketStore(session)
         ticket = store.with_articles(ref)
         if ticket is None:
@@ -160,8 +161,9 @@ def tickets_attachment(
             raise NotFoundError(f"{ticket.ref} has {len(attachments)} attachment(s), no {number}")
         attachment = attachments[number - 1]
         try:
-            data = BlobStore(settings.data_dir / "blobs").get(attachment.sha256)
-        except FileNotFoundError:
+            blobs = open_store(settings.blobs.store, settings.data_dir / "blobs", db)
+            data = blobs.bound(session).get(attachment.sha256)
+        except BlobMissing:
             raise NotFoundError(
                 f"{ticket.ref} attachment {number}: stored file {attachment.sha256[:12]}… missing"
             ) from None

@@ -54,7 +54,8 @@ def deliver_outbox(app: JobParts) -> None:
 
 def purge_originals(app: JobParts) -> None:
     """Delete stored originals older than `redaction.raw_retention_days`, and rate-limit log
-    rows older than every cap's window (`limits.window_seconds`, the acknowledgements' hour)."""
+    rows older than every cap's window (`limits.window_seconds`, the acknowledgements' hour).
+    Idempotent: a second run finds nothing left to change."""
     from datetime import timedelta
 
     from storage.models import utcnow
@@ -71,14 +72,22 @@ def purge_originals(app: JobParts) -> None:
         logs.event("retention.purged", originals=purged, rate_log=forgotten)
 
 
-def poll_mailbox(app: JobParts, *, poller: MailboxPoller, wake: Callable[[], None]) -> None:
-    """One poll of an Exchange/Graph mailbox; its health goes where `postdesk status` reads it,
-    and the worker is woken when mail was stored."""
+def poll_mailbox(
+    app: JobParts, *, poller: MailboxPoller, wake: Callable[[], None], job: str | None = None
+) -> None:
+    """One poll of an Exchange/Graph mailbox; its health goes where `postdesk status` reads it
+    (the database row of `job`, for every instance, and a file under data_dir/health), and the
+    worker is woken when mail was stored."""
     from gateway.intake import health
 
     report = poller.poll_once()
     if not report.skipped:
         health.write(app.settings.data_dir, poller.health)
+        if job is not None:
+            from storage import cluster
+
+            with app.db.session() as session:
+                cluster.record_detail(session, job, health.as_json(poller.health))
     if report.stored:
         logs.event("mailbox.stored", source=poller.client.source, stored=report.stored,
                    moved=report.moved)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from gateway.outgoing.letters import Letters
     from gateway.redaction import Analysis, Redactor
     from gateway.routing.ruleset import RouteDecision, Ruleset
-    from storage.blobs import BlobStore
+    from storage.blobs import Blobs
     from storage.models import Article, InboxItem, Ticket
     from storage.tickets import TicketStore
 
@@ -130,7 +130,7 @@ class Services:
 
     settings: Settings
     store: TicketStore
-    blobs: BlobStore
+    blobs: Blobs
     letters: Letters  # every outgoing mail: templates, caps, outbox
     ruleset: Ruleset | None = None  # the routing rules in force for this mail
     pseudonym_key: bytes = b""  # HMAC key for the ticket's placeholder numbering
@@ -180,7 +180,7 @@ class Context:
         return self.services.store
 
     @property
-    def blobs(self) -> BlobStore:
+    def blobs(self) -> Blobs:
         return self.services.blobs
 
     @property

@@ -46,7 +46,7 @@ from gateway.routing.active import ActiveRuleset
 from gateway.routing.ruleset import Ruleset
 from gateway.secrets import Keys
 from storage import spool
-from storage.blobs import BlobStore
+from storage.blobs import Blobs
 from storage.engine import Database
 from storage.models import InboxItem, utcnow
 from storage.tickets import TicketStore
@@ -133,7 +133,7 @@ class Worker:
         self,
         settings: Settings,
         db: Database,
-        blobs: BlobStore,
+        blobs: Blobs,
         keys: Keys,
         rules: ActiveRuleset,
         templates: ActiveTemplates,
@@ -396,7 +396,7 @@ class Worker:
         services = Services(
             settings=self.settings,
             store=store,
-            blobs=self.blobs,
+            blobs=self.blobs.bound(session),  # a database store writes in this transaction
             letters=Letters(self.settings, self.templates.current(), store,
                             proof_key=self.proof_key, head=self.letterhead),
             # the rules that made PREPARE's decision, else those in force
