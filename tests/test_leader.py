@@ -132,10 +132,12 @@ def test_healthz_json_and_status_show_the_cluster_from_the_database(
 
     from gateway.app import App
     from gateway.cli import main
-    from tests.helpers import serving, write_config
+    from tests.helpers import serving, wait_for, write_config
 
     settings = make_settings(worker={"mode": "thread"}, metrics={"host": "127.0.0.1", "port": 0})
     with serving(App.build(settings)) as service:
+        # serve listens (where `serving` waits) a moment before its leadership starts
+        wait_for(lambda: service.leadership is not None and service.ops is not None)
         assert service.ops is not None and service.leadership is not None
         me = service.leadership.me
         with service.app.db.session() as session:
