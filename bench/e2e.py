@@ -212,6 +212,13 @@ def _label(pid: int) -> str:
     return Path(argv[0].decode(errors="replace")).name
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / CLK_TCK, sum(fields) / CLK_TCK
+
+
 def cpu_seconds(pids: dict[int, str]) -> dict[int, float]:
     times = {}
     for pid in pids:
@@ -298,6 +305,14 @@ class Sent:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def _own_and_sink_cpu(sink: Sink) -> float:
+    """CPU seconds of this client process and of the relay sink so far."""
+    own = os.times()
+    sink_pid = sink.process.pid if sink.process is not None else None
+    return own.user + own.system + (cpu_seconds({sink_pid: "sink"}).get(sink_pid, 0.0)
+                                    if sink_pid else 0.0)
+
+
 def send_all(port: int, mails: list[tuple[str, bytes]], connections: int) -> tuple[Sent, float]:
     sent = Sent()
     batches = [mails[i::connections] for i in range(connections)]
@@ -370,11 +385,15 @@ def run(options: argparse.Namespace, redaction: bool) -> None:
         processes = name_children(descendants(serve.pid))
         profiler = start_profiler(serve.pid, options.profile)
         cpu_before = cpu_seconds(processes)
+        machine_before = machine_busy()
+        bench_before = _own_and_sink_cpu(sink)
         sql_before = read_sql_counts(sql_counts)
         began = time.monotonic()
         sent, accepted_s = send_all(options.port, mails, options.connections)
         last_ack = wait_acks(sink, [s for s, _ in mails], options.timeout)
         cpu_after = cpu_seconds(processes)
+        machine_after = machine_busy()
+        bench_after = _own_and_sink_cpu(sink)
         stop_profiler(profiler)
         if options.profile is not None:
             import json
@@ -409,6 +428,10 @@ def run(options: argparse.Namespace, redaction: bool) -> None:
         for p in processes if p in cpu_after and cpu_after[p] - cpu_before.get(p, 0) > 0.05)
     print(f"server CPU per mail   {total / max(acked, 1) * 1000:.1f} ms ({parts}) over "
           f"{done:.1f} s wall")
+    busy = machine_after[0] - machine_before[0]
+    print(f"bench CPU per mail    {(bench_after - bench_before) / max(acked, 1) * 1000:.1f} ms "
+          f"(client and sink); machine busy {busy / (machine_after[1] - machine_before[1]):.0%}"
+          f" of {os.cpu_count()} cores")
     if sql_counts is not None:
         print_sql_counts(sql_before, sql_after, processes, acked)
     if options.keep is not None:
