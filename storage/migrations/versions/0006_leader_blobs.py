@@ -2,7 +2,7 @@
 instances; blobs: attachment bytes in the database (`blobs.store: database`)
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-07
 """
 
