@@ -57,6 +57,8 @@ class MailAnalysis:
     subject: Analysis
     bodies: dict[str, Analysis]  # by body variant, see PreparedMail.texts
     filenames: list[Analysis]
+    # the text extracted from each attachment (None: no text), in the order of the attachments
+    attachment_texts: list[Analysis | None] = field(default_factory=list)
 
 
 # --- PREPARE --------------------------------------------------------------------------------

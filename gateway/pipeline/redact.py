@@ -1,5 +1,6 @@
-"""Replace personal data (names, birth dates, phone numbers, IBANs, …) in subject, body and
-attachment names with the ticket's placeholders before anything is written for the long term.
+"""Replace personal data (names, birth dates, phone numbers, IBANs, …) in subject, body,
+attachment names and the text read from attachments with the ticket's placeholders before
+anything is written for the long term.
 
 Two steps: `prepare` finds the data (Presidio, the slow part) from the parsed mail alone, in
 PREPARE before the write transaction; `run` numbers the placeholders through the ticket's keyed
@@ -52,6 +53,7 @@ def prepare(state: Preparing) -> None:
         subject=find(mail.subject),
         bodies=bodies,
         filenames=[find(a.filename) for a in mail.attachments],
+        attachment_texts=[None if a.text is None else find(a.text) for a in mail.attachments],
     )
 
 
@@ -89,9 +91,12 @@ def run(ctx: Context) -> None:
     body = analysis.bodies.get(ctx.body_variant) or analysis.bodies["full"]
     mail.text = apply(body)
     mail.html = None  # only the redacted text is kept
+    texts = analysis.attachment_texts or [None] * len(mail.attachments)
     mail.attachments = [
-        dataclasses.replace(attachment, filename=apply(found))
-        for attachment, found in zip(mail.attachments, analysis.filenames, strict=True)
+        dataclasses.replace(attachment, filename=apply(found),
+                            text=None if text is None else apply(text))
+        for attachment, found, text in zip(mail.attachments, analysis.filenames, texts,
+                                           strict=True)
     ]
     ctx.redactions = counts
     ctx.pseudonyms = pseudonyms.state
