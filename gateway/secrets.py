@@ -100,7 +100,11 @@ class Keys:
     sealer: Sealer  # stored originals and attachments, encrypted at rest
     fingerprint: str = ""  # identifies the secret without revealing it (see check_secret)
     blob_address: bytes = b""  # names attachment files: HMAC of their content
-    previous_fingerprints: tuple[str, ...] = ()  # of the former secrets (rotation)
+    # Of the former secrets (a rotation): fingerprints the database may still hold, and keys
+    # that only look up (pseudonym numbers of older mails, proof tokens of older notifications)
+    previous_fingerprints: tuple[str, ...] = ()
+    previous_pseudonym: tuple[bytes, ...] = ()
+    previous_proof: tuple[bytes, ...] = ()
 
     @classmethod
     def load(cls, settings: Settings, *, create: bool = False) -> Keys:
@@ -113,7 +117,9 @@ class Keys:
         return cls(derive(secret, "pseudonyms"), derive(secret, "agent-proof"),
                    sealer(secret, previous), derive(secret, FINGERPRINT).hex(),
                    derive(secret, "blob-address"),
-                   tuple(derive(old, FINGERPRINT).hex() for old in previous))
+                   tuple(derive(old, FINGERPRINT).hex() for old in previous),
+                   tuple(derive(old, "pseudonyms") for old in previous),
+                   tuple(derive(old, "agent-proof") for old in previous))
 
 
 FINGERPRINT = "fingerprint"

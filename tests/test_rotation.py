@@ -13,17 +13,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy import LargeBinary, select, type_coerce
 
+from gateway.agents import proof as agentproof
 from gateway.app import App
 from gateway.cli import main
 from gateway.config import Settings
 from gateway.errors import SecretMismatch
+from gateway.mail.model import Address
 from gateway.outgoing.senders import RecordingSender
-from gateway.secrets import Keys, sealer
+from gateway.pipeline import identify
+from gateway.redaction import KeyedPseudonyms
+from gateway.secrets import Keys, derive, sealer
 from storage import spool
 from storage.blobs import BlobStore, open_store
-from storage.engine import open_database
-from storage.models import Attachment, Blob, InboxItem, OutboxItem
-from tests.helpers import write_config
+from storage.engine import Database, open_database
+from storage.models import Article, Attachment, Blob, InboxItem, OutboxItem
+from tests.helpers import make_mail, open_ticket_row, parsed_mail, stage_context, write_config
 from tests.test_attachments import PDF_LINES, deliver, mail_with_attachments, pdf
 
 OLD, NEW = "o" * 48, "n" * 48
@@ -77,6 +81,7 @@ def add_legacy(app: App) -> str:
             source="import", source_key="legacy", raw=b"Subject: alt\n\nklartext",
             envelope_from="x@example.net")])
     legacy_db.dispose()
+    app.worker.drain()  # processed; the plain original stays stored (retention)
     return digest
 
 
@@ -142,6 +147,17 @@ def test_rotate_read_with_previous_reseal_then_drop_it(
         gone.get(left_address)
     after.db.dispose()
 
+    # a follow-up on the old ticket: the person keeps the placeholder numbered under the old
+    # secret (while it is listed)
+    follow_up = make_mail(sender="Jens Wagner <jens.wagner@example.net>",
+                          subject="Re: [LDS-1] Unterlagen",
+                          body="Frau Sommerfeld hat die Unterlagen nachgereicht.\n")
+    deliver(after, follow_up.as_bytes(), "2")
+    with after.db.reading() as session:
+        bodies = list(session.scalars(select(Article.body).where(Article.direction == "in")
+                                      .order_by(Article.id)))
+    assert "Frau [NAME-1] hat die Unterlagen" in bodies[-1]
+
     # the previous secret dropped: everything still opens with the new one alone
     settings = settings_with(make_settings, tmp_path, store, NEW, [])
     config = write_config(tmp_path / "config.yaml", settings)
@@ -167,3 +183,31 @@ def test_previous_secrets_from_the_environment(
     monkeypatch.setenv("POSTDESK_PREVIOUS_SECRET_KEYS", "short")
     with pytest.raises(Exception, match="at least 32 characters"):
         Keys.load(settings)
+
+
+def test_pseudonyms_numbered_under_a_previous_secret_keep_their_numbers() -> None:
+    old_key, new_key = derive(OLD.encode(), "pseudonyms"), derive(NEW.encode(), "pseudonyms")
+    before = KeyedPseudonyms(old_key)
+    assert before.number("PERSON", "Mareike Sommerfeld") == 1
+    assert before.number("PERSON", "Albrecht Kowalczyk") == 2
+    after = KeyedPseudonyms(new_key, before.state, previous=[old_key])
+    assert after.number("PERSON", "Sommerfeld") == 1
+    assert after.number("PERSON", "albrecht kowalczyk") == 2
+    assert after.number("PERSON", "Jens Wagner") == 3
+    assert KeyedPseudonyms(new_key, before.state).number("PERSON", "Sommerfeld") == 3
+
+
+def test_an_agents_reply_to_a_notification_of_the_previous_secret_is_verified(
+    db: Database, settings: Settings
+) -> None:
+    old_key, new_key = derive(OLD.encode(), "agent-proof"), derive(NEW.encode(), "agent-proof")
+    anna = "anna.schmidt@example.org"
+    to = agentproof.reply_address("servicedesk@example.org",
+                                  agentproof.token(old_key, anna, "LDS-1"), "LDS-1")
+    mail = parsed_mail(from_=Address("", anna), to=[Address("", to)], subject="AW: Drucker")
+    for previous, role in (((old_key,), "agent"), ((), "agent-unverified")):
+        with stage_context(db, settings, mail, proof_key=new_key,
+                           previous_proof_keys=previous) as ctx:
+            ctx.ticket = open_ticket_row(ctx, owner=anna, status="open")
+            identify.run(ctx)
+            assert ctx.sender_role == role

@@ -287,12 +287,13 @@ def tickets_note(
     from gateway.pipeline.redact import redact_note
 
     settings = command_settings()
-    pseudonym_key = derive(load_secret(settings), "pseudonyms")
+    keys = Keys.load(settings)
     with command_database(settings).session() as session:
         store = TicketStore(session)
         ticket = _ticket(store, ref)
         now = utcnow()
-        body, counts = redact_note(settings, shared_redactor(settings), pseudonym_key, ticket, text)
+        body, counts = redact_note(settings, shared_redactor(settings), keys.pseudonym, ticket,
+                                   text, keys.previous_pseudonym)
         actions.add_note(store, ticket, body, actor=_actor(), now=now, redactions=counts)
         typer.echo(f"note added to {ticket.ref}")
 

@@ -76,7 +76,8 @@ def run(ctx: Context) -> None:
         return
     mail, analysis = ctx.mail, ctx.analysis
     state = dict(ctx.ticket.pseudonyms or {}) if ctx.ticket is not None else {}
-    pseudonyms = KeyedPseudonyms(ctx.pseudonym_key, state)
+    pseudonyms = KeyedPseudonyms(ctx.pseudonym_key, state,
+                                 ctx.services.previous_pseudonym_keys)
     queue = ctx.ticket.queue if ctx.ticket is not None else (ctx.route.queue if ctx.route else None)
     entities = ctx.settings.redaction.entities_for(queue)
     counts: dict[str, int] = {}
@@ -105,7 +106,8 @@ def run(ctx: Context) -> None:
 
 
 def redact_note(
-    settings: Settings, redactor: Redactor | None, pseudonym_key: bytes, ticket: Ticket, text: str
+    settings: Settings, redactor: Redactor | None, pseudonym_key: bytes, ticket: Ticket, text: str,
+    previous_keys: tuple[bytes, ...] = (),
 ) -> tuple[str, dict[str, int]]:
     """A note typed at the CLI, redacted as an agent's note mail is: the same analysis, the
     queue's entities and the ticket's placeholders (`[NAME-1]` in a note is the `[NAME-1]` of
@@ -114,7 +116,7 @@ def redact_note(
         return text, {}
     language = detect_language(text, settings.service.language)
     found = redactor.prepare(text, language=language, entities=settings.redaction.all_entities())
-    pseudonyms = KeyedPseudonyms(pseudonym_key, dict(ticket.pseudonyms or {}))
+    pseudonyms = KeyedPseudonyms(pseudonym_key, dict(ticket.pseudonyms or {}), previous_keys)
     result = apply_analysis(
         found, pseudonyms=pseudonyms, entities=settings.redaction.entities_for(ticket.queue)
     )
