@@ -161,10 +161,11 @@ def command_database(settings: Settings) -> Database:
     from storage.sealing import Sealer
 
     try:  # stored mail is encrypted; without a secret yet, only plain rows can be read
-        keys = sealer(load_secret(settings), load_previous(settings))
+        secret = load_secret(settings)
     except ConfigError:
-        keys = Sealer(None)
-    return open_database(settings.database.url, keys)
+        return open_database(settings.database.url, Sealer(None))
+    # a previous secret that cannot be read is an error of its own (not "no secret")
+    return open_database(settings.database.url, sealer(secret, load_previous(settings)))
 
 
 def echo_json(data: Any) -> None:
