@@ -11,6 +11,8 @@ import hashlib
 import io
 import json
 import os
+import signal
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -313,3 +315,23 @@ def test_the_prepare_process_reads_the_attachments(settings: Settings) -> None:
     assert prepared.analysis is not None
     found = prepared.analysis.attachment_texts[0]
     assert found is not None and {f.entity for f in found.findings} >= {"DATE_OF_BIRTH"}
+
+
+def test_a_reader_stuck_inside_one_call_is_stopped_by_the_timer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In the main thread (as in the prepare process) the interval timer ends a reader that
+    never returns by itself; the file is unreadable and the timer is left as it was."""
+    calls = []
+
+    def stuck(data: bytes, limits: attachtext.Limits, deadline: float) -> str:
+        for _ in range(3000):  # 30 s at most, should the timer not fire: fails, never hangs
+            calls.append(1)
+            time.sleep(0.01)
+        return "never"
+
+    monkeypatch.setitem(attachtext._READERS, "text", stuck)
+    result = attachtext.extract("a.txt", "text/plain", b"x", attachtext.Limits(seconds=0.3))
+    assert result == ("unreadable", None) and len(calls) < 3000
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
