@@ -169,9 +169,9 @@ class DatabaseBlobStore:
         digest = self.address(data)
         if self.session is None:
             with self.db.session() as session:
-                _insert(session, digest, self.sealer.seal(data))
+                _insert(session, digest, self.sealer.seal(data), len(data))
         else:
-            _insert(self.session, digest, self.sealer.seal(data))
+            _insert(self.session, digest, self.sealer.seal(data), len(data))
         return digest
 
     def _stored(self, address: str) -> bytes:
@@ -202,9 +202,10 @@ class DatabaseBlobStore:
             self.session.execute(delete(Blob).where(Blob.sha256 == address))
 
 
-def _insert(session: Session, digest: str, stored: bytes) -> None:
-    """One row per address; a second instance storing the same bytes at the same moment skips
-    (INSERT … ON CONFLICT DO NOTHING)."""
+def _insert(session: Session, digest: str, stored: bytes, size: int) -> None:
+    """One row per address (`size`: of the content, not of the sealed bytes); a second
+    instance storing the same bytes at the same moment skips (INSERT … ON CONFLICT DO
+    NOTHING)."""
     from sqlalchemy import Table
 
     from storage.models import Blob, utcnow
@@ -213,7 +214,7 @@ def _insert(session: Session, digest: str, stored: bytes) -> None:
     table = cast(Table, Blob.__table__)
     statement = insert_unless_present(session.get_bind().dialect.name, table)
     session.execute(
-        statement.values(sha256=digest, size=len(stored), data=stored, created_at=utcnow())
+        statement.values(sha256=digest, size=size, data=stored, created_at=utcnow())
     )
 
 
