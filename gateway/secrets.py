@@ -4,9 +4,10 @@ and the attachments' file names each get their own key (HMAC-SHA256 of the secre
 purpose).
 
 Rotation: the secrets in force before (`secrets.previous_key_files`, `previous_keys_env`) open
-what they sealed and let the database's fingerprint of one of them be replaced by the new
-secret's; `postdesk secrets reseal` (gateway.reseal) re-encrypts everything under the new one,
-after which they can be dropped."""
+what they sealed, look up placeholder numbers and verify proof tokens made with them, and let
+the database's fingerprint of one of them be replaced by the new secret's; `postdesk secrets
+reseal` (storage.rekey) re-encrypts everything under the new one, after which they can be
+dropped."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ key exists. Values written before a key was configured stay readable.
 
 Key rotation: a Sealer may also hold previous keys, used only to open (MultiFernet); `current`
 tells whether a stored value is sealed with the current key, so `postdesk secrets reseal` can
-re-encrypt what is not (gateway.reseal)."""
+re-encrypt what is not (storage.rekey)."""
 
 from __future__ import annotations
 
