@@ -119,7 +119,7 @@ def _pdf(data: bytes, limits: Limits, deadline: float) -> str:
 
     from pypdf import PdfReader
 
-    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings may quote the file
+    logging.getLogger("pypdf").setLevel(logging.CRITICAL)  # its messages may quote the file
     reader = PdfReader(io.BytesIO(data), strict=False)
     if reader.is_encrypted:
         try:  # many PDFs are "encrypted" with an empty user password (copy protection only)
