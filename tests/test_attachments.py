@@ -335,3 +335,13 @@ def test_a_reader_stuck_inside_one_call_is_stopped_by_the_timer(
     assert result == ("unreadable", None) and len(calls) < 3000
     assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
     assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+
+
+def test_a_pdf_locked_only_against_printing_and_copying_is_read() -> None:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf(PDF_LINES))))
+    writer.encrypt(user_password="", owner_password="nur-die-personalstelle")
+    out = io.BytesIO()
+    writer.write(out)
+    assert PdfReader(io.BytesIO(out.getvalue())).is_encrypted
+    assert attachtext.extract("a.pdf", "application/pdf", out.getvalue()) == (
+        "extracted", "\n".join(PDF_LINES))
