@@ -10,6 +10,7 @@ import functools
 import hashlib
 import io
 import json
+import logging
 import os
 import signal
 import time
@@ -28,7 +29,7 @@ from gateway.config import Settings
 from gateway.mail import attachtext
 from gateway.outgoing.senders import RecordingSender
 from gateway.pipeline.context import IncomingMail
-from gateway.pipeline.prepare import ProcessPreparer
+from gateway.pipeline.prepare import ProcessPreparer, prepare
 from storage import spool
 from storage.models import Attachment, Blob, utcnow
 from storage.sealing import MARKER
@@ -153,10 +154,15 @@ def stored_blobs(app: App) -> dict[str, bytes]:
 
 
 def test_attachments_are_sealed_read_redacted_shown_and_found(
-    app: App, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    app: App, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     config = write_config(tmp_path / "config.yaml", app.settings)
+    caplog.set_level(logging.DEBUG)
     deliver(app, mail_with_attachments())
+    logged = caplog.text + capsys.readouterr().err
+    assert logged and "Sommerfeld" not in logged and BIRTH not in logged
+    assert "Krankmeldung" not in logged and "Verwaltungsfachwirtin" not in logged
 
     # at rest: sealed, under an address that is not the sha256 of the content
     blobs = stored_blobs(app)
@@ -345,3 +351,17 @@ def test_a_pdf_locked_only_against_printing_and_copying_is_read() -> None:
     assert PdfReader(io.BytesIO(out.getvalue())).is_encrypted
     assert attachtext.extract("a.pdf", "application/pdf", out.getvalue()) == (
         "extracted", "\n".join(PDF_LINES))
+
+
+def test_a_mail_whose_files_use_up_the_time_has_the_rest_flagged_not_failed(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """All files of a mail get half the prepare time limit: past it, text formats are flagged
+    unreadable without being read, and the mail itself is prepared."""
+    settings = make_settings(worker={"prepare_timeout_seconds": 1e-6},
+                             redaction={"enabled": False})
+    prepared = prepare(IncomingMail(id=1, source="smtp", raw=mail_with_attachments(),
+                                    received_at=utcnow()), settings, None)
+    assert prepared.error is None and prepared.mail is not None
+    assert [a.text_state for a in prepared.mail.attachments] == [
+        "unreadable", "unreadable", "unreadable", "unreadable", "none"]

@@ -235,7 +235,7 @@ def _alarm(seconds: float) -> Iterator[None]:
         raise _Timeout()
 
     signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))  # 0 would mean "no timer"
     try:
         yield
     finally:
