@@ -46,11 +46,14 @@ def reseal_originals(db: Database, sealer: Sealer, done: Resealed, batch: int = 
         last = 0
         while True:
             with db.session() as session:
-                rows = session.execute(
-                    select(model.id, raw).where(model.id > last, model.raw.is_not(None))
+                ids = list(session.scalars(
+                    select(model.id).where(model.id > last, model.raw.is_not(None))
                     .order_by(model.id).limit(batch)
-                ).all()
-                for row_id, stored in rows:
+                ))
+                for row_id in ids:  # one mail in memory at a time (up to 25 MiB each)
+                    stored = session.scalar(select(raw).where(model.id == row_id))
+                    if stored is None:
+                        continue  # purged meanwhile
                     value = bytes(stored)
                     if sealer.current(value):
                         done.add(f"{name} current")
@@ -65,9 +68,9 @@ def reseal_originals(db: Database, sealer: Sealer, done: Resealed, batch: int = 
                         .values(raw=opened)  # the column seals it with the current key
                     )
                     done.add(f"{name} resealed" if result.rowcount else f"{name} changed meanwhile")
-            if not rows:
+            if not ids:
                 break
-            last = rows[-1][0]
+            last = ids[-1]
 
 
 def reseal_attachments(db: Database, blobs: Blobs, done: Resealed, batch: int = 100) -> None:
