@@ -40,7 +40,7 @@ class Parts:
         private.make_dirs(settings.data_dir)
         keys = Keys.load(settings, create=True)
         db = open_database(settings.database.url, keys.sealer)
-        return cls(settings, db, keys, open_blobs(settings, db))
+        return cls(settings, db, keys, open_blobs(settings, db, keys))
 
     def worker(self, preparer: Preparer | None = None, start: Checked | None = None) -> Worker:
         """A worker on these parts, with the rules and templates in force: `start` as checked
@@ -108,9 +108,11 @@ class App:
             lock.release()
 
 
-def open_blobs(settings: Settings, db: Database) -> Blobs:
-    """The attachment store `blobs.store` names: files under data_dir/blobs, or the database."""
-    return open_store(settings.blobs.store, settings.data_dir / "blobs", db)
+def open_blobs(settings: Settings, db: Database, keys: Keys) -> Blobs:
+    """The attachment store `blobs.store` names: files under data_dir/blobs, or the database;
+    sealed with the key of the originals, addressed by a keyed hash."""
+    return open_store(settings.blobs.store, settings.data_dir / "blobs", db, keys.sealer,
+                      keys.blob_address)
 
 
 def build_worker(settings: Settings, preparer: Preparer, start: Checked | None) -> Worker:

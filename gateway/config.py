@@ -220,6 +220,19 @@ class BlobSettings(_Strict):
     store: Literal["filesystem", "database"] = "filesystem"
 
 
+class AttachmentTextSettings(_Strict):
+    """Text read from attachments (plain text, HTML, PDF, DOCX, ODT) in PREPARE, redacted like
+    the body and stored searchable. The caps guard against huge or hostile files: a file over
+    one of them is flagged `unreadable` (PDF pages and characters past theirs are cut)."""
+
+    enabled: bool = True
+    max_bytes: int = Field(10_000_000, ge=1)  # larger files are not read
+    max_pages: int = Field(200, ge=1)  # PDF pages read
+    max_unpacked_bytes: int = Field(50_000_000, ge=1)  # DOCX/ODT zip members together
+    max_chars: int = Field(200_000, ge=1000)  # characters kept per file
+    timeout_seconds: float = Field(20, gt=0)  # per file; the prepare time limit still applies
+
+
 class Agent(_Strict):
     email: Email
     name: str
@@ -300,6 +313,11 @@ class SecretSettings(_Strict):
 
     key_env: str = "POSTDESK_SECRET_KEY"
     key_file: Path = Path("var/secret.key")
+    # Key rotation: secrets that were in force before, used only to OPEN what they sealed
+    # (originals, attachments) and to accept the database's stored fingerprint of one of them.
+    # Files (one secret each) and/or a variable holding secrets separated by commas.
+    previous_key_files: list[Path] = Field(default_factory=list)
+    previous_keys_env: str = "POSTDESK_PREVIOUS_SECRET_KEYS"
 
 
 class Settings(_Strict):
@@ -317,6 +335,7 @@ class Settings(_Strict):
     instance: InstanceSettings = InstanceSettings()
     jobs: JobSettings = JobSettings()
     blobs: BlobSettings = BlobSettings()
+    attachment_text: AttachmentTextSettings = AttachmentTextSettings()
     agents: list[Agent] = Field(default_factory=list)
     teams: list[Team] = Field(default_factory=list)
     routing: RoutingSettings = RoutingSettings()
@@ -410,6 +429,12 @@ def _resolve(base: Path, data: dict[str, Any]) -> dict[str, Any]:
     key_file = secrets.get("key_file", "var/secret.key")
     if not Path(str(key_file)).is_absolute():
         data["secrets"] = {**secrets, "key_file": str(base / str(key_file))}
+    previous = secrets.get("previous_key_files")
+    if isinstance(previous, list):
+        data["secrets"] = {**data.get("secrets", secrets), "previous_key_files": [
+            str(value) if Path(str(value)).is_absolute() else str(base / str(value))
+            for value in previous
+        ]}
     url = (data.get("database") or {}).get("url")
     prefix = "sqlite:///"
     if isinstance(url, str) and url.startswith(prefix) and not url.startswith(prefix + "/"):

@@ -1,6 +1,13 @@
 """The one server secret and the keys derived from it, so operators manage a single value:
-placeholder pseudonyms, agent proof tokens and the encryption of stored originals each get
-their own key (HMAC-SHA256 of the secret and a purpose)."""
+placeholder pseudonyms, agent proof tokens, the encryption of stored originals and attachments
+and the attachments' file names each get their own key (HMAC-SHA256 of the secret and a
+purpose).
+
+Rotation: the secrets in force before (`secrets.previous_key_files`, `previous_keys_env`) open
+what they sealed, look up placeholder numbers and verify proof tokens made with them, and let
+the database's fingerprint of one of them be replaced by the new secret's; `postdesk secrets
+reseal` (storage.rekey) re-encrypts everything under the new one, after which they can be
+dropped."""
 
 from __future__ import annotations
 
@@ -44,14 +51,45 @@ def load_secret(settings: Settings, *, create: bool = False) -> bytes:
     return path.read_text().strip().encode()
 
 
+def load_previous(settings: Settings) -> tuple[bytes, ...]:
+    """The former secrets named in the config (files, then the variable), for opening only."""
+    found: list[bytes] = []
+    for path in settings.secrets.previous_key_files:
+        try:
+            value = path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"secrets.previous_key_files: cannot read {path} "
+                              f"({type(exc).__name__})") from None
+        if len(value) < MIN_LENGTH:
+            raise ConfigError(f"secrets.previous_key_files: {path} must hold at least "
+                              f"{MIN_LENGTH} characters")
+        found.append(value.encode())
+    listed = os.environ.get(settings.secrets.previous_keys_env, "")
+    for value in (part.strip() for part in listed.split(",")):
+        if not value:
+            continue
+        if len(value) < MIN_LENGTH:
+            raise ConfigError(f"secrets.previous_keys_env: each secret in "
+                              f"{settings.secrets.previous_keys_env} must hold at least "
+                              f"{MIN_LENGTH} characters")
+        found.append(value.encode())
+    return tuple(dict.fromkeys(found))
+
+
 def derive(secret: bytes, purpose: str) -> bytes:
-    """A 32-byte key for one purpose ("pseudonyms", "agent-proof", "originals")."""
+    """A 32-byte key for one purpose ("pseudonyms", "agent-proof", "originals",
+    "blob-address")."""
     return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()
 
 
 def fernet_key(secret: bytes) -> bytes:
-    """The key (Fernet format) that encrypts stored original mails."""
+    """The key (Fernet format) that encrypts stored original mails and attachments."""
     return base64.urlsafe_b64encode(derive(secret, "originals"))
+
+
+def sealer(secret: bytes, previous: tuple[bytes, ...] = ()) -> Sealer:
+    """Seals with `secret`'s key, opens with it and the `previous` secrets' keys."""
+    return Sealer(fernet_key(secret), tuple(fernet_key(old) for old in previous))
 
 
 @dataclass(frozen=True)
@@ -60,14 +98,29 @@ class Keys:
 
     pseudonym: bytes  # placeholder pseudonyms in redacted text
     proof: bytes  # agent proof tokens
-    sealer: Sealer  # stored originals, encrypted at rest
+    sealer: Sealer  # stored originals and attachments, encrypted at rest
     fingerprint: str = ""  # identifies the secret without revealing it (see check_secret)
+    blob_address: bytes = b""  # names attachment files: HMAC of their content
+    # Of the former secrets (a rotation): fingerprints the database may still hold, and keys
+    # that only look up (pseudonym numbers of older mails, proof tokens of older notifications)
+    previous_fingerprints: tuple[str, ...] = ()
+    previous_pseudonym: tuple[bytes, ...] = ()
+    previous_proof: tuple[bytes, ...] = ()
 
     @classmethod
     def load(cls, settings: Settings, *, create: bool = False) -> Keys:
         secret = load_secret(settings, create=create)
+        previous = tuple(old for old in load_previous(settings) if old != secret)
+        return cls.of(secret, previous)
+
+    @classmethod
+    def of(cls, secret: bytes, previous: tuple[bytes, ...] = ()) -> Keys:
         return cls(derive(secret, "pseudonyms"), derive(secret, "agent-proof"),
-                   Sealer(fernet_key(secret)), derive(secret, FINGERPRINT).hex())
+                   sealer(secret, previous), derive(secret, FINGERPRINT).hex(),
+                   derive(secret, "blob-address"),
+                   tuple(derive(old, FINGERPRINT).hex() for old in previous),
+                   tuple(derive(old, "pseudonyms") for old in previous),
+                   tuple(derive(old, "agent-proof") for old in previous))
 
 
 FINGERPRINT = "fingerprint"
@@ -80,12 +133,16 @@ def check_secret(db: Database, settings: Settings, keys: Keys, *, replace: bool 
     secret (SecretMismatch, one line naming where the secret came from). Instances with
     different secrets would otherwise take mail they cannot decrypt, and the pseudonyms and
     agents' tokens of one would mean nothing to the other. `replace` stores the new one (a
-    deliberate change: `postdesk init --new-secret`)."""
+    deliberate change: `postdesk init --new-secret`); so does a rotation, where the stored
+    fingerprint is that of a secret listed as previous (the old one can still open)."""
     with db.session() as session:
         if replace:
             facts.replace(session, FINGERPRINT, keys.fingerprint)
             return
         stored = facts.agree(session, FINGERPRINT, keys.fingerprint)
+        if stored != keys.fingerprint and stored in keys.previous_fingerprints:
+            facts.replace(session, FINGERPRINT, keys.fingerprint)  # a rotation: see reseal
+            return
     if stored != keys.fingerprint:
         source = (settings.secrets.key_env if os.environ.get(settings.secrets.key_env)
                   else f"the key file {settings.secrets.key_file} ({settings.secrets.key_env} "

@@ -137,7 +137,20 @@ class Attachment(Base):
     filename: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))  # of the content (tickets show --json)
+    # Where the sealed bytes are (storage.blobs: an HMAC of the content); None for attachments
+    # stored before 0007, found under their sha256.
+    blob: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The text extracted from the file and redacted like the body (gateway.mail.attachtext):
+    # text_state "extracted" (text holds it), "unreadable" (a text format that could not be
+    # read: encrypted, broken, over the caps), "none" (no text format: images, …).
+    text: Mapped[str | None] = mapped_column(Text, default=None)
+    text_state: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+
+    @property
+    def address(self) -> str:
+        """Where its bytes are in the blob store."""
+        return self.blob or self.sha256
 
 
 class Event(Base):
@@ -315,8 +328,10 @@ class JobRun(Base):
 
 
 class Blob(Base):
-    """Attachment bytes by sha256 when `blobs.store: database` (storage.blobs.DatabaseBlobStore):
-    every instance reads what any instance stored."""
+    """Attachment bytes (sealed) by address when `blobs.store: database`
+    (storage.blobs.DatabaseBlobStore): every instance reads what any instance stored. The key
+    column keeps its old name: it holds the address (an HMAC of the content; the sha256 for
+    blobs stored before 0007)."""
 
     __tablename__ = "blobs"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)

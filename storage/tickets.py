@@ -281,7 +281,8 @@ class TicketStore(Statements):
         article.kind = kind
 
     def add_attachment(
-        self, article: Article, *, filename: str, content_type: str, size: int, sha256: str
+        self, article: Article, *, filename: str, content_type: str, size: int, sha256: str,
+        blob: str | None = None, text: str | None = None, text_state: str = "none",
     ) -> None:
         self._run(
             _ADD_ATTACHMENT,
@@ -291,6 +292,9 @@ class TicketStore(Statements):
                 "content_type": content_type,
                 "size": size,
                 "sha256": sha256,
+                "blob": blob,
+                "text": text,
+                "text_state": text_state,
             },
         )
 
@@ -375,10 +379,11 @@ class TicketStore(Statements):
 class TicketFilter:
     """What `tickets list` narrows by; values are already checked (see gateway.cli.view).
 
-    `search` is a case-insensitive substring of the subject or of any stored (redacted) article
-    body: LIKE on SQLite, ILIKE-equivalent on PostgreSQL. A substring finds German compounds
-    (`drucker` in `Druckerausfall`), which a word index (FTS5, tsvector) would not; a desk's
-    ticket volume scans in well under a second. SQLite folds only ASCII letters' case."""
+    `search` is a case-insensitive substring of the subject, of any stored (redacted) article
+    body or of an attachment's extracted (redacted) text: LIKE on SQLite, ILIKE-equivalent on
+    PostgreSQL. A substring finds German compounds (`drucker` in `Druckerausfall`), which a
+    word index (FTS5, tsvector) would not; a desk's ticket volume scans in well under a
+    second. SQLite folds only ASCII letters' case."""
 
     status: str | None = None
     queue: str | None = None
@@ -400,8 +405,14 @@ class TicketFilter:
             in_body = select(Article.ticket_id).where(
                 Article.body.icontains(self.search, autoescape=True)
             )
+            in_attachment = (
+                select(Article.ticket_id)
+                .join(Attachment, Attachment.article_id == Article.id)
+                .where(Attachment.text.icontains(self.search, autoescape=True))
+            )
             where.append(
-                or_(Ticket.subject.icontains(self.search, autoescape=True), Ticket.id.in_(in_body))
+                or_(Ticket.subject.icontains(self.search, autoescape=True), Ticket.id.in_(in_body),
+                    Ticket.id.in_(in_attachment))
             )
         return where
 
@@ -470,6 +481,8 @@ def ticket_detail(ticket: Ticket, events: Sequence[Event] = ()) -> dict[str, Any
                     "content_type": f.content_type,
                     "size": f.size,
                     "sha256": f.sha256,
+                    "text_state": f.text_state,
+                    "text": f.text,
                 }
                 for f in a.attachments
             ],

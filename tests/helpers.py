@@ -200,7 +200,8 @@ def stage_context(
 
     now = fields.pop("now", None) or utcnow()
     mail = mail or parsed_mail()
-    keys = {name: fields.pop(name) for name in ("proof_key", "pseudonym_key", "ruleset")
+    keys = {name: fields.pop(name) for name in ("proof_key", "pseudonym_key", "ruleset",
+                                                "previous_proof_keys", "previous_pseudonym_keys")
             if name in fields}
     made = {name: fields.pop(name) for name in ("texts", "commands", "analysis", "inseparable")
             if name in fields}

@@ -54,6 +54,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("graph", "gateway.cli.mailboxes:graph", "Exchange Online mailbox (Microsoft Graph)."),
     ("rules", "gateway.cli.rules", "Check routing rules and dry-run them on mails."),
     ("templates", "gateway.cli.templates", "Check the mail templates."),
+    ("secrets", "gateway.cli.secrets",
+     "The server secret: re-encrypt stored mail and attachments after a rotation."),
 )
 
 
@@ -151,17 +153,19 @@ def command_settings(*, serving: bool = False) -> Settings:
 
 
 def command_database(settings: Settings) -> Database:
-    """The database, able to read stored (encrypted) mail if the server secret is there."""
+    """The database, able to read stored (encrypted) mail if the server secret is there (and
+    mail sealed with a previous secret listed in the config)."""
     from gateway.errors import ConfigError
-    from gateway.secrets import fernet_key, load_secret
+    from gateway.secrets import load_previous, load_secret, sealer
     from storage.engine import open_database  # SQLAlchemy: not for --help
     from storage.sealing import Sealer
 
     try:  # stored mail is encrypted; without a secret yet, only plain rows can be read
-        sealer = Sealer(fernet_key(load_secret(settings)))
+        secret = load_secret(settings)
     except ConfigError:
-        sealer = Sealer(None)
-    return open_database(settings.database.url, sealer)
+        return open_database(settings.database.url, Sealer(None))
+    # a previous secret that cannot be read is an error of its own (not "no secret")
+    return open_database(settings.database.url, sealer(secret, load_previous(settings)))
 
 
 def echo_json(data: Any) -> None:

@@ -32,7 +32,9 @@ def init(
         typer.Option(
             "--new-secret",
             help="Accept a changed server secret: store its fingerprint in place of the old "
-            "one (mail sealed with the old secret can no longer be read).",
+            "one (mail and attachments sealed with the old secret can no longer be read; to "
+            "rotate instead, list the old one in secrets.previous_key_files and run "
+            "`postdesk secrets reseal`).",
         ),
     ] = False,
 ) -> None:

@@ -18,7 +18,7 @@ from gateway.cli.view import Clock, detail_text, size_text, ticket_status
 from gateway.config import Settings
 from gateway.errors import NotFoundError, PostdeskError
 from gateway.pipeline import actions
-from gateway.secrets import derive, load_secret
+from gateway.secrets import Keys, derive, load_secret
 from storage.blobs import BlobMissing, open_store
 from storage.models import Ticket, utcnow
 from storage.retention import OriginalGone, original_mail
@@ -45,7 +45,9 @@ def tickets_list(
         str | None, typer.Option(help="Only this agent's tickets; 'none': unassigned ones.")
     ] = None,
     search: Annotated[
-        str | None, typer.Option(help="Text in the subject or a stored article (any case).")
+        str | None,
+        typer.Option(help="Text in the subject, a stored article or an attachment's text "
+                     "(any case)."),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 50,
     show_all: Annotated[bool, typer.Option("--all", help="Show every match.")] = False,
@@ -128,14 +130,28 @@ def tickets_show(
             number += 1
             typer.echo(
                 f"[attachment {number}] {attachment['filename']} ({attachment['content_type']}, "
-                f"{size_text(attachment['size'])})"
+                f"{size_text(attachment['size'])}){_text_note(attachment['text_state'])}"
             )
+            if attachment["text"]:
+                typer.echo(_indented(attachment["text"]))
     typer.echo("\n--- events")
     for event, moment in zip(data["events"], event_times, strict=True):
         detail = detail_text(event["detail"])
         typer.echo(f"{moment}  {event['kind']:<22} {event['actor']}  {detail}")
     if not data["events"]:
         typer.echo("none")
+
+
+def _text_note(state: str) -> str:
+    """What `tickets show` says of an attachment's text besides printing it."""
+    if state == "unreadable":
+        return "  text: unreadable (encrypted, broken or over the caps)"
+    return ""
+
+
+def _indented(text: str) -> str:
+    """An attachment's (redacted) text below its line, set off from the article's body."""
+    return "\n".join("    | " + line for line in text.rstrip().splitlines())
 
 
 @app.command("attachment")
@@ -161,8 +177,13 @@ def tickets_attachment(
             raise NotFoundError(f"{ticket.ref} has {len(attachments)} attachment(s), no {number}")
         attachment = attachments[number - 1]
         try:
-            blobs = open_store(settings.blobs.store, settings.data_dir / "blobs", db)
-            data = blobs.bound(session).get(attachment.sha256)
+            keys = Keys.load(settings)
+            blobs = open_store(settings.blobs.store, settings.data_dir / "blobs", db,
+                               keys.sealer, keys.blob_address)
+            data = blobs.bound(session).get(attachment.address)
+        except SealError:
+            raise PostdeskError(f"{ticket.ref} attachment {number}: the stored file cannot be "
+                                "decrypted with this server secret (was it changed?)") from None
         except BlobMissing:
             raise NotFoundError(
                 f"{ticket.ref} attachment {number}: stored file {attachment.sha256[:12]}… missing"
@@ -266,12 +287,13 @@ def tickets_note(
     from gateway.pipeline.redact import redact_note
 
     settings = command_settings()
-    pseudonym_key = derive(load_secret(settings), "pseudonyms")
+    keys = Keys.load(settings)
     with command_database(settings).session() as session:
         store = TicketStore(session)
         ticket = _ticket(store, ref)
         now = utcnow()
-        body, counts = redact_note(settings, shared_redactor(settings), pseudonym_key, ticket, text)
+        body, counts = redact_note(settings, shared_redactor(settings), keys.pseudonym, ticket,
+                                   text, keys.previous_pseudonym)
         actions.add_note(store, ticket, body, actor=_actor(), now=now, redactions=counts)
         typer.echo(f"note added to {ticket.ref}")
 

@@ -20,6 +20,10 @@ class MailAttachment:
     filename: str  # safe: no path parts, no control characters, never empty
     content_type: str
     data: bytes
+    # Text read from the file in PREPARE (gateway.mail.attachtext), redacted by the redact
+    # stage like the body: "extracted" | "unreadable" | "none" (no text format, or no text).
+    text: str | None = None
+    text_state: str = "none"
 
 
 @dataclass(slots=True)

@@ -34,6 +34,7 @@ STAGES: tuple[tuple[str, Stage], ...]
 def _build() -> dict[str, tuple[tuple[str, Any], ...]]:
     from gateway.pipeline import (
         commands,
+        extract,
         guard,
         identify,
         notify,
@@ -49,6 +50,7 @@ def _build() -> dict[str, tuple[tuple[str, Any], ...]]:
         "PREPARE": (
             ("parse", parse.run),
             ("quotes", quotes.prepare),
+            ("extract", extract.prepare),
             ("analyse", redact.prepare),
         ),
         "STAGES": (

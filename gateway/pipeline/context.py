@@ -57,6 +57,8 @@ class MailAnalysis:
     subject: Analysis
     bodies: dict[str, Analysis]  # by body variant, see PreparedMail.texts
     filenames: list[Analysis]
+    # the text extracted from each attachment (None: no text), in the order of the attachments
+    attachment_texts: list[Analysis | None] = field(default_factory=list)
 
 
 # --- PREPARE --------------------------------------------------------------------------------
@@ -135,6 +137,9 @@ class Services:
     ruleset: Ruleset | None = None  # the routing rules in force for this mail
     pseudonym_key: bytes = b""  # HMAC key for the ticket's placeholder numbering
     proof_key: bytes = b""  # HMAC key of agents' proof tokens
+    # keys of former server secrets (a rotation): they only look up, never make
+    previous_pseudonym_keys: tuple[bytes, ...] = ()
+    previous_proof_keys: tuple[bytes, ...] = ()
 
 
 @dataclass(slots=True)
@@ -198,6 +203,11 @@ class Context:
     @property
     def proof_key(self) -> bytes:
         return self.services.proof_key
+
+    @property
+    def proof_keys(self) -> list[bytes]:
+        """The keys a proof token may be made with: the current one first, then former ones."""
+        return [self.services.proof_key, *self.services.previous_proof_keys]
 
     @property
     def mail(self) -> ParsedMail | None:

@@ -55,7 +55,7 @@ def run(ctx: Context) -> None:
         )
         return
     proof = agentproof.verify(
-        ctx.proof_key,
+        ctx.proof_keys,
         sender,
         recipients=[*ctx.inbox.envelope_to, *(a.email for a in (*mail.to, *mail.cc))],
         in_reply_to=" ".join(mail.in_reply_to) or None,

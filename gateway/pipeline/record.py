@@ -7,6 +7,7 @@ participants and events are collected in order and written with one statement ea
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -162,13 +163,16 @@ def run(ctx: Context) -> None:
         created_at=ctx.now,
     )
     for attachment in mail.attachments:
-        digest = ctx.blobs.put(attachment.data)
+        address = ctx.blobs.put(attachment.data)  # sealed, under a keyed hash of the bytes
         ctx.store.add_attachment(
             article,
             filename=attachment.filename,
             content_type=attachment.content_type,
             size=len(attachment.data),
-            sha256=digest,
+            sha256=hashlib.sha256(attachment.data).hexdigest(),
+            blob=address,
+            text=attachment.text,
+            text_state=attachment.text_state,
         )
     ctx.article = article
     ctx.store.add_message_refs(ticket, [mail.message_id], "in")

@@ -1,5 +1,6 @@
-"""Replace personal data (names, birth dates, phone numbers, IBANs, …) in subject, body and
-attachment names with the ticket's placeholders before anything is written for the long term.
+"""Replace personal data (names, birth dates, phone numbers, IBANs, …) in subject, body,
+attachment names and the text read from attachments with the ticket's placeholders before
+anything is written for the long term.
 
 Two steps: `prepare` finds the data (Presidio, the slow part) from the parsed mail alone, in
 PREPARE before the write transaction; `run` numbers the placeholders through the ticket's keyed
@@ -52,6 +53,7 @@ def prepare(state: Preparing) -> None:
         subject=find(mail.subject),
         bodies=bodies,
         filenames=[find(a.filename) for a in mail.attachments],
+        attachment_texts=[None if a.text is None else find(a.text) for a in mail.attachments],
     )
 
 
@@ -74,7 +76,8 @@ def run(ctx: Context) -> None:
         return
     mail, analysis = ctx.mail, ctx.analysis
     state = dict(ctx.ticket.pseudonyms or {}) if ctx.ticket is not None else {}
-    pseudonyms = KeyedPseudonyms(ctx.pseudonym_key, state)
+    pseudonyms = KeyedPseudonyms(ctx.pseudonym_key, state,
+                                 ctx.services.previous_pseudonym_keys)
     queue = ctx.ticket.queue if ctx.ticket is not None else (ctx.route.queue if ctx.route else None)
     entities = ctx.settings.redaction.entities_for(queue)
     counts: dict[str, int] = {}
@@ -89,9 +92,12 @@ def run(ctx: Context) -> None:
     body = analysis.bodies.get(ctx.body_variant) or analysis.bodies["full"]
     mail.text = apply(body)
     mail.html = None  # only the redacted text is kept
+    texts = analysis.attachment_texts or [None] * len(mail.attachments)
     mail.attachments = [
-        dataclasses.replace(attachment, filename=apply(found))
-        for attachment, found in zip(mail.attachments, analysis.filenames, strict=True)
+        dataclasses.replace(attachment, filename=apply(found),
+                            text=None if text is None else apply(text))
+        for attachment, found, text in zip(mail.attachments, analysis.filenames, texts,
+                                           strict=True)
     ]
     ctx.redactions = counts
     ctx.pseudonyms = pseudonyms.state
@@ -100,7 +106,8 @@ def run(ctx: Context) -> None:
 
 
 def redact_note(
-    settings: Settings, redactor: Redactor | None, pseudonym_key: bytes, ticket: Ticket, text: str
+    settings: Settings, redactor: Redactor | None, pseudonym_key: bytes, ticket: Ticket, text: str,
+    previous_keys: tuple[bytes, ...] = (),
 ) -> tuple[str, dict[str, int]]:
     """A note typed at the CLI, redacted as an agent's note mail is: the same analysis, the
     queue's entities and the ticket's placeholders (`[NAME-1]` in a note is the `[NAME-1]` of
@@ -109,7 +116,7 @@ def redact_note(
         return text, {}
     language = detect_language(text, settings.service.language)
     found = redactor.prepare(text, language=language, entities=settings.redaction.all_entities())
-    pseudonyms = KeyedPseudonyms(pseudonym_key, dict(ticket.pseudonyms or {}))
+    pseudonyms = KeyedPseudonyms(pseudonym_key, dict(ticket.pseudonyms or {}), previous_keys)
     result = apply_analysis(
         found, pseudonyms=pseudonyms, entities=settings.redaction.entities_for(ticket.queue)
     )

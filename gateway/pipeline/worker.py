@@ -164,6 +164,7 @@ class Worker:
         self.templates = templates
         self.pseudonym_key = keys.pseudonym
         self.proof_key = keys.proof
+        self.previous_keys = (keys.previous_pseudonym, keys.previous_proof)
         self.letterhead = letterhead(settings)
         self.metrics: Counters | None = None
 
@@ -403,6 +404,8 @@ class Worker:
             ruleset=prepared.ruleset if prepared.ruleset is not None else in_force,
             pseudonym_key=self.pseudonym_key,
             proof_key=self.proof_key,
+            previous_pseudonym_keys=self.previous_keys[0],
+            previous_proof_keys=self.previous_keys[1],
         )
         ctx = Context(services=services, inbox=item, prepared=prepared, now=utcnow(),
                       decisions=list(prepared.decisions), stage=prepared.stage,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 PLACEHOLDERS: Mapping[str, str] = {
@@ -55,14 +55,20 @@ class KeyedPseudonyms:
     name as aliases, so a later "Frau Schmidt" or "Anna-Lena" gets the number that
     "Anna-Lena Schmidt" got; an alias never moves to a second person of the same surname."""
 
-    def __init__(self, key: bytes, state: Mapping[str, int] | None = None) -> None:
+    def __init__(self, key: bytes, state: Mapping[str, int] | None = None,
+                 previous: Sequence[bytes] = ()) -> None:
         if len(key) < 16:
             raise ValueError("pseudonym key must be at least 16 bytes")
         self._key = key
+        self._previous = tuple(previous)  # keys of former secrets (a rotation): looked up only
         self.state: dict[str, int] = dict(state or {})
 
     def number(self, entity: str, value: str) -> int:
         words = normalise(value).split(" ")
+        if self._previous:
+            self._carry(entity, "name", " ".join(words))
+            for word in {words[0], words[-1]}:
+                self._carry(entity, "part", word)
         if len(words) == 1:
             return self._single(entity, words[0])
         name_key = self._hash(entity, "name", " ".join(words))
@@ -98,6 +104,18 @@ class KeyedPseudonyms:
         prefix = f"{entity}:"
         return 1 + max((n for k, n in self.state.items() if k.startswith(prefix)), default=0)
 
-    def _hash(self, entity: str, kind: str, value: str) -> str:
-        digest = hmac.new(self._key, f"{entity}\0{value}".encode(), hashlib.sha256)
+    def _carry(self, entity: str, kind: str, value: str) -> None:
+        """A value numbered under a former secret keeps its number: its entry is copied to the
+        current key's hash (the old one stays, harmless)."""
+        current = self._hash(entity, kind, value)
+        if current in self.state:
+            return
+        for key in self._previous:
+            old = self._hash(entity, kind, value, key)
+            if old in self.state:
+                self.state[current] = self.state[old]
+                return
+
+    def _hash(self, entity: str, kind: str, value: str, key: bytes | None = None) -> str:
+        digest = hmac.new(key or self._key, f"{entity}\0{value}".encode(), hashlib.sha256)
         return f"{entity}:{kind}:{digest.hexdigest()}"
