@@ -65,19 +65,29 @@ def _context(text: str, start: int, end: int) -> str:
     return f"…{before}«{text[start:end]}»{after}…"
 
 
-def evaluate(redactor: Redactor, mails: list[LabelledMail], *, headers: bool = True,
-             agents: bool = True) -> Score:
+def evaluate(redactor: Redactor, mails: list[LabelledMail], *, headers: bool = True) -> Score:
+    """Scores of one pass; the time is the best of three passes (the machine is shared)."""
     score = Score()
-    extra = agent_names() if agents else []
     for mail in mails:
-        known = [*(mail.known_names if headers else []), *extra]
+        known = mail.known_names if headers else []
+        analysis = redactor.prepare(mail.text, language=cast(Language, mail.language),
+                                    known_names=known)
+        _score(score, mail, analysis.findings)
+    score.seconds = min(_timed(redactor, mails, headers) for _ in range(3))
+    score.mails = len(mails)
+    return score
+
+
+def _timed(redactor: Redactor, mails: list[LabelledMail], headers: bool) -> float:
+    seconds = 0.0
+    for mail in mails:
+        known = mail.known_names if headers else []
         started = time.perf_counter()
         analysis = redactor.prepare(mail.text, language=cast(Language, mail.language),
                                     known_names=known)
-        score.seconds += time.perf_counter() - started
-        score.mails += 1
-        _score(score, mail, analysis.findings)
-    return score
+        seconds += time.perf_counter() - started
+        assert analysis.text == mail.text
+    return seconds
 
 
 def _score(score: Score, mail: LabelledMail, findings: list[Any]) -> None:
@@ -206,19 +216,19 @@ def main() -> None:
     print(f"quality set: {len(mails)} mails ({sum(m.language == 'de' for m in mails)} German), "
           f"{unlisted} names in no list, "
           f"{sum(e == 'PERSON' for m in mails for *_, e in m.spans) - unlisted} listed")
-    redactor = Redactor(entities=DEFAULT_ENTITIES, spacy_model=args.spacy_model)
+    redactor = Redactor(entities=DEFAULT_ENTITIES, spacy_model=args.spacy_model,
+                        staff_names=agent_names())
     evaluate(redactor, mails[:20])  # warm up
     full = evaluate(redactor, mails)
-    print("\nall signals (header names and agents' names passed):")
+    print("\nall signals (header names passed, agents' names configured):")
     report(full, args.errors)
     if not args.no_signals:
         print("\nwhat each signal adds (figures with it switched OFF):")
         print(line("all signals", full))
-        print(line("- header names (From/To/Cc)", evaluate(redactor, mails, agents=True,
-                                                         headers=False)))
-        print(line("- agents' names", evaluate(redactor, mails, agents=False)))
-        print(line("- header and agents' names", evaluate(redactor, mails, agents=False,
-                                                        headers=False)))
+        no_staff = Redactor(entities=DEFAULT_ENTITIES, spacy_model=args.spacy_model)
+        print(line("- header names (From/To/Cc)", evaluate(redactor, mails, headers=False)))
+        print(line("- agents' names", evaluate(no_staff, mails)))
+        print(line("- header and agents' names", evaluate(no_staff, mails, headers=False)))
         for rule in rule_names():
             with without_rules({rule}):
                 print(line(f"- rule {rule}", evaluate(redactor, mails)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gzip
 import re
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from gateway.redaction.names import first_names, last_names, load_list
@@ -36,12 +36,37 @@ def kept_words() -> frozenset[str]:
     return load_list("places.txt") | load_list("products.txt")
 
 
+@lru_cache(maxsize=65536)
 def is_word(token: str) -> bool:
-    """An ordinary word, place or product (each part of a hyphenated one: "Müller-Milch")."""
+    """An ordinary word, place or product (each part of a hyphenated one: "Müller-Milch"),
+    or a German compound of two words ("Landratsamt", "Wohngeldantrag")."""
     if token in kept_words():
         return True
     words = dictionary_words()
-    return all(part.lower() in words for part in token.split("-"))
+    return all(part.lower() in words or _compound(part.lower(), words)
+               for part in token.split("-"))
+
+
+_LINKS = ("s", "es", "n", "en", "er", "e")  # Fugenelemente: "Wohnungs|amt", "Hort|platz"
+
+
+def _compound(word: str, words: frozenset[str], depth: int = 0) -> bool:
+    """Whether `word` is a known word after another known word or compound, perhaps with a
+    linking element ("Landrat|s|amt", "Hort|platz|vergabe"): compounds are German's
+    everyday words, and no dictionary lists them all; a name rarely splits so."""
+    if len(word) < 7 or depth > 1:
+        return False
+    for cut in range(len(word) - 3, 2, -1):
+        if word[cut:] not in words:
+            continue
+        head = word[:cut]
+        heads = [head] + [head[: -len(link)] for link in _LINKS
+                          if head.endswith(link) and len(head) - len(link) >= 3]
+        if len(word) - cut < 4:  # a short tail ("amt") only after a linking "s"
+            heads = [h for h in heads[1:] if head.endswith("s") and len(h) >= 4]
+        if any(h in words or _compound(h, words, depth + 1) for h in heads):
+            return True
+    return False
 
 
 def name_like(token: str) -> bool:
