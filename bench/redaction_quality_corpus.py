@@ -164,13 +164,15 @@ def dob(rnd: random.Random, en: bool, *, star: bool = True) -> str:
     day = date(1940, 1, 1) + timedelta(days=rnd.randrange(0, 365 * 75))
     if en:
         month = MONTHS_EN.split()[day.month - 1]
-        forms = [f"{day:%Y-%m-%d}", f"{month} {day.day}, {day.year}", f"{day.day} {month} {day.year}",
-                 f"{day:%d/%m/%Y}"]  # fmt: skip
+        forms = [f"{day:%Y-%m-%d}", f"{month} {day.day}, {day.year}",
+                 f"{day.day} {month} {day.year}", f"{day:%d/%m/%Y}"]  # fmt: skip
         lead = rnd.choice(["born", "date of birth:", "DOB", "born on"])
     else:
         month = MONTHS_DE.split()[day.month - 1]
-        forms = [f"{day:%d.%m.%Y}", f"{day.day}.{day.month}.{day.year}", f"{day.day}. {month} {day.year}"]
-        lead = rnd.choice(["geb.", "geboren am", "Geburtsdatum:", "geb. am", *(["*"] if star else [])])
+        forms = [f"{day:%d.%m.%Y}", f"{day.day}.{day.month}.{day.year}",
+                 f"{day.day}. {month} {day.year}"]  # fmt: skip
+        leads = ["geb.", "geboren am", "Geburtsdatum:", "geb. am", *(["*"] if star else [])]
+        lead = rnd.choice(leads)
     return f"{lead} [[DOB:{rnd.choice(forms)}]]"
 
 
@@ -231,9 +233,10 @@ def t_forward(rnd: random.Random, ps: list[Person], agent: Person) -> str:
 
 def t_participants(rnd: random.Random, ps: list[Person], agent: Person) -> str:
     lines = [f"- {rnd.choice([p.full, p.titled(rnd), p.comma])}" for p in ps[1:]]
-    return (f"Hallo,\n\nfür die Schulung am [[KEEP:Mittwoch]] sind angemeldet:\n"
+    return ("Hallo,\n\nfür die Schulung am [[KEEP:Mittwoch]] sind angemeldet:\n"
             + "\n".join(lines)
-            + f"\n\nBitte Räume in [[KEEP:Dresden]] buchen. {keep_de(rnd)}\n\n{signature(rnd, ps[0])}")
+            + f"\n\nBitte Räume in [[KEEP:Dresden]] buchen. {keep_de(rnd)}\n\n"
+            + signature(rnd, ps[0]))
 
 
 def t_verteiler(rnd: random.Random, ps: list[Person], agent: Person) -> str:
@@ -272,7 +275,8 @@ def t_citizen(rnd: random.Random, ps: list[Person], agent: Person) -> str:
 def t_citizen_form(rnd: random.Random, ps: list[Person], agent: Person) -> str:
     a = ps[0]
     return (f"Antrag auf Wohngeld\n\nName: {a.surname}\nVorname: {a.given}\n"
-            f"{dob(rnd, False, star=False)}\nAnschrift: Hauptstraße 3, 02625 Bautzen\n\n{keep_de(rnd)}\n\n"
+            f"{dob(rnd, False, star=False)}\nAnschrift: Hauptstraße 3, 02625 Bautzen\n\n"
+            f"{keep_de(rnd)}\n\n"
             f"Mit freundlichen Grüßen\n{a.full}")
 
 
