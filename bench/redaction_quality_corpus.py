@@ -286,6 +286,20 @@ def t_ia(rnd: random.Random, ps: list[Person], agent: Person) -> str:
             f"Liste. {keep_de(rnd)}\n\nIm Auftrag\n\n{a.full}\n{rnd.choice(UNITS)}")
 
 
+def t_notes(rnd: random.Random, ps: list[Person], agent: Person) -> str:
+    a, b, c, d = ps[0], ps[1], ps[2], ps[3]
+    return (f"Hallo,\n\nkurze Notiz zum Vorgang: Rücksprache mit {b.surname} ist erfolgt, laut "
+            f"{c.surname} fehlt noch die Unterschrift. Die Akte liegt bei {d.surname}, "
+            f"Rückruf bitte an {b.full}. {keep_de(rnd)}\n\n{signature(rnd, a)}")
+
+
+def t_en_notes(rnd: random.Random, ps: list[Person], agent: Person) -> str:
+    a, b, c = ps[0], ps[1], ps[2]
+    return (f"Hi,\n\nI spoke with {b.surname} this morning; according to {c.surname} the "
+            f"laptop was handed over by {b.surname} on [[KEEP:Friday]]. {keep_en(rnd)}\n\n"
+            f"{signature(rnd, a, en=True)}")
+
+
 def t_en_incident(rnd: random.Random, ps: list[Person], agent: Person) -> str:
     a, b, c = ps[0], ps[1], ps[2]
     return (f"Hi {agent.given},\n\n{b.full} from our Leipzig office cannot log in since "
@@ -316,8 +330,10 @@ def t_en_participants(rnd: random.Random, ps: list[Person], agent: Person) -> st
 
 
 TEMPLATES_DE: list[Template] = [t_printer, t_account, t_forward, t_participants, t_verteiler,
-                                t_prepositions, t_colleague, t_citizen, t_citizen_form, t_ia]
-TEMPLATES_EN: list[Template] = [t_en_incident, t_en_dear, t_en_forward, t_en_participants]
+                                t_prepositions, t_colleague, t_citizen, t_citizen_form, t_ia,
+                                t_notes]
+TEMPLATES_EN: list[Template] = [t_en_incident, t_en_dear, t_en_forward, t_en_participants,
+                                t_en_notes]
 
 
 def generate(count: int = 400, seed: int = SEED) -> list[Mail]:

@@ -121,12 +121,15 @@ _LINE_END = re.compile(r"[ \t]*(?:[,!:;.]|$)", re.MULTILINE)
 
 RULES = (
     "honorific", "salutation", "signature", "first-name", "first-name-alone", "field",
-    "apposition", "surname-comma", "header", "name-run", "list",
+    "apposition", "surname-comma", "header", "name-run", "list", "slot",
 )  # fmt: skip
 """The names of the rules (NameSpan.rule), for the benchmark's per-signal figures."""
 
 # Capitalised parts of names that are also words: Vietnamese middle names, Arabic particles.
 _JOINERS = frozenset(["Van", "Văn", "Thi", "Thị", "Al", "El", "Abu", "Ibn", "Bin", "Bint"])
+# Vietnamese middle names: the two syllables after them are given names even where they are
+# also words ("Thi Lan Nguyen", "Van Hung Duong"); all but "Van" are themselves evidence.
+_VIETNAMESE = frozenset(["Van", "Văn", "Thi", "Thị"])
 _LIST_LABEL = re.compile(
     r"^[ \t>]*(?:Verteiler(?:liste)?|Teilnehmer(?:innen|:innen|\*innen)?|Teilnehmende|Anwesend"
     r"|Entschuldigt|Abwesend|Kopie[ \t]an|Empfänger(?:innen)?|Participants|Attendees|Present"
@@ -135,6 +138,13 @@ _LIST_LABEL = re.compile(
 )
 _BULLET = re.compile(r"^[ \t>]*(?:[-*•–]|\d{1,2}[.)])[ \t]+(?P<v>[^\n]+?)[ \t]*$", re.MULTILINE)
 _ITEM = re.compile(r"[^,;]+(?:,[ \t]*[^,;]+)?")
+# Words after which a lone surname stands: "Rücksprache mit Pietzsch", "laut Kowalczyk",
+# "die Akte liegt bei Nguyen", "I spoke with Petrenko", "according to Barakat".
+_SLOT = re.compile(
+    r"(?<![\w-])(?:mit|laut|bei|von|an|für|durch|gegenüber|with|from|by|to|for|cc)[ \t]+"
+    r"(?=[A-ZÀ-ÖØ-ÞĀ-žḀ-ỿ])"
+)
+_SLOT_END = re.compile(r"[ \t]*(?:[,.;:!?)]|$|[ \t][a-zäöüß])", re.MULTILINE)
 
 
 def _prev_word(text: str, pos: int) -> str:
@@ -211,6 +221,7 @@ class PersonFinder:
         spans += [NameSpan(s, e, 0.95, "header") for s, e, _ in header_names(text)]
         spans += self._name_runs(text)
         spans += self._lists(text)
+        spans += self._slots(text)
         if known:
             spans += KnownNames(known).find(text)
         return spans
@@ -313,6 +324,21 @@ class PersonFinder:
         for match in _BULLET.finditer(text):
             yield from _list_items(text, match.start("v"), match.group("v"), single=False)
 
+    def _slots(self, text: str) -> Iterator[NameSpan]:
+        """A lone surname after a preposition that takes people ("laut Kowalczyk", "mit
+        Pietzsch besprochen"): a word nobody listed, or a listed surname that is no everyday
+        word; "mit Outlook", "bei Koch und Kellner", "in Chemnitz" stay."""
+        for match in _SLOT.finditer(text):
+            unit = _UNIT.match(text, match.end())
+            if not unit or unit.start(1) != unit.start() or not _SLOT_END.match(text, unit.end()):
+                continue
+            word = unit.group(1)
+            if unknown(word) or (
+                word in last_names() and _usable(word) and word not in COMMON_WORDS
+                and word not in AMBIGUOUS_FIRST and name_like(word) and not is_first_name(word)
+            ):
+                yield NameSpan(unit.start(), unit.end(), 0.7, "slot")
+
     def _first_names(self, text: str) -> Iterator[NameSpan]:
         pos = 0
         while True:
@@ -340,20 +366,32 @@ def _runs_of_names(text: str, run: list[re.Match[str]]) -> Iterator[NameSpan]:
     """The stretches of `run` (adjacent capitalised units) that read as one name."""
     i = 0
     while i < len(run):
-        j = i
-        while j < len(run) and _may_be_name(run[j].group(1)):
-            j += 1
-        part = [u.group(1) for u in run[i:j]]
-        while part and part[-1] in _JOINERS:  # "… Van" ends no name
-            part.pop()
-        names = [w for w in part if w not in _JOINERS]
-        if (
-            len(names) >= 2
-            and any(unknown(w) for w in names)
-            and _prev_word(text, run[i].start()) not in ARTICLES
-        ):
+        part = _name_words([u.group(1) for u in run[i:]])
+        if _is_name(part) and _prev_word(text, run[i].start()) not in ARTICLES:
             yield NameSpan(run[i].start(), run[i + len(part) - 1].end(), 0.8, "name-run")
-        i = max(j, i + 1)
+        i += max(1, len(part))
+
+
+def _name_words(words: list[str]) -> list[str]:
+    """The leading words that may all be parts of one name."""
+    taken: list[str] = []
+    for word in words:
+        after_vietnamese = any(w in _VIETNAMESE for w in taken[-2:])
+        if not (_may_be_name(word) or (after_vietnamese and _usable(word))):
+            break
+        taken.append(word)
+    while taken and taken[-1] in _JOINERS:  # "… Van" ends no name
+        taken.pop()
+    return taken
+
+
+def _is_name(part: list[str]) -> bool:
+    """Two or more name words, one of them evidence: no word and no listed name, or a
+    Vietnamese middle name."""
+    names = [w for w in part if w not in _JOINERS]
+    return len(names) >= 2 and any(
+        unknown(w) or (w in _VIETNAMESE and w != "Van") for w in part
+    )
 
 
 def _may_be_name(word: str) -> bool:
@@ -379,11 +417,11 @@ def _is_list_name(item: str, *, single: bool) -> bool:
     words = (given.split() + surname.split()) if comma else item.split()
     if not words or len(words) > 4:
         return False
-    if not all(re.fullmatch(WORD, w) and _may_be_name(w) for w in words):
+    if not all(re.fullmatch(WORD, w) for w in words) or _name_words(words) != words:
         return False
     names = [w for w in words if w not in _JOINERS]
     if len(names) >= 2:
-        return any(unknown(w) or is_first_name(w) or w in last_names() for w in names)
+        return _is_name(words) or any(is_first_name(w) or w in last_names() for w in names)
     return single and bool(names) and (unknown(names[0]) or names[0] in last_names())
 
 
