@@ -29,7 +29,7 @@ from gateway.redaction.names import (
     last_names,
     parse_display_name,
 )
-from gateway.redaction.vocabulary import name_like, unknown
+from gateway.redaction.vocabulary import frequent_english, name_like, unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +141,8 @@ _ITEM = re.compile(r"[^,;]+(?:,[ \t]*[^,;]+)?")
 # Words after which a lone surname stands: "Rücksprache mit Pietzsch", "laut Kowalczyk",
 # "die Akte liegt bei Nguyen", "I spoke with Petrenko", "according to Barakat".
 _SLOT = re.compile(
-    r"(?<![\w-])(?:mit|laut|bei|von|an|für|durch|gegenüber|with|from|by|to|for|cc)[ \t]+"
+    r"(?<![\w-])(?:(?P<strong>laut|Rücksprache[ \t]mit|according[ \t]to|spoke[ \t]with"
+    r"|talked[ \t](?:to|with))|mit|bei|von|an|für|durch|gegenüber|with|from|by|to|for|cc)[ \t]+"
     r"(?=[A-ZÀ-ÖØ-ÞĀ-žḀ-ỿ])"
 )
 _SLOT_END = re.compile(r"[ \t]*(?:[,.;:!?)]|$|[ \t][a-zäöüß])", re.MULTILINE)
@@ -327,15 +328,16 @@ class PersonFinder:
     def _slots(self, text: str) -> Iterator[NameSpan]:
         """A lone surname after a preposition that takes people ("laut Kowalczyk", "mit
         Pietzsch besprochen"): a word nobody listed, or a listed surname that is no everyday
-        word; "mit Outlook", "bei Koch und Kellner", "in Chemnitz" stay."""
+        word; "mit Outlook", "bei Koch und Kellner", "in Chemnitz" stay. After "laut" or
+        "according to", which take people, any listed surname: "laut Braun", "laut König"."""
         for match in _SLOT.finditer(text):
             unit = _UNIT.match(text, match.end())
             if not unit or unit.start(1) != unit.start() or not _SLOT_END.match(text, unit.end()):
                 continue
             word = unit.group(1)
             if unknown(word) or (
-                word in last_names() and _usable(word) and word not in COMMON_WORDS
-                and word not in AMBIGUOUS_FIRST and name_like(word) and not is_first_name(word)
+                _lone_surname(word) if not match.group("strong")
+                else word in last_names() and _usable(word, FUNCTION_WORDS)
             ):
                 yield NameSpan(unit.start(), unit.end(), 0.7, "slot")
 
@@ -360,6 +362,15 @@ class PersonFinder:
                 pos = end
             elif len(words) == 1 and is_clear_first_name(word) and _stands_alone(text, start, end):
                 yield NameSpan(start, end, 0.6, "first-name-alone")
+
+
+def _lone_surname(word: str) -> bool:
+    """A listed surname that is no everyday word or first name ("Pietzsch", not "Koch")."""
+    return (
+        word in last_names() and _usable(word) and word not in COMMON_WORDS
+        and word not in AMBIGUOUS_FIRST and not is_first_name(word)
+        and not frequent_english(word)  # "with Case creation"
+    )  # fmt: skip
 
 
 def _runs_of_names(text: str, run: list[re.Match[str]]) -> Iterator[NameSpan]:

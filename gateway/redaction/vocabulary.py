@@ -17,17 +17,29 @@ from importlib import resources
 from gateway.redaction.names import first_names, last_names, load_list
 
 _KEY = re.compile(r'"([^"\\]+)":')
+_FREQUENT = re.compile(r'"([^"\\]+)": ?\d{4,}')  # counted 1,000 times or more
+_words: dict[str, frozenset[str]] = {}
+
+
+def _dictionary(language: str) -> str:
+    raw = resources.files("spellchecker").joinpath("resources", f"{language}.json.gz")
+    return gzip.decompress(raw.read_bytes()).decode("utf-8")
 
 
 @cache
 def dictionary_words() -> frozenset[str]:
     """Lower-cased German and English words (about 490,000); read by pattern, not json.load,
     which took 1 s for the same keys."""
-    found: set[str] = set()
-    for language in ("de", "en"):
-        raw = resources.files("spellchecker").joinpath("resources", f"{language}.json.gz")
-        found.update(_KEY.findall(gzip.decompress(raw.read_bytes()).decode("utf-8")))
-    return frozenset(found)
+    english = _dictionary("en")
+    _words["frequent"] = frozenset(_FREQUENT.findall(english))
+    return frozenset(_KEY.findall(_dictionary("de"))) | frozenset(_KEY.findall(english))
+
+
+def frequent_english(word: str) -> bool:
+    """An everyday English word ("case", "bill"): the German list counts nothing (all its
+    words have the same count), the English one does."""
+    dictionary_words()
+    return word.lower() in _words["frequent"]
 
 
 @cache
