@@ -22,6 +22,7 @@ from gateway.redaction.names import (
     NOT_NAME,
     ORG_WORDS,
     PARTICLES,
+    UPPER,
     WORD,
     PersonName,
     is_clear_first_name,
@@ -137,6 +138,9 @@ _LIST_LABEL = re.compile(
     re.MULTILINE | re.IGNORECASE,
 )
 _BULLET = re.compile(r"^[ \t>]*(?:[-*•–]|\d{1,2}[.)])[ \t]+(?P<v>[^\n]+?)[ \t]*$", re.MULTILINE)
+# Two or more capitalised words in a row, none a particle: the candidates of the name-run rule.
+_RUN = re.compile(rf"(?=[{UPPER}])(?<![\w@.'’/-]){WORD}{_END}(?:[ \t]+{WORD}{_END})+")
+_NON_SPACE = re.compile(r"\S+")
 _ITEM = re.compile(r"[^,;]+(?:,[ \t]*[^,;]+)?")
 # Words after which a lone surname stands: "Rücksprache mit Pietzsch", "laut Kowalczyk",
 # "die Akte liegt bei Nguyen", "I spoke with Petrenko", "according to Barakat".
@@ -301,19 +305,9 @@ class PersonFinder:
         """Two or more capitalised words in a row that may all be names, one of them no
         word and no listed name: "Ayşe Kaya from our office", "an Rasha Youssef übergeben",
         "Van Minh Tran". Not after an article ("der Koch Wettbewerb")."""
-        pos = 0
-        while True:
-            unit = _UNIT.search(text, pos)
-            if not unit:
-                return
-            run = [unit]
-            while True:
-                nxt = _next_unit(text, run[-1].end())
-                if not nxt or nxt.start() != nxt.start(1):  # no particle runs on here
-                    break
-                run.append(nxt)
-            pos = run[-1].end()
-            yield from _runs_of_names(text, run)
+        for match in _RUN.finditer(text):  # one pattern finds the runs: a unit-by-unit
+            run = list(_NON_SPACE.finditer(match.group(0)))  # walk doubled the rules' time
+            yield from _runs_of_names(text, match.start(), run)
 
     def _lists(self, text: str) -> Iterator[NameSpan]:
         """Names as items of a list: "Verteiler: A B, C D", "Participants: A; B", bullet
@@ -373,13 +367,15 @@ def _lone_surname(word: str) -> bool:
     )  # fmt: skip
 
 
-def _runs_of_names(text: str, run: list[re.Match[str]]) -> Iterator[NameSpan]:
-    """The stretches of `run` (adjacent capitalised units) that read as one name."""
+def _runs_of_names(text: str, at: int, run: list[re.Match[str]]) -> Iterator[NameSpan]:
+    """The stretches of `run` (adjacent capitalised words from `at`) that read as one name."""
+    words = [u.group(0) for u in run]
     i = 0
-    while i < len(run):
-        part = _name_words([u.group(1) for u in run[i:]])
-        if _is_name(part) and _prev_word(text, run[i].start()) not in ARTICLES:
-            yield NameSpan(run[i].start(), run[i + len(part) - 1].end(), 0.8, "name-run")
+    while i < len(run) - 1:
+        part = _name_words(words[i:])
+        if _is_name(part) and _prev_word(text, at + run[i].start()) not in ARTICLES:
+            yield NameSpan(at + run[i].start(), at + run[i + len(part) - 1].end(), 0.8,
+                           "name-run")
         i += max(1, len(part))
 
 
