@@ -369,7 +369,8 @@ class Redactor:
                 if own_from <= r.start + start < own_to:
                     r.start, r.end = r.start + start, r.end + start
                     results.append(r)
-        return _resolve(results), list(dict.fromkeys([*people, *self._staff]))
+        named = [p for p in self._staff if p.surname in text or (p.given and p.given[0] in text)]
+        return _resolve(results), list(dict.fromkeys([*people, *named]))  # staff named here
 
     def _analyze_piece(
         self, text: str, language: Language, people: list[PersonName], wanted: frozenset[str]

@@ -147,7 +147,7 @@ _ITEM = re.compile(r"[^,;]+(?:,[ \t]*[^,;]+)?")
 _SLOT = re.compile(
     r"(?<![\w-])(?:(?P<strong>laut|Rücksprache[ \t]mit|according[ \t]to|spoke[ \t]with"
     r"|talked[ \t](?:to|with))|mit|bei|von|an|für|durch|gegenüber|with|from|by|to|for|cc)[ \t]+"
-    r"(?=[A-ZÀ-ÖØ-ÞĀ-žḀ-ỿ])"
+    rf"(?=[{UPPER}])"
 )
 _SLOT_END = re.compile(r"[ \t]*(?:[,.;:!?)]|$|[ \t][a-zäöüß])", re.MULTILINE)
 
