@@ -232,6 +232,15 @@ def main() -> None:
         for rule in rule_names():
             with without_rules({rule}):
                 print(line(f"- rule {rule}", evaluate(redactor, mails)))
+        print("\nthe issue-15 signals added one after the other:")
+        steps = [("runs, lists, slots off; no agents", no_staff, {"name-run", "list", "slot"}),
+                 ("+ agents' names", redactor, {"name-run", "list", "slot"}),
+                 ("+ name runs (vocabulary)", redactor, {"list", "slot"}),
+                 ("+ list items", redactor, {"slot"}),
+                 ("+ slots (laut/mit/bei X)", redactor, set())]  # fmt: skip
+        for label, engine, off in steps:
+            with without_rules(off):
+                print(line(label, evaluate(engine, mails)))
     if not args.no_faker:
         faker_line(redactor)
 
