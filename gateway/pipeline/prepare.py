@@ -136,8 +136,8 @@ def _thread_cpu_seconds(pid: int) -> float | None:
 
 
 @functools.cache
-def _redactor(entities: tuple[str, ...], model: str | None) -> Redactor:
-    return Redactor(entities=entities, spacy_model=model)
+def _redactor(entities: tuple[str, ...], model: str | None, staff: tuple[str, ...]) -> Redactor:
+    return Redactor(entities=entities, spacy_model=model, staff_names=staff)
 
 
 def shared_redactor(settings: Settings) -> Redactor | None:
@@ -145,7 +145,11 @@ def shared_redactor(settings: Settings) -> Redactor | None:
     None when redaction is switched off."""
     if not settings.redaction.enabled:
         return None
-    return _redactor(tuple(settings.redaction.all_entities()), settings.redaction.spacy_model)
+    return _redactor(
+        tuple(settings.redaction.all_entities()),
+        settings.redaction.spacy_model,
+        tuple(agent.name for agent in settings.agents),
+    )
 
 
 def prepare(

@@ -32,6 +32,7 @@ from gateway.redaction.language import Language
 from gateway.redaction.names import TITLES, PersonName, parse_display_name
 from gateway.redaction.persons import KnownNames, NameSpan, PersonFinder, header_names
 from gateway.redaction.placeholders import NUMBERED, Pseudonyms, placeholder
+from gateway.redaction.vocabulary import dictionary_words
 
 ALL_ENTITIES = (
     "PERSON",
@@ -227,9 +228,11 @@ class _PersonRecognizer(EntityRecognizer):
 class _KnownNamesRecognizer(EntityRecognizer):
     """Ad-hoc recognizer for the people named in this mail's headers."""
 
-    def __init__(self, language: str, people: Sequence[PersonName]) -> None:
+    def __init__(self, language: str, people: Sequence[PersonName], kind: str = "") -> None:
         self._known = KnownNames(people)
-        super().__init__(["PERSON"], name="PostdeskKnownNames", supported_language=language)
+        super().__init__(
+            ["PERSON"], name=f"Postdesk{kind}KnownNames", supported_language=language
+        )
 
     def load(self) -> None:
         """Built per mail from its headers; nothing to load."""
@@ -287,9 +290,20 @@ class Redactor:
     Build once per process (about a second: spaCy and Presidio imports, name lists); `redact`
     is then pure CPU work with no I/O and safe to call from one thread at a time."""
 
-    def __init__(self, *, entities: Collection[str], spacy_model: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        entities: Collection[str],
+        spacy_model: str | None = None,
+        staff_names: Sequence[str] = (),
+    ) -> None:
+        """`staff_names`: the display names of the configured agents, found in every text
+        in every form they take ("Schmidt", "Anna", "Schmidt, Anna") like a mail's own
+        header names: an agent's name is personal data in a citizen's mail too."""
         started = time.perf_counter()
         self.entities = _check_entities(entities)
+        self._staff = [p for p in map(parse_display_name, staff_names) if p is not None]
+        dictionary_words()  # the word list for names nobody listed: read now, not per mail
         pipelines = {lang: spacy.blank(lang) for lang in LANGUAGES}
         self.model_language: str | None = None
         if spacy_model:
@@ -308,6 +322,8 @@ class Redactor:
         for lang in LANGUAGES:
             registry.add_recognizer(_PersonRecognizer(lang, finder))
             registry.add_recognizer(_BirthDateRecognizer(lang))
+            if self._staff:  # one pattern, built once, instead of per mail like header names
+                registry.add_recognizer(_KnownNamesRecognizer(lang, self._staff, "Staff"))
             for recognizer in number_recognizers(lang):
                 registry.add_recognizer(recognizer)
         if self.model_language:
@@ -353,7 +369,8 @@ class Redactor:
                 if own_from <= r.start + start < own_to:
                     r.start, r.end = r.start + start, r.end + start
                     results.append(r)
-        return _resolve(results), people
+        named = [p for p in self._staff if p.surname in text or (p.given and p.given[0] in text)]
+        return _resolve(results), list(dict.fromkeys([*people, *named]))  # staff named here
 
     def _analyze_piece(
         self, text: str, language: Language, people: list[PersonName], wanted: frozenset[str]

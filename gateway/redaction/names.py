@@ -15,7 +15,7 @@ from importlib import resources
 
 
 @cache
-def _load(name: str) -> frozenset[str]:
+def load_list(name: str) -> frozenset[str]:
     """A word list from gateway/redaction/data/ (one word a line, # comments), read once; through
     importlib.resources, so it is found in an installed wheel as in the checkout."""
     text = resources.files("gateway.redaction").joinpath("data", name).read_text("utf-8")
@@ -24,9 +24,10 @@ def _load(name: str) -> frozenset[str]:
     )
 
 
-# Latin-1 and Latin Extended-A letters: "Çağlar", "Bedřich Havlíček", "Łukasz Wiśniewski"
-UPPER = "A-ZÀ-ÖØ-ÞĀ-ž"
-LOWER = "a-zß-öø-ÿĀ-ž"
+# Latin-1, Latin Extended-A and Vietnamese (Latin Extended Additional) letters: "Çağlar",
+# "Bedřich Havlíček", "Łukasz Wiśniewski", "Nguyễn Thị Hằng"
+UPPER = "A-ZÀ-ÖØ-ÞĀ-žḀ-ỿ"
+LOWER = "a-zß-öø-ÿĀ-žḀ-ỿ"
 # one capitalised name word: "Schmidt", "Anna-Lena", "O'Brien", "McDonald", "Müller-Lüdenscheidt"
 WORD = rf"(?:Mc|Mac|O['’])?[{UPPER}][{LOWER}]+(?:-[{UPPER}][{LOWER}]+)*"
 # surname particles, lower case: "von der Heide", "van Dijk", "de la Cruz"
@@ -40,31 +41,31 @@ _INITIAL = re.compile(rf"[{UPPER}]\.")
 _PARTICLE_WORDS = frozenset(_PARTICLE_LIST)
 
 # Titles written before a name; never part of the name itself.
-TITLES = _load("titles.txt")
+TITLES = load_list("titles.txt")
 
 # Words in a display name or signature line that show it names an office, not a person.
-ORG_WORDS = _load("org_words.txt")
+ORG_WORDS = load_list("org_words.txt")
 
 # Capitalised words that are never part of a name: pronouns (German capitalises the polite
 # "Sie", "Ihnen"), greetings, function words at the start of a sentence.
-FUNCTION_WORDS = _load("function_words.txt")
+FUNCTION_WORDS = load_list("function_words.txt")
 # Capitalised words that rarely start a name but may well be a surname after a first name
 # ("Willi Zimmer", "April Jones"): German nouns, months, weekdays, office words.
-NOUNS = _load("nouns.txt")
+NOUNS = load_list("nouns.txt")
 NOT_NAME = FUNCTION_WORDS | NOUNS
-MONTHS = _load("months.txt")
+MONTHS = load_list("months.txt")
 
 # First names that are also everyday words, months, places or adjectives. Alone, or before a
 # word that is not a known surname, they are left alone: "im August Urlaub", "German Federal
 # Office", "Roman lesen", "Grace period", "Bill payment", "Mark Twain" (yes, that one too).
-AMBIGUOUS_FIRST = _load("ambiguous_first_names.txt")
+AMBIGUOUS_FIRST = load_list("ambiguous_first_names.txt")
 
 # Ordinary words that are also surnames; as a lone surname variant of a display name they
 # are redacted only when they do not follow an article or preposition ("im Sommer", "der Wolf").
-COMMON_WORDS = _load("common_words.txt")
+COMMON_WORDS = load_list("common_words.txt")
 
 # Words before "Frau"/"Herr" that make it an ordinary noun ("eine Frau", "der Herr").
-DETERMINERS = _load("determiners.txt")
+DETERMINERS = load_list("determiners.txt")
 # Words before a lone surname that make it an ordinary word ("im Sommer", "der Wolf").
 ARTICLES = DETERMINERS | frozenset(["im", "am", "vom", "zum", "zur", "ins", "ans", "beim", "in"])
 
@@ -72,13 +73,13 @@ ARTICLES = DETERMINERS | frozenset(["im", "am", "vom", "zum", "zur", "ins", "ans
 @cache
 def first_names() -> frozenset[str]:
     """First names from the generated list (de_DE, de_AT, de_CH, en_US, en_GB)."""
-    return _load("first_names.txt")
+    return load_list("first_names.txt")
 
 
 @cache
 def last_names() -> frozenset[str]:
     """Surnames from the generated list (de_DE, de_AT, de_CH, en_US, en_GB)."""
-    return _load("last_names.txt")
+    return load_list("last_names.txt")
 
 
 def is_first_name(word: str) -> bool:

@@ -22,6 +22,7 @@ from gateway.redaction.names import (
     NOT_NAME,
     ORG_WORDS,
     PARTICLES,
+    UPPER,
     WORD,
     PersonName,
     is_clear_first_name,
@@ -29,6 +30,7 @@ from gateway.redaction.names import (
     last_names,
     parse_display_name,
 )
+from gateway.redaction.vocabulary import frequent_english, name_like, unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,38 @@ _PUNCT_NEXT = re.compile(r"[ \t]*[,.;:!?]")
 _LINE_END = re.compile(r"[ \t]*(?:[,!:;.]|$)", re.MULTILINE)
 
 
+RULES = (
+    "honorific", "salutation", "signature", "first-name", "first-name-alone", "field",
+    "apposition", "surname-comma", "header", "name-run", "list", "slot",
+)  # fmt: skip
+"""The names of the rules (NameSpan.rule), for the benchmark's per-signal figures."""
+
+# Capitalised parts of names that are also words: Vietnamese middle names, Arabic particles.
+_JOINERS = frozenset(["Van", "Văn", "Thi", "Thị", "Al", "El", "Abu", "Ibn", "Bin", "Bint"])
+# Vietnamese middle names: the two syllables after them are given names even where they are
+# also words ("Thi Lan Nguyen", "Van Hung Duong"); all but "Van" are themselves evidence.
+_VIETNAMESE = frozenset(["Van", "Văn", "Thi", "Thị"])
+_LIST_LABEL = re.compile(
+    r"^[ \t>]*(?:Verteiler(?:liste)?|Teilnehmer(?:innen|:innen|\*innen)?|Teilnehmende|Anwesend"
+    r"|Entschuldigt|Abwesend|Kopie[ \t]an|Empfänger(?:innen)?|Participants|Attendees|Present"
+    r"|Apologies|Distribution)[ \t]*:[ \t]*(?P<v>[^\n]+)$",
+    re.MULTILINE | re.IGNORECASE,
+)
+_BULLET = re.compile(r"^[ \t>]*(?:[-*•–]|\d{1,2}[.)])[ \t]+(?P<v>[^\n]+?)[ \t]*$", re.MULTILINE)
+# Two or more capitalised words in a row, none a particle: the candidates of the name-run rule.
+_RUN = re.compile(rf"(?=[{UPPER}])(?<![\w@.'’/-]){WORD}{_END}(?:[ \t]+{WORD}{_END})+")
+_NON_SPACE = re.compile(r"\S+")
+_ITEM = re.compile(r"[^,;]+(?:,[ \t]*[^,;]+)?")
+# Words after which a lone surname stands: "Rücksprache mit Pietzsch", "laut Kowalczyk",
+# "die Akte liegt bei Nguyen", "I spoke with Petrenko", "according to Barakat".
+_SLOT = re.compile(
+    r"(?<![\w-])(?:(?P<strong>laut|Rücksprache[ \t]mit|according[ \t]to|spoke[ \t]with"
+    r"|talked[ \t](?:to|with))|mit|bei|von|an|für|durch|gegenüber|with|from|by|to|for|cc)[ \t]+"
+    rf"(?=[{UPPER}])"
+)
+_SLOT_END = re.compile(r"[ \t]*(?:[,.;:!?)]|$|[ \t][a-zäöüß])", re.MULTILINE)
+
+
 def _prev_word(text: str, pos: int) -> str:
     """The word just before `pos`, lower-cased ("" at the start)."""
     head = text[max(0, pos - 30) : pos].rstrip()
@@ -139,13 +173,21 @@ def name_at(
     if not unit or not _usable(unit.group(1), first):
         return None
     words, end = [unit.group(1)], unit.end()
-    while len(words) < max_words and is_first_name(words[-1]):
+    while len(words) < max_words and _takes_next(words[-1]):
         nxt = _next_unit(text, end)
         if not nxt or not _usable(nxt.group(1), FUNCTION_WORDS):
             break
+        if not is_first_name(words[-1]) and not name_like(nxt.group(1)):
+            break  # "Frau Kaya Bescheid geben"
         words.append(nxt.group(1))
         end = nxt.end()
     return pos, end, words
+
+
+def _takes_next(word: str) -> bool:
+    """Whether a name may go on after `word`: after a first name, a Vietnamese or Arabic
+    joiner, or a word nobody listed ("Thi Thuy Truong", "Yuliia Melnyk")."""
+    return is_first_name(word) or word in _JOINERS or unknown(word)
 
 
 def _next_unit(text: str, end: int) -> re.Match[str] | None:
@@ -182,6 +224,9 @@ class PersonFinder:
         spans += self._fields(text)
         spans += self._surname_first(text)
         spans += [NameSpan(s, e, 0.95, "header") for s, e, _ in header_names(text)]
+        spans += self._name_runs(text)
+        spans += self._lists(text)
+        spans += self._slots(text)
         if known:
             spans += KnownNames(known).find(text)
         return spans
@@ -256,6 +301,40 @@ class PersonFinder:
             if found:
                 yield NameSpan(found[0], found[1], 0.85, "signature")
 
+    def _name_runs(self, text: str) -> Iterator[NameSpan]:
+        """Two or more capitalised words in a row that may all be names, one of them no
+        word and no listed name: "Ayşe Kaya from our office", "an Rasha Youssef übergeben",
+        "Van Minh Tran". Not after an article ("der Koch Wettbewerb")."""
+        for match in _RUN.finditer(text):  # one pattern finds the runs: a unit-by-unit
+            run = list(_NON_SPACE.finditer(match.group(0)))  # walk doubled the rules' time
+            yield from _runs_of_names(text, match.start(), run)
+
+    def _lists(self, text: str) -> Iterator[NameSpan]:
+        """Names as items of a list: "Verteiler: A B, C D", "Participants: A; B", bullet
+        lines "- Kovalenko, Olena"; honorific items are the honorific rule's."""
+        for match in _LIST_LABEL.finditer(text):
+            yield from _list_items(text, match.start("v"), match.group("v"), single=True)
+        if "\n" not in text:
+            return
+        for match in _BULLET.finditer(text):
+            yield from _list_items(text, match.start("v"), match.group("v"), single=False)
+
+    def _slots(self, text: str) -> Iterator[NameSpan]:
+        """A lone surname after a preposition that takes people ("laut Kowalczyk", "mit
+        Pietzsch besprochen"): a word nobody listed, or a listed surname that is no everyday
+        word; "mit Outlook", "bei Koch und Kellner", "in Chemnitz" stay. After "laut" or
+        "according to", which take people, any listed surname: "laut Braun", "laut König"."""
+        for match in _SLOT.finditer(text):
+            unit = _UNIT.match(text, match.end())
+            if not unit or unit.start(1) != unit.start() or not _SLOT_END.match(text, unit.end()):
+                continue
+            word = unit.group(1)
+            if unknown(word) or (
+                _lone_surname(word) if not match.group("strong")
+                else word in last_names() and _usable(word, FUNCTION_WORDS)
+            ):
+                yield NameSpan(unit.start(), unit.end(), 0.7, "slot")
+
     def _first_names(self, text: str) -> Iterator[NameSpan]:
         pos = 0
         while True:
@@ -277,6 +356,80 @@ class PersonFinder:
                 pos = end
             elif len(words) == 1 and is_clear_first_name(word) and _stands_alone(text, start, end):
                 yield NameSpan(start, end, 0.6, "first-name-alone")
+
+
+def _lone_surname(word: str) -> bool:
+    """A listed surname that is no everyday word or first name ("Pietzsch", not "Koch")."""
+    return (
+        word in last_names() and _usable(word) and word not in COMMON_WORDS
+        and word not in AMBIGUOUS_FIRST and not is_first_name(word)
+        and not frequent_english(word)  # "with Case creation"
+    )  # fmt: skip
+
+
+def _runs_of_names(text: str, at: int, run: list[re.Match[str]]) -> Iterator[NameSpan]:
+    """The stretches of `run` (adjacent capitalised words from `at`) that read as one name."""
+    words = [u.group(0) for u in run]
+    i = 0
+    while i < len(run) - 1:
+        part = _name_words(words[i:])
+        if _is_name(part) and _prev_word(text, at + run[i].start()) not in ARTICLES:
+            yield NameSpan(at + run[i].start(), at + run[i + len(part) - 1].end(), 0.8,
+                           "name-run")
+        i += max(1, len(part))
+
+
+def _name_words(words: list[str]) -> list[str]:
+    """The leading words that may all be parts of one name."""
+    taken: list[str] = []
+    for word in words:
+        after_vietnamese = any(w in _VIETNAMESE for w in taken[-2:])
+        if not (_may_be_name(word) or (after_vietnamese and _usable(word))):
+            break
+        taken.append(word)
+    while taken and taken[-1] in _JOINERS:  # "… Van" ends no name
+        taken.pop()
+    return taken
+
+
+def _is_name(part: list[str]) -> bool:
+    """Two or more name words, one of them evidence: no word and no listed name, or a
+    Vietnamese middle name."""
+    names = [w for w in part if w not in _JOINERS]
+    return len(names) >= 2 and any(
+        unknown(w) or (w in _VIETNAMESE and w != "Van") for w in part
+    )
+
+
+def _may_be_name(word: str) -> bool:
+    return word in _JOINERS or (_usable(word) and name_like(word))
+
+
+def _list_items(text: str, offset: int, value: str, *, single: bool) -> Iterator[NameSpan]:
+    """The items of one list line that are names; `single`: one word nobody listed will do
+    (after a list label, not on a bullet line, where "- Wohngeldantrag" is no one)."""
+    value = _ADDRESS_PART.split(value)[0] if "@" in value else value
+    for item in _ITEM.finditer(value):
+        raw = item.group(0)
+        stripped = raw.strip(" \t.")
+        if not stripped or _HONORIFIC.match(stripped + " "):
+            continue
+        start = offset + item.start() + raw.index(stripped)
+        if _is_list_name(stripped, single=single):
+            yield NameSpan(start, start + len(stripped), 0.8, "list")
+
+
+def _is_list_name(item: str, *, single: bool) -> bool:
+    surname, comma, given = item.partition(",")
+    words = (given.split() + surname.split()) if comma else item.split()
+    if not words or len(words) > 4:
+        return False
+    if not all(re.fullmatch(WORD, w) for w in words) or _name_words(words) != words:
+        return False
+    names = [w for w in words if w not in _JOINERS]
+    if len(names) >= 2:
+        return _is_name(words) or any(is_first_name(w) or w in last_names() for w in names)
+    return single and bool(names) and (unknown(names[0]) or names[0] in last_names())
 
 
 def _surname_follows(text: str, word: re.Match[str]) -> bool:
@@ -347,7 +500,9 @@ def _signature_line(text: str, start: int, end: int, *, same_line: bool) -> Name
     body = body[: cut.start()] if cut else body
     body = body.rstrip(" \t,.")
     comma = re.fullmatch(rf"({WORD})[ \t]*,[ \t]*({WORD}(?:[ \t]+{WORD})?)", body)
-    if comma and is_first_name(comma.group(2).split()[0]):  # "Schmidt, Anna"
+    if comma and all(  # "Schmidt, Anna", "Kowaltschuk, Wolodymyr"
+        is_first_name(w) or (name_like(w) and _usable(w)) for w in comma.group(2).split()
+    ):
         return NameSpan(start + offset, start + offset + len(body), 0.85, "signature")
     body = body.split(",")[0].rstrip()
     if not _NAME_LINE.fullmatch(body):

@@ -1,0 +1,172 @@
+"""Names nobody listed (issue 15): a name known only from the From header and the signature,
+the configured agents' names, names after "Frau"/"Herr" and in signatures, lists and runs of
+words that are no German or English word (Ukrainian, Vietnamese, Sorbian, Turkish, Arabic), and
+the words that only look like names (surnames and places used as words, products) staying."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.app import App
+from gateway.cli import main
+from gateway.outgoing.senders import RecordingSender
+from gateway.redaction import DEFAULT_ENTITIES, KeyedPseudonyms, Redactor, detect_language
+from gateway.redaction.vocabulary import is_word, name_like
+from storage import spool
+from tests.helpers import make_mail, write_config
+
+KEY = b"test-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def redactor() -> Redactor:
+    return Redactor(entities=DEFAULT_ENTITIES, staff_names=["Zschockelt, Sebastian (IT)"])
+
+
+def redact(redactor: Redactor, text: str, **kwargs: Any) -> str:
+    kwargs.setdefault("language", detect_language(text))
+    kwargs.setdefault("pseudonyms", KeyedPseudonyms(KEY))
+    return redactor.redact(text, **kwargs).text
+
+
+def test_a_name_only_in_the_from_header_and_signature_is_redacted_everywhere(
+    redactor: Redactor,
+) -> None:
+    text = (
+        "Hallo,\n\nbitte Rückruf, Pietzsch hat die Nummer. Kathrin ist bis 14 Uhr da.\n\n"
+        "Grüße\nK. Pietzsch\n"
+    )
+    without = redact(redactor, text)
+    assert "Pietzsch hat" in without  # a lone unknown word in running text: no evidence
+    with_header = redact(redactor, text, known_names=["Pietzsch, Kathrin (LDS)"])
+    for secret in ("Pietzsch", "Kathrin"):
+        assert secret not in with_header, with_header
+    assert "bitte Rückruf, [NAME-1] hat die Nummer." in with_header
+
+
+def test_configured_agents_names_are_redacted_in_every_form(redactor: Redactor) -> None:
+    text = (
+        "Sehr geehrter Herr Zschockelt,\n\nwie mit Sebastian besprochen, sende ich die Unterlagen."
+        "\n\nMit freundlichen Grüßen\nOlena Kovalenko\n"
+    )
+    result = redact(redactor, text)
+    for secret in ("Zschockelt", "Sebastian", "Olena", "Kovalenko"):
+        assert secret not in result, result
+    assert "wie mit [NAME-1] besprochen" in result  # the agent, one number in every form
+
+
+@pytest.mark.parametrize(
+    "text, secrets",
+    [
+        ("Frau Kovalenko hat den Antrag gestellt.", ["Kovalenko"]),
+        ("Bitte melden Sie sich bei Frau Nguyễn Thị Hằng.", ["Nguyễn", "Thị", "Hằng"]),
+        ("Herr Šołta ist heute nicht im Büro.", ["Šołta"]),
+        ("Rücksprache mit Zschoche ist erfolgt, laut Braun fehlt die Unterschrift.",
+         ["Zschoche", "Braun"]),
+        ("Die Freigabe kam von Frau Dr. Thi Thuy Truong.", ["Thi", "Thuy", "Truong"]),
+        ("Viele Grüße\nHanka Šołta\nLandratsamt Bautzen\n", ["Hanka", "Šołta"]),
+        ("Mit freundlichen Grüßen\n\nTkachenko, Taras\nReferat 23\n", ["Tkachenko", "Taras"]),
+        ("Best regards,\nVan Minh Tran\n", ["Van", "Minh", "Tran"]),
+        ("bitte das Notebook an Ayşe Kaya übergeben.", ["Ayşe", "Kaya"]),
+        ("Rasha Youssef from our Leipzig office cannot log in.", ["Rasha", "Youssef"]),
+        ("Verteiler: Mehmet Yılmaz, Jurij Krawc, Abdulrahman Sabbagh\n",
+         ["Yılmaz", "Krawc", "Sabbagh", "Abdulrahman"]),
+        ("angemeldet sind:\n- Kowaltschuk, Wolodymyr\n- Zschoche, Rico\n",
+         ["Kowaltschuk", "Wolodymyr", "Zschoche"]),
+        ("Participants: Halyna Bondarenko; Mr Al-Hassan\n", ["Halyna", "Bondarenko", "Hassan"]),
+    ],
+)  # fmt: skip
+def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: list[str]) -> None:
+    result = redact(redactor, text)
+    for secret in secrets:
+        assert secret not in result, result
+
+
+@pytest.mark.parametrize(
+    "sentence, kept",
+    [
+        ("Der Koch der Kantine meldet einen Defekt.", ["Koch"]),
+        ("Seit heute sitzt ein Vogel am Fenster.", ["Vogel"]),
+        ("Der Reißwolf im 3. OG ist verstopft.", ["Reißwolf"]),
+        ("Im Kühlschrank steht noch Müller-Milch.", ["Müller-Milch"]),
+        ("Die Außenstelle in Chemnitz ist betroffen, Hoyerswerda auch.",
+         ["Chemnitz", "Hoyerswerda"]),
+        ("Seit dem Update startet Outlook nicht, Citrix Workspace auch nicht.",
+         ["Outlook", "Citrix Workspace"]),
+        ("Am Montag im Oktober war alles in Ordnung.", ["Montag", "Oktober"]),
+        ("Der Richter am Amtsgericht Zwickau hat den Beschluss geschickt.", ["Richter", "Zwickau"]),
+        ("Landratsamt Beispielkreis – Ordnungsamt\nWohngeldantrag Hortplatzvergabe",
+         ["Landratsamt Beispielkreis", "Wohngeldantrag Hortplatzvergabe"]),
+        ("Verteiler: Wohngeldstelle, Hausmeisterei, Jira\n", ["Wohngeldstelle", "Hausmeisterei"]),
+        ("Die Daten kommen von Dataport, laut Handbuch; Rücksprache mit Citrix.",
+         ["Dataport", "Handbuch", "Citrix"]),
+        ("Please sync the date of the duplicates with Case creation.", ["Case"]),
+        ("- Druckertreiber Aktualisierung\n- Bürgerbüro Öffnungszeiten\n",
+         ["Druckertreiber Aktualisierung", "Bürgerbüro Öffnungszeiten"]),
+    ],
+)  # fmt: skip
+def test_words_that_look_like_names_survive(
+    redactor: Redactor, sentence: str, kept: list[str]
+) -> None:
+    result = redact(redactor, sentence)
+    for word in kept:
+        assert word in result, result
+
+
+def test_the_vocabulary_tells_words_from_names() -> None:
+    assert is_word("Koch") and is_word("Chemnitz") and is_word("Citrix")
+    assert is_word("Landratsamt") and is_word("Wohngeldantrag")  # compounds
+    assert not is_word("Kretzschmar") and not is_word("Kovalenko") and not is_word("Yılmaz")
+    assert name_like("Schmidt")  # a word ("schmidt" is in the dictionary) but a listed name
+
+
+# ---------------------------------------------------------------- through the pipeline
+
+
+@pytest.fixture
+def app(make_settings: Any) -> Iterator[App]:
+    settings = make_settings(
+        agents=[{"email": "s.zschockelt@example.org", "name": "Zschockelt, Sebastian",
+                 "teams": ["it", "fachverfahren"]}],
+        teams=[{"name": "it", "lead": "s.zschockelt@example.org"}, {"name": "fachverfahren"}],
+    )  # fmt: skip
+    application = App.build(settings, sender=RecordingSender())
+    application.init_database()
+    yield application
+    application.db.dispose()
+
+
+def _deliver_and_show(
+    app: App, tmp_path: Path, capsys: pytest.CaptureFixture[str], raw: bytes
+) -> dict[str, Any]:
+    with app.db.session() as session:
+        spool.add_inbox_items(session, [spool.NewInboxItem(
+            source="smtp", source_key="k1", raw=raw, envelope_from="x@example.net")])  # fmt: skip
+    [outcome] = app.worker.drain()
+    assert outcome.state == "done"
+    config = write_config(tmp_path / "config.yaml", app.settings)
+    assert main(["--config", str(config), "tickets", "show", "LDS-1", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_the_stored_ticket_has_no_header_signature_or_agent_name(
+    app: App, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = (
+        "Guten Tag Herr Zschockelt,\n\nSebastian meinte, ich soll mich hier melden: Lenka kann "
+        "sich seit Montag nicht in Citrix anmelden. Der Koch der Kantine hat dasselbe Problem."
+        "\n\nViele Grüße\nLenka Wićaz\nBürgerbüro Bautzen\n"
+    )
+    mail = make_mail(sender='"Wićaz, Lenka" <l.wicaz@example.net>', subject="Citrix", body=body)
+    ticket = _deliver_and_show(app, tmp_path, capsys, mail.as_bytes())
+    everything = json.dumps(ticket, ensure_ascii=False)
+    for secret in ("Wićaz", "Lenka", "Zschockelt", "Sebastian"):
+        assert secret not in everything, everything
+    text = ticket["articles"][0]["body"]
+    assert "Der Koch der Kantine hat dasselbe Problem." in text
+    assert "nicht in Citrix anmelden" in text
