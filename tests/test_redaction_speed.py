@@ -1,10 +1,13 @@
 """The redaction short cuts PREPARE takes for speed find what the long way finds: phone
 candidates that cannot be numbers are skipped before libphonenumber parses them, a text is
-tokenised only when a context word could matter, and a reply's new text is analysed as part of
-the full body. (Speed itself is measured by bench/e2e.py, not here.)"""
+tokenised only when a context word could matter, a reply's new text is analysed as part of
+the full body, the birth-date pattern is tried only where a keyword begins, and a mail's header
+names are found without compiling a pattern for them. (Speed itself is measured by
+bench/e2e.py, not here.)"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import phonenumbers
@@ -15,8 +18,17 @@ from gateway.config import Settings
 from gateway.pipeline import redact
 from gateway.pipeline.context import IncomingMail, Preparing
 from gateway.pipeline.parse import parse_mail
-from gateway.redaction import Analysis, Finding, Redactor, identifiers, part_of
+from gateway.redaction import (
+    Analysis,
+    Finding,
+    Redactor,
+    birthdates,
+    identifiers,
+    part_of,
+    persons,
+)
 from gateway.redaction.engine import _LazyArtifacts
+from gateway.redaction.names import PersonName, parse_display_name
 from tests.helpers import make_mail
 
 PHONE_TEXTS = [
@@ -110,3 +122,95 @@ def test_a_reply_text_inside_the_full_body_is_analysed_once(
     assert found.text == reply
     assert {reply[f.start:f.end] for f in found.findings} == {"Mareike Sommerfeld",
                                                              "0351 5642871"}
+
+
+# -- birth-date keywords: tried only where a keyword can begin --------------------------------
+
+BIRTH_TEXTS = [
+    "Frau Weber, geb. 12.03.1985, und Herr Roth (geboren am 3. Mai 1990) haben angerufen.",
+    "Geburtsdatum: 01.02.1975; Geb.-Datum 02.03.1976; Geb.Dat. 04.05.1977; DOB 1985-03-12",
+    "date of birth: March 12, 1985. D.O.B. 12/03/1985. birthday 4th of July 1976. born 1980",
+    "Die Gebühr vom 03.11.2025 wurde gegeben; angegeben am 04.11.2025, Ergebnis 05.11.2025.",
+    "geb. 12.03.1985 geb. 13.03.1986 gebgeb. 14.03.1987 -geb. 15.03.1988 xgeb. 16.03.1989",
+    "İstanbul, geb. 12.03.1985 (the dotted İ makes lower() longer)",
+    "bırth date 12.03.1985 (a dotless ı that IGNORECASE reads as i)",
+    "Anna Schmidt *12.03.1985, am 3. Mai 2019 geboren; birth date\n12.03.1985",
+    "am 12.03.1985 in Hoyerswerda geboren\n112.03.1985 geboren, 3. Mai 1990 GEBOREN\ngeboren",
+    "İnci wurde am 12.03.1985 geboren (the dotted İ again)",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", BIRTH_TEXTS)
+def test_birth_keywords_found_where_the_whole_text_search_finds_them(text: str) -> None:
+    """The keyword pattern tried at the places a keyword can begin gives what `finditer` over
+    the whole text gives (leftmost, not overlapping), fallbacks included."""
+    expected = [m.span() for m in birthdates._KEYWORD_DATE.finditer(text)]
+    assert [m.span() for m in birthdates._keyword_dates(text, text.lower())] == expected
+
+
+@pytest.mark.parametrize("text", BIRTH_TEXTS)
+def test_dates_before_geboren_found_where_the_whole_text_search_finds_them(text: str) -> None:
+    expected = [m.span() for m in birthdates._DATE_THEN_BORN.finditer(text)]
+    found = [m.span() for start, end in birthdates._lines_holding(text, text.lower(), "geboren")
+             for m in birthdates._DATE_THEN_BORN.finditer(text, start, end)]
+    assert found == expected
+
+
+def test_birth_dates_after_a_dotless_i_keyword_are_found() -> None:
+    text = "bırth date 12.03.1985"
+    assert [text[s:e] for s, e in birthdates.find_birth_dates(text)] == ["12.03.1985"]
+
+
+# -- the names of a mail's headers: found with str.find, as the alternation finds them -------
+
+KNOWN = ["Schmidt, Anna-Lena (BA Mitte)", "Peter von der Heide", "Nguyễn Thị Lan", "Ann Anna"]
+KNOWN_TEXTS = [
+    "Anna-Lena Schmidt hat angerufen. Frau Schmidt sagt, Anna-Lena kommt; A. Schmidt auch.",
+    "Schmidt, Anna-Lena; Schmidtke; anna-lena.schmidt@example.org; Meier-Schmidt; Schmidt's",
+    "Peter von der Heide, Heide, die Heide blüht, Heidemarie; Peter",
+    "Nguyễn Thị Lan schreibt: Lan, Thị, Nguyễn. Lanze, Nguyễns",
+    "Ann Anna Annabell Ann. Anna.de Anna-",
+    "Schmidt",
+    "",
+]
+
+
+def _alternation_spans(people: list[PersonName], text: str) -> list[tuple[int, int]]:
+    """What the former implementation found: one alternation, longest variant first."""
+    variants = sorted({v for p in people for v in p.variants()}, key=len, reverse=True)
+    pattern = re.compile(rf"(?<![\w@.-])(?:{'|'.join(map(re.escape, variants))}){persons._END}")
+    return [m.span() for m in pattern.finditer(text)]
+
+
+@pytest.mark.parametrize("text", KNOWN_TEXTS)
+def test_known_names_found_where_the_alternation_finds_them(text: str) -> None:
+    people = [p for p in map(parse_display_name, KNOWN) if p is not None]
+    assert persons.KnownNames(people)._occurrences(text) == _alternation_spans(people, text)
+
+
+# -- number recognizers: a text without a candidate is skipped before Presidio's patterns -----
+
+NUMBER_TEXTS = [
+    "Ausweisnummer L01X00T44, Versichertennummer A000500015, Reisepass C01X00T47.",
+    "Steuer-ID 86095742719. Steuer-ID 12 345 678 903. Ausweis T22000129, KVNR a000500015",
+    "Kein Ausweis, keine Nummer: nur Text, ein Datum 12.03.2025 und Tel. 0351 564-2871.",
+    "Ticket LDS-2025-000123 Kennung L01X00T4 Pass c01x00t47 IBAN DE89370400440532013000",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", NUMBER_TEXTS)
+def test_prefiltered_number_recognizers_find_what_they_found_without_the_filter(
+    text: str,
+) -> None:
+    def spans(results: list[Any]) -> list[tuple[str, int, int, float]]:
+        return sorted((r.entity_type, r.start, r.end, r.score) for r in results)
+
+    for recognizer in identifiers.number_recognizers("de"):
+        if not isinstance(recognizer, identifiers._Prefiltered):
+            continue
+        entities = recognizer.supported_entities
+        unfiltered = super(identifiers._Prefiltered, recognizer).analyze(  # type: ignore[misc]
+            text, entities, None)
+        assert spans(recognizer.analyze(text, entities, None)) == spans(unfiltered)

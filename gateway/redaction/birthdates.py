@@ -50,21 +50,74 @@ _STAR_DATE = re.compile(rf"\*[ \t]?(?P<date>{_DATE})", re.IGNORECASE)
 _YEAR_IN = re.compile(r"(?:19|20)\d{2}|\d{2}$")
 
 
-_TRIGGER_HINTS = ("geb", "dob", "d.o.b", "birth", "born")
-"""Lower-case pieces of every _TRIGGER spelling: a text with none of them has no keyword, and
-looking for them costs a fraction of the keyword pattern's search (PREPARE profile)."""
+_TRIGGER_STARTS = ("geb", "dob", "d.o.b", "date", "birth", "born")
+"""How every _TRIGGER spelling begins, in lower case. The keyword pattern is tried only where
+one of them stands: searching the whole text with it, position by position, was an eighth of
+PREPARE's time (bench/e2e.py corpus, cProfile), finding these with str.find costs microseconds."""
+
+
+_FOLDED = "\u0131\u017f\u212a"  # ı, ſ, K (Kelvin): equal to i, s, k under re.IGNORECASE
+
+
+def _trigger_starts(text: str, lowered: str) -> list[int] | None:
+    """Where a keyword could begin, in order. None, and the pattern searches the whole text,
+    when lower-casing changed the text's length (a few letters such as "İ" become two, so
+    positions in `lowered` are not positions in `text`), or when the text holds one of the
+    letters that the pattern's IGNORECASE takes for an ASCII one ("bırth" with a dotless ı)."""
+    if len(lowered) != len(text) or (not text.isascii() and any(c in text for c in _FOLDED)):
+        return None
+    found: set[int] = set()
+    for start in _TRIGGER_STARTS:
+        at = lowered.find(start)
+        while at >= 0:
+            found.add(at)
+            at = lowered.find(start, at + 1)
+    return sorted(found)
+
+
+def _keyword_dates(text: str, lowered: str) -> Iterator[re.Match[str]]:
+    """The matches of _KEYWORD_DATE, as `finditer` gives them (leftmost, not overlapping)."""
+    starts = _trigger_starts(text, lowered)
+    if starts is None:
+        yield from _KEYWORD_DATE.finditer(text)
+        return
+    end = 0
+    for at in starts:
+        if at < end:
+            continue
+        match = _KEYWORD_DATE.match(text, at)  # the lookbehind still sees the text before
+        if match is not None:
+            yield match
+            end = match.end()
+
+
+def _lines_holding(text: str, lowered: str, word: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each line of `text` that holds `word` (lower case), in order. A match of
+    _DATE_THEN_BORN never spans lines, so searching these lines finds what searching the whole
+    text finds; the date-first pattern, tried at every position of a long text, was a tenth of
+    PREPARE's time (bench/e2e.py corpus, cProfile)."""
+    if len(lowered) != len(text):  # positions in `lowered` are not positions in `text`
+        if word in lowered:
+            yield 0, len(text)
+        return
+    at = lowered.find(word)
+    while at >= 0:
+        start = text.rfind("\n", 0, at) + 1
+        end = text.find("\n", at)
+        end = len(text) if end < 0 else end
+        yield start, end
+        at = lowered.find(word, end)
 
 
 def find_birth_dates(text: str, *, today: date | None = None) -> Iterator[tuple[int, int]]:
     """Character spans of the birth dates in `text` (the date only, not the keyword)."""
     this_year = (today or date.today()).year
     lowered = text.lower()
-    if any(hint in lowered for hint in _TRIGGER_HINTS):
-        for match in _KEYWORD_DATE.finditer(text):
-            if _plausible(match.group("date"), this_year):
-                yield match.start("date"), match.end("date")
-    if "geboren" in lowered:
-        for match in _DATE_THEN_BORN.finditer(text):
+    for match in _keyword_dates(text, lowered):
+        if _plausible(match.group("date"), this_year):
+            yield match.start("date"), match.end("date")
+    for start, end in _lines_holding(text, lowered, "geboren"):
+        for match in _DATE_THEN_BORN.finditer(text, start, end):
             if _plausible(match.group("date"), this_year):
                 yield match.start("date"), match.end("date")
     if "*" not in text:
