@@ -79,6 +79,7 @@ def test_configured_agents_names_are_redacted_in_every_form(redactor: Redactor) 
         ("angemeldet sind:\n- Kowaltschuk, Wolodymyr\n- Zschoche, Rico\n",
          ["Kowaltschuk", "Wolodymyr", "Zschoche"]),
         ("Participants: Halyna Bondarenko; Mr Al-Hassan\n", ["Halyna", "Bondarenko", "Hassan"]),
+        ("Die Kollegen Scholze und Pönitz sind informiert.", ["Pönitz"]),
     ],
 )  # fmt: skip
 def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: list[str]) -> None:
@@ -106,6 +107,8 @@ def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: l
         ("Die Daten kommen von Dataport, laut Handbuch; Rücksprache mit Citrix.",
          ["Dataport", "Handbuch", "Citrix"]),
         ("Please sync the date of the duplicates with Case creation.", ["Case"]),
+        ("Äpfel und Birnen, Dresden und Leipzig, Word und Excel sowie Outlook.",
+         ["Birnen", "Leipzig", "Excel", "Outlook"]),
         ("- Druckertreiber Aktualisierung\n- Bürgerbüro Öffnungszeiten\n",
          ["Druckertreiber Aktualisierung", "Bürgerbüro Öffnungszeiten"]),
     ],

@@ -148,7 +148,8 @@ _ITEM = re.compile(r"[^,;]+(?:,[ \t]*[^,;]+)?")
 # "die Akte liegt bei Nguyen", "I spoke with Petrenko", "according to Barakat".
 _SLOT = re.compile(
     r"(?<![\w-])(?:(?P<strong>laut|Rücksprache[ \t]mit|according[ \t]to|spoke[ \t]with"
-    r"|talked[ \t](?:to|with))|mit|bei|von|an|für|durch|gegenüber|with|from|by|to|for|cc)[ \t]+"
+    r"|talked[ \t](?:to|with))|mit|bei|von|an|für|durch|gegenüber|with|from|by|to|for|cc"
+    r"|und|and|sowie|oder|or)[ \t]+"
     rf"(?=[{UPPER}])"
 )
 _SLOT_END = re.compile(r"[ \t]*(?:[,.;:!?)]|$|[ \t][a-zäöüß])", re.MULTILINE)
