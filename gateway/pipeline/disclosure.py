@@ -110,7 +110,7 @@ def answer(ctx: Context, agent: str, in_reply_to: str | None) -> None:
         return
     if not scope.in_charge(ctx.settings, ctx.store, ticket, member.email):
         for number in ctx.originals_asked:
-            refuse(ctx, member.email, "not-in-charge", number)
+            refuse(ctx, member.email, scope.NOT_IN_CHARGE, number)
         return
     articles = {a.number: a for a in ctx.store.numbered_articles(ticket)}
     for number in ctx.originals_asked:
