@@ -262,7 +262,7 @@ def test_original_from_a_forged_agent_address_does_nothing(service: App, sink: S
     assert len(sink.messages) == before  # no mail at all: not to the forger, not to Anna
     [refused] = events(service, "original-refused")
     assert refused.actor == ANNA  # the address the forger used, no content
-    assert refused.detail == {"reason": "unverified", "article": None}
+    assert refused.detail == {"reason": "unverified", "article": 1}
     assert not events(service, "original-viewed")
 
 

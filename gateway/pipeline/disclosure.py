@@ -59,12 +59,19 @@ def refuse(ctx: Context, actor: str, reason: str, article: int | None = None) ->
                ticket=ctx.ticket.ref, reason=reason, article=article)
 
 
-def asked(ctx: Context) -> bool:
-    """Whether the mail's command block asks for an original (parsed for agent addresses,
-    proven or not)."""
-    return ctx.commands is not None and any(
-        command.kind == "original" for command in ctx.commands.commands
-    )
+def asked(ctx: Context) -> list[int | None]:
+    """The articles the mail's command block asks the original of (None: the default one);
+    parsed for every agent address, proven or not. Empty: it asks for none."""
+    if ctx.commands is None:
+        return []
+    return [int(c.value) if c.value is not None else None
+            for c in ctx.commands.commands if c.kind == "original"]
+
+
+def refuse_all(ctx: Context, actor: str, reason: str) -> None:
+    """Audit every original the mail asked for as refused (it acts on nothing)."""
+    for article in asked(ctx):
+        refuse(ctx, actor, reason, article)
 
 
 # --- the #original command ------------------------------------------------------------------

@@ -32,12 +32,11 @@ def after_mail(ctx: Context) -> None:
     agent = mail.from_.email
     parent = None if mail.message_id_generated else mail.message_id
     if ctx.sender_role == SenderRole.AGENT_UNVERIFIED and disclosure.asked(ctx):
-        disclosure.refuse(ctx, agent, "unverified")  # a forger learns nothing: no mail at all
+        disclosure.refuse_all(ctx, agent, "unverified")  # a forger learns nothing: no mail
     elif ctx.sender_role == SenderRole.AGENT_UNVERIFIED:
         letters.agent_reply(ticket, agent, "agent-unverified", now=ctx.now, in_reply_to=parent)
     elif ctx.sender_role == SenderRole.AGENT_NOT_IN_CHARGE:  # e.g. a former owner: who has it now
-        if disclosure.asked(ctx):
-            disclosure.refuse(ctx, agent, agentscope.NOT_IN_CHARGE)
+        disclosure.refuse_all(ctx, agent, agentscope.NOT_IN_CHARGE)
         letters.agent_reply(ticket, agent, agentscope.NOT_IN_CHARGE, now=ctx.now,
                             in_reply_to=parent,
                             **agentscope.holder(ctx.settings, ctx.store, ticket))
