@@ -7,6 +7,7 @@ team gets nothing. The stored ticket stays redacted throughout."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -49,13 +50,15 @@ AGENTS = [
 ]
 
 
-def start(make_settings: Callable[..., Settings], sink: Sink, **redaction: Any) -> App:
+def start(make_settings: Callable[..., Settings], sink: Sink,
+          limits: dict[str, Any] | None = None, **redaction: Any) -> App:
     settings = make_settings(
         outgoing={"transport": "smtp", "host": "127.0.0.1", "port": sink.port,
                   "interval_seconds": 0.1},
         worker={"interval_seconds": 0.05},
         agents=AGENTS,
         redaction=redaction,
+        limits=limits or {},
     )
     return App.build(settings)
 
@@ -249,6 +252,29 @@ def test_original_of_an_article_the_ticket_does_not_have_is_a_command_error(
     with service.db.session() as session:
         assert session.scalars(select(Ticket.status)).one() == "new"  # all or nothing
     assert not events(service, "original-viewed")
+
+
+def test_originals_asked_for_are_capped_per_ticket(
+    make_settings: Callable[..., Settings], sink: Sink
+) -> None:
+    app = start(make_settings, sink, limits={"original": {"per_ticket": 1, "per_recipient": 5}})
+    with running(app):
+        notification = open_ticket(app, sink)
+        def answered() -> int:
+            return len(events(app, "original-viewed")) + len(events(app, "original-refused"))
+
+        for _ in range(2):
+            wanted = answered() + 1
+            msg, rcpt = reply(notification, "#original\n")
+            send(app.settings, msg, mail_from=ANNA, rcpt=rcpt)
+            wait_for(functools.partial(lambda n: answered() == n and settled(app), wanted))
+    answers = [m for _, m in mails_to(sink, ANNA) if "Original von" in m["Subject"]]
+    assert len(answers) == 1
+    assert len(events(app, "original-viewed")) == 1
+    [refused] = events(app, "original-refused")
+    assert refused.detail == {"reason": "rate-limited", "article": 1}
+    [limited] = events(app, "rate-limited")
+    assert limited.detail["limit"] == "original-per-ticket"
 
 
 def test_original_from_a_forged_agent_address_does_nothing(service: App, sink: Sink) -> None:
