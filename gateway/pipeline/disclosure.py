@@ -25,6 +25,7 @@ from datetime import datetime
 
 from gateway import logs
 from gateway.agents.commands import Command, CommandError
+from gateway.errors import ParseError
 from gateway.mail import original as originals
 from gateway.mail.model import MailAttachment
 from gateway.pipeline import scope
@@ -142,15 +143,19 @@ def _stored_original(
     more): purged after raw_retention_days, or never a mail (a note, a mail postdesk sent)."""
     if article is None or article.inbox_id is None:
         return None
+    ticket_ref = ctx.ticket.ref if ctx.ticket is not None else None
     try:
         raw = ctx.store.original_raw(article.inbox_id)
-    except SealError:
-        logs.event("original.unreadable", logging.WARNING, ticket=ctx.ticket.ref
-                   if ctx.ticket else None, article=number)
+    except SealError:  # another key: what `tickets original` reports, here a mail saying gone
+        logs.event("original.unreadable", logging.WARNING, ticket=ticket_ref, article=number)
         return None
     if raw is None:
         return None
-    mail = parse_mail(bytes(raw), domain=ctx.settings.service.domain)
+    try:
+        mail = parse_mail(bytes(raw), domain=ctx.settings.service.domain)
+    except ParseError:  # it was parsed once to become the article; never the agent's mail's end
+        logs.event("original.unreadable", logging.WARNING, ticket=ticket_ref, article=number)
+        return None
     return originals.of_mail(mail, article=number,
                              max_bytes=ctx.settings.redaction.agent_view_max_bytes)
 
