@@ -137,6 +137,14 @@ class WarningLimit(Limit):
     per_recipient: int = Field(10, ge=0)
 
 
+class OriginalLimit(Limit):
+    """Unredacted originals sent to agents on request (`#original`): each is a disclosure of
+    personal data, so a stolen or looping mailbox cannot pull a ticket's history out in bulk."""
+
+    per_ticket: int = Field(10, ge=0)
+    per_recipient: int = Field(30, ge=0)
+
+
 class LimitSettings(_Strict):
     """Caps on the mail postdesk sends on its own besides acknowledgements (those have
     `guard.max_auto_replies_per_hour`), so that two auto-responders — an agent's and a
@@ -147,6 +155,7 @@ class LimitSettings(_Strict):
     requester: RequesterLimit = RequesterLimit()
     notification: NotificationLimit = NotificationLimit()
     warning: WarningLimit = WarningLimit()
+    original: OriginalLimit = OriginalLimit()
 
 
 class TicketSettings(_Strict):
@@ -279,7 +288,17 @@ DEFAULT_ENTITIES: list[Entity] = [
 ]
 
 
+AgentView = Literal["redacted", "original"]
+QUEUE_NAME = r"^\w[\w.-]{0,63}$"  # the names routing rules and `#queue` accept
+
+
 class RedactionSettings(_Strict):
+    """What is redacted before storing, and what agents see. `agent_view` decides the agent
+    notifications of a queue: `redacted` (the stored text; an agent asks for the original
+    with `#original`) or `original` (the agents in charge get the unredacted text and the
+    attachments up to `agent_view_max_bytes`); one word for every queue, or a mapping
+    queue → word (queues not named: redacted). The stored ticket is redacted either way."""
+
     enabled: bool = True
     entities: list[Entity] = Field(default_factory=lambda: list(DEFAULT_ENTITIES))
     queues: dict[str, list[Entity]] = Field(default_factory=dict)  # per-queue `entities`
@@ -288,6 +307,27 @@ class RedactionSettings(_Strict):
     # Each text (subject, body variant) is searched up to this many characters; the rest is
     # replaced by a notice, never stored unsearched (bounds one mail's time: ~0.7 s/100K).
     max_analysis_chars: int = Field(1_000_000, ge=1000)
+    agent_view: AgentView | dict[str, AgentView] = "redacted"
+    # attachments in a mail with an original (notification or `#original`) up to this many
+    # bytes in all; the others are named in it but not attached
+    agent_view_max_bytes: int = Field(10 * 1024 * 1024, ge=0)
+
+    @field_validator("agent_view")
+    @classmethod
+    def _queue_names(
+        cls, value: AgentView | dict[str, AgentView]
+    ) -> AgentView | dict[str, AgentView]:
+        if isinstance(value, dict):
+            for queue in value:
+                if not re.match(QUEUE_NAME, queue):
+                    raise ValueError(f"{queue!r} is not a queue name")
+        return value
+
+    def agent_view_for(self, queue: str | None) -> AgentView:
+        """What the agents of `queue` see in their notifications."""
+        if isinstance(self.agent_view, str):
+            return self.agent_view
+        return self.agent_view.get(queue or "", "redacted")
 
     def entities_for(self, queue: str | None) -> list[str]:
         return list(self.queues.get(queue or "", self.entities))

@@ -33,9 +33,11 @@ from storage.models import (
     Attachment,
     Event,
     InboundMessage,
+    InboxItem,
     MessageRef,
     Participant,
     Ticket,
+    article_order,
 )
 from storage.spool import insert_unless_present
 from storage.statements import HeldRows, Statements
@@ -196,6 +198,21 @@ class TicketStore(Statements):
         detail = self._run(_ROUTED_DETAIL, {"ticket_id": ticket.id}).scalar()
         team = detail.get("team") if isinstance(detail, dict) else None
         return team if isinstance(team, str) else None
+
+    def numbered_articles(self, ticket: Ticket) -> list[NumberedArticle]:
+        """The ticket's articles in the order `tickets show` numbers them (from 1): what an
+        agent's `#original N` counts."""
+        rows = self.session.execute(
+            select(Article.id, Article.kind, Article.direction, Article.inbox_id)
+            .where(Article.ticket_id == ticket.id)
+            .order_by(*article_order())
+        )
+        return [NumberedArticle(number, *row) for number, row in enumerate(rows, start=1)]
+
+    def original_raw(self, inbox_id: int) -> bytes | None:
+        """The stored original mail of an inbox row, decrypted; None once retention purged
+        it. Raises storage.sealing.SealError when the key cannot open it."""
+        return self.session.scalar(select(InboxItem.raw).where(InboxItem.id == inbox_id))
 
     # --- writes --------------------------------------------------------------------------
 
@@ -373,6 +390,17 @@ class TicketStore(Statements):
                 select(Event).where(Event.ticket_id == ticket.id).order_by(Event.id)
             )
         )
+
+
+@dataclass(frozen=True, slots=True)
+class NumberedArticle:
+    """An article by its number on the ticket, with what finding its original needs."""
+
+    number: int
+    id: int
+    kind: str
+    direction: str
+    inbox_id: int | None
 
 
 @dataclass(frozen=True, slots=True)

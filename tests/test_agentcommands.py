@@ -194,3 +194,29 @@ def test_misplaced_commands_are_found_below_the_top() -> None:
 def test_commands_are_plain_data() -> None:
     command = parse_commands("#tag vpn").commands[0]
     assert command == Command("tag", "vpn", 1, "#tag vpn")
+
+
+# --- #original ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("#original", None), ("#Original", None), ("# original.", None), ("#original 3", "3"),
+     ("#original: 12", "12"), ("#original 03.", "3")],
+)  # fmt: skip
+def test_original_takes_an_optional_article_number(text: str, value: str | None) -> None:
+    assert _kinds(text + "\nDanke.") == [("original", value)]
+
+
+@pytest.mark.parametrize("arg", ["x", "0", "-1", "1 2", "²", "1000000"])
+def test_original_with_anything_but_an_article_number_is_an_error(arg: str) -> None:
+    block = parse_commands(f"#original {arg}\n")
+    assert [(e.line_no, e.code) for e in block.errors] == [(1, "bad-article")]
+    assert block.commands == []
+
+
+def test_original_goes_with_other_commands_but_not_with_another_article() -> None:
+    assert _kinds("#erledigt\n#original 2\n#intern\n") == [
+        ("status", "resolved"), ("original", "2"), ("note", None)]
+    assert _codes("#original 1\n#original 2\n") == [(2, "conflict")]
+    assert _kinds("#original 2\n#original 2\n") == [("original", "2"), ("original", "2")]

@@ -48,3 +48,41 @@ def test_invalid_config_names_key_path_and_reason(tmp_path: Path, text: str, exp
     with pytest.raises(ConfigError) as error:
         load_settings(path)
     assert expected in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "views"),
+    [
+        ("", {"it": "redacted", None: "redacted"}),
+        ("redaction:\n  agent_view: original\n", {"it": "original", None: "original"}),
+        ("redaction:\n  agent_view: {personal: original, it: redacted}\n",
+         {"personal": "original", "it": "redacted", "haus": "redacted", None: "redacted"}),
+    ],
+)
+def test_agent_view_is_one_word_or_a_word_per_queue(
+    tmp_path: Path, text: str, views: dict[str | None, str]
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    redaction = load_settings(path).redaction
+    assert {queue: redaction.agent_view_for(queue) for queue in views} == views
+    assert redaction.agent_view_max_bytes == 10 * 1024 * 1024
+    assert load_settings(path).limits.original.per_ticket == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("redaction:\n  agent_view: unredacted\n", "redaction.agent_view"),
+        ("redaction:\n  agent_view: {personal: yes}\n", "redaction.agent_view"),
+        ("redaction:\n  agent_view: {'my queue': original}\n", "'my queue' is not a queue name"),
+        ("redaction:\n  agent_view_max_bytes: -1\n",
+         "redaction.agent_view_max_bytes: Input should be greater than or equal to 0"),
+    ],
+)
+def test_bad_agent_view_names_key_and_reason(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert expected in str(error.value)

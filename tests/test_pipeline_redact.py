@@ -159,6 +159,7 @@ def test_original_is_encrypted_audited_and_gone_after_the_retention_job(
     assert "Mareike Sommerfeld (geb. 14.07.1988)" in out.replace("=\n", "")
     events = [e for e in show_events(app) if e.kind == "original-viewed"]
     assert len(events) == 1 and events[0].actor.startswith("cli:")
+    assert events[0].detail == {"article": 1, "way": "cli"}  # as gateway.pipeline.disclosure
 
     jobs.purge_originals(app)  # within retention: nothing purged
     assert main(["--config", str(config_file), "tickets", "original", "LDS-1", "1"]) == 0

@@ -44,6 +44,18 @@ VIEWS: dict[str, dict[str, Any]] = {
         "status": "new", "queue": None, "agent_name": "Jürgen Weiß", "reason": "new",
         "owner": None, "requester": "erika.mueller@example.org", "text": AGENT_TEXT,
         "attachments": ["Foto Störung.jpg", "a&b <1>.pdf"], "marker": "LDS-42/0a1b2c3d",
+        "article": None, "original": None,
+    },
+    "agent-original": {
+        "agent_name": "Jürgen Weiß", "marker": "LDS-42/0a1b2c3d", "article": 3,
+        "retention_days": 14,
+        "original": {
+            "article": 3, "sender": "Erika Müller <erika.mueller@example.org>",
+            "subject": "Konto für Frau Müller", "date": datetime(2026, 3, 2, 8, 15, tzinfo=UTC),
+            "text": AGENT_TEXT,
+            "attachments": [{"filename": "Ausweis <Kopie>.pdf", "size": 2048}],
+            "omitted": [{"filename": "scan.tif", "size": 31_457_280}],
+        },
     },
     "agent-unverified": {"agent_name": "Jürgen Weiß", "marker": "LDS-42/0a1b2c3d"},
     "agent-reply-held": {
@@ -240,7 +252,7 @@ def test_agent_notify_german_facts_text_and_command_help() -> None:
     assert "Antwortadresse unverändert" in mail.text
     for command in ("#erledigt", "#warten", "#offen", "#zuweisen NAME|me", "#übernehmen",
                     "#priorität niedrig|normal|hoch|dringend", "#queue NAME", "#tag TAG",
-                    "#intern"):
+                    "#intern", "#original [N]"):
         assert command in mail.text and command in html_of(mail)
     assert "a&amp;b &lt;1&gt;.pdf" in html_of(mail)
 
@@ -254,7 +266,8 @@ def test_agent_notify_english_facts_and_command_help() -> None:
                  "Requester:  erika.mueller@example.org"):
         assert fact in mail.text
     for command in ("#close", "#pending", "#open", "#assign NAME|me", "#take",
-                    "#priority low|normal|high|urgent", "#queue NAME", "#tag TAG", "#note"):
+                    "#priority low|normal|high|urgent", "#queue NAME", "#tag TAG", "#note",
+                    "#original [N]"):
         assert command in mail.text and command in html_of(mail)
     assert "keep the reply\naddress as it is" in mail.text
 
@@ -271,9 +284,67 @@ def test_agent_notify_without_text_name_or_attachments(language: str) -> None:
     assert "None" not in mail.text and "None" not in html_of(mail)
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_agent_notify_names_the_article_for_the_original_command(language: str) -> None:
+    mail = render("agent-notify", language, article=4)
+    assert "#original 4" in mail.text and "#original 4" in html_of(mail)
+    assert "#original 4" not in render("agent-notify", language).text  # no number, no hint
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_agent_notify_with_the_original_shows_it_instead_of_the_stored_text(
+    language: str,
+) -> None:
+    """redaction.agent_view: original — the agent reads the mail as it came, quoted, with its
+    sender, and the attachments sent along or named as too large; not the redacted text."""
+    original = {**VIEWS["agent-original"]["original"], "text": "Konto für Erika Müller,\n"
+                "geb. 12.03.1985.\n", "article": 4}
+    mail = render("agent-notify", language, article=4, text="Konto für [NAME-1]",
+                  original=original)
+    assert "> Konto für Erika Müller,\n> geb. 12.03.1985.\n" in mail.text
+    assert "[NAME-1]" not in mail.text and "[NAME-1]" not in html_of(mail)
+    assert "Erika Müller &lt;erika.mueller@example.org&gt;" in html_of(mail)
+    assert "geb. 12.03.1985." in html_of(mail)
+    for text in (mail.text, html_of(mail)):
+        assert "Ausweis" in text and "(2 KB)" in text and "scan.tif (30720 KB)" in text
+    assert ("UNGESCHWÄRZTES ORIGINAL (Artikel 4)" if language == "de"
+            else "UNREDACTED ORIGINAL (article 4)") in mail.text
+    assert "#original 4" not in mail.text  # the hint is for the redacted view only
+
+
 def test_agent_notify_unknown_reason_is_an_error() -> None:
     with pytest.raises(TemplateError, match="agent-notify"):
         render("agent-notify", "de", reason="forwarded")
+
+
+# --- agent-original ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_agent_original_shows_the_mail_escaped_and_warns(language: str) -> None:
+    mail = render("agent-original", language)
+    assert mail.subject.startswith("[LDS-42] Original von Artikel 3 (vertraulich)"
+                                   if language == "de"
+                                   else "[LDS-42] Original of article 3 (confidential)")
+    quoted = "\n".join(f"> {line}" if line else "> " for line in AGENT_TEXT.splitlines())
+    assert quoted in mail.text
+    html = html_of(mail)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "Ausweis &lt;Kopie&gt;.pdf (2 KB)" in html
+    assert "Erika Müller <erika.mueller@example.org>" in mail.text
+    warning = "nicht\nweiterleiten" if language == "de" else "do not forward it"
+    assert warning in mail.text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_agent_original_gone_says_so_and_how_long_originals_are_kept(language: str) -> None:
+    mail = render("agent-original", language, original=None, retention_days=30)
+    assert mail.subject.startswith("[LDS-42] Original von Artikel 3 nicht mehr vorhanden"
+                                   if language == "de"
+                                   else "[LDS-42] Original of article 3 no longer available")
+    for text in (mail.text.replace("\n", " "), get_text(html_of(mail)).replace("\n", " ")):
+        assert ("30 Tage" if language == "de" else "30 days") in text
+    assert "Erika" not in mail.text
 
 
 # --- agent-unverified and agent-command-error -------------------------------------------------

@@ -21,6 +21,8 @@ allowed) up to the first line that does not. Commands below that line are ordina
     #queue NAME                           move to a queue
     #tag TAG [TAG …]                      add tags
     #intern | #note                       the whole mail is an internal note, not relayed
+    #original [N]                         the unredacted original of article N (default: the
+                                          requester's newest mail), to the agent alone
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ PRIORITY = frozenset({"prioritaet", "prio", "priority"})
 QUEUE = frozenset({"queue"})
 TAG = frozenset({"tag"})
 NOTE = frozenset({"intern", "note"})
+ORIGINAL = frozenset({"original"})
 ME = frozenset({"me", "mich", "ich"})
-KNOWN = frozenset(STATUS) | ASSIGN | TAKE | PRIORITY | QUEUE | TAG | NOTE
+KNOWN = frozenset(STATUS) | ASSIGN | TAKE | PRIORITY | QUEUE | TAG | NOTE | ORIGINAL
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 _COMMAND = re.compile(r"#\s*(?P<word>[^\s:=]*)\s*[:=]?\s*(?P<arg>.*)", re.DOTALL)
@@ -55,7 +58,8 @@ _AddFn = Callable[[str, "str | None"], None]
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """One command: `kind` is status|assign|priority|queue|tag|note; `value` is canonical."""
+    """One command: `kind` is status|assign|priority|queue|tag|note|original; `value` is
+    canonical (for original: the article number as digits, or None for the default one)."""
 
     kind: str
     value: str | None
@@ -212,6 +216,8 @@ def _parse_line(line: str, line_no: int, block: CommandBlock) -> None:
 
     if word not in KNOWN:
         error(_unknown(word, match["word"] if match else ""), "unknown-command")
+    elif word in ORIGINAL:
+        _original(arg, error, add)
     elif word in STATUS or word in TAKE or word in NOTE:
         _no_argument(word, arg, error, add)
     elif not arg:
@@ -244,6 +250,16 @@ def _priority(arg: str, error: _ErrorFn, add: _AddFn) -> None:
         error(f"unknown priority '{arg}': use {choices}", "bad-priority")
     else:
         add("priority", value)
+
+
+def _original(arg: str, error: _ErrorFn, add: _AddFn) -> None:
+    """`#original` or `#original N` (an article number as `tickets show` counts, from 1)."""
+    if not arg:
+        add("original", None)
+    elif arg.isascii() and arg.isdigit() and 0 < int(arg) < 1_000_000:
+        add("original", str(int(arg)))
+    else:
+        error(f"'#original' takes an article number (1, 2, …), not '{arg}'", "bad-article")
 
 
 def _queue(arg: str, error: _ErrorFn, add: _AddFn) -> None:

@@ -47,7 +47,8 @@ _TOKEN = re.compile(
 )
 _HELP = re.compile(
     r"#(?:zuweisen|assign)\s+NAME\s*\|\s*me|niedrig\s*\|\s*normal\s*\|\s*hoch"
-    r"|low\s*\|\s*normal\s*\|\s*high|#(?:intern|note)\s+(?:nur interne notiz|internal note only)",
+    r"|low\s*\|\s*normal\s*\|\s*high|#(?:intern|note)\s+(?:nur interne notiz|internal note only)"
+    r"|#original\s+\[N\]",
     re.I,
 )
 _CLOSINGS = frozenset({"mit freundlichen grüßen", "kind regards"})

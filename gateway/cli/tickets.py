@@ -226,9 +226,10 @@ def tickets_original(
         store.add_event(
             ticket,
             actor=_actor(),
-            kind="original-viewed",
+            kind="original-viewed",  # as gateway.pipeline.disclosure writes it
             now=utcnow(),
             article=number,
+            way="cli",
         )
     sys.stdout.buffer.write(raw)
     sys.stdout.flush()

@@ -6,7 +6,9 @@ the ticket, so a reply to it finds its ticket.
 Rules kept here: a notification's Message-ID and Reply-To carry the agent's proof token, and
 such ids never appear in mail to a requester; mail to a requester goes from the central address,
 with an agent's display name only; an acknowledgement goes to the From address (never Reply-To)
-and is kept on the ticket as a system article.
+and is kept on the ticket as a system article. An unredacted original (gateway.mail.original)
+goes only into mail to a configured agent, at the address the config gives for them; no mail
+to a requester or a Cc'd party has a way to carry one.
 
 `Letters` works inside one transaction (the worker makes one per mail, with the templates in
 force then); the pipeline imports nothing else of gateway.outgoing."""
@@ -29,18 +31,21 @@ from gateway.errors import DeliveryError, TemplateError
 from gateway.mail import threadindex
 from gateway.mail.compose import ComposedMail, Letterhead, ascii_address, compose
 from gateway.mail.model import Address, MailAttachment
+from gateway.mail.original import Original
 from gateway.outgoing import limits
 from gateway.outgoing.render import RenderedMail, Renderer
 from gateway.outgoing.templateset import ActiveTemplates
 from gateway.outgoing.views import (
     NEW_LINKED,
     NOTIFICATION,
+    ORIGINAL,
     RECEIVED,
     REOPENED,
     STATUS_TEMPLATES,
     acknowledgement_view,
     agent_view,
     notification_view,
+    original_view,
     requester_mail_view,
 )
 from storage.autoreplies import AutoReplies
@@ -49,8 +54,8 @@ from storage.outbox import Outbox
 from storage.tickets import TicketStore
 
 # The pipeline's one door into gateway.outgoing: what it names is re-exported here.
-__all__ = ["NEW_LINKED", "RECEIVED", "REOPENED", "STATUS_TEMPLATES", "ActiveTemplates",
-           "Letterhead", "Letters", "Posted", "Renderer", "letterhead"]
+__all__ = ["NEW_LINKED", "ORIGINAL", "RECEIVED", "REOPENED", "STATUS_TEMPLATES",
+           "ActiveTemplates", "Letterhead", "Letters", "Posted", "Renderer", "letterhead"]
 
 Outcome = Literal["queued", "quarantined", "rate-limited", "cannot-compose"]
 
@@ -171,13 +176,19 @@ class Letters:
         text: str,
         now: datetime,
         attachments: Sequence[str] = (),
+        article: int | None = None,
+        original: Original | None = None,
     ) -> Posted:
         """Tell an agent about a ticket; the mail carries the agent's proof token in its
         Message-ID and in a plus-addressed Reply-To, so a reply to it proves it comes from
-        this agent. Capped by `limits.notification`."""
+        this agent. With `original` (the queue's agents see originals), it shows the original
+        text and carries its attachments. Capped by `limits.notification`."""
         language = self._agent_language(agent)
+        if original is not None:
+            _only_to_an_agent(self.settings, agent)
         view = notification_view(self.settings, ticket, agent, language, reason=reason,
-                                 text=text, attachments=attachments)
+                                 text=text, attachments=attachments, article=article,
+                                 original=original)
         head = self.head
         token = agentproof.token(self.proof_key, agent, ticket.ref)
         envelope = _Envelope(
@@ -187,6 +198,7 @@ class Letters:
                 self.proof_key, agent, ticket.ref, head.domain, secrets.token_hex(8)),
             reply_to=Address(head.name, agentproof.reply_address(head.address, token,
                                                                    ticket.ref)),
+            attachments=original.attachments if original is not None else (),
         )
         return self._post(ticket, NOTIFICATION, language, view, envelope, now=now,
                           count=self._cap("notification", ticket, [agent], NOTIFICATION, now))
@@ -211,6 +223,31 @@ class Letters:
         )
         return self._post(ticket, template, language, view, envelope, now=now,
                           count=self._cap("warning", ticket, [agent], template, now))
+
+    def original_copy(
+        self,
+        ticket: Ticket,
+        agent: str,
+        *,
+        article: int,
+        original: Original | None,
+        now: datetime,
+        in_reply_to: str | None,
+    ) -> Posted:
+        """The answer to an agent's `#original`: article `article`'s original with its
+        attachments (None: why there is none), to the agent's configured address whatever the
+        asking mail's From or Reply-To said. Capped by `limits.original`."""
+        _only_to_an_agent(self.settings, agent)
+        language = self._agent_language(agent)
+        view = original_view(self.settings, ticket, agent, language, article=article,
+                             original=original)
+        envelope = _Envelope(
+            to=[self._agent_address(agent)], cc=[], in_reply_to=in_reply_to,
+            references=[in_reply_to] if in_reply_to else [], thread_index=None, automatic=True,
+            attachments=original.attachments if original is not None else (),
+        )
+        return self._post(ticket, ORIGINAL, language, view, envelope, now=now,
+                          count=self._cap("original", ticket, [agent], ORIGINAL, now))
 
     def requester_mail(
         self,
@@ -353,8 +390,15 @@ class Letters:
         return (agent.language if agent and agent.language else None) or self.head.language
 
     def _agent_address(self, email: str) -> Address:
+        """The agent's address as configured (never one a mail gave)."""
         member = self.settings.agent(email)
-        return Address(member.name if member else "", email)
+        return Address(member.name, member.email) if member else Address("", email)
+
+
+def _only_to_an_agent(settings: Settings, recipient: str) -> None:
+    """An original goes to configured agents only: anything else is a bug, never a mail."""
+    if settings.agent(recipient) is None:
+        raise ValueError("an unredacted original may only be mailed to a configured agent")
 
 
 def _child_index(

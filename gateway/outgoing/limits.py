@@ -5,7 +5,8 @@ letter it makes, so no caller can forget them.
   rolling hour.
 - Everything else (`limits:` in the config), per ticket and per recipient: two auto-responders
   — an agent's and a requester's — answering each other through the service, or a forger
-  sending the agent's address forty times, must not make it mail without end.
+  sending the agent's address forty times, must not make it mail without end; originals an
+  agent asks for (`#original`) have their own cap, each being a disclosure.
 
 Counting uses the auto-reply log (storage.autoreplies: the count and the log row in one
 statement), under keys that name the kind of mail and the ticket or the recipient, so they
@@ -24,7 +25,7 @@ from storage.autoreplies import AutoReplies
 from storage.models import Ticket
 from storage.tickets import TicketStore
 
-Kind = Literal["requester", "notification", "warning"]
+Kind = Literal["requester", "notification", "warning", "original"]
 
 EVENT = "rate-limited"
 ACKNOWLEDGEMENT_WINDOW = timedelta(hours=1)
@@ -34,7 +35,7 @@ _KEY_LENGTH = 320  # the log's recipient column
 def _limit(settings: Settings, kind: Kind) -> Limit:
     limits = settings.limits
     return {"requester": limits.requester, "notification": limits.notification,
-            "warning": limits.warning}[kind]
+            "warning": limits.warning, "original": limits.original}[kind]
 
 
 def acknowledgement(

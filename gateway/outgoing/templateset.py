@@ -20,13 +20,21 @@ from typing import Any
 
 from gateway.config import Settings
 from gateway.errors import PostdeskError, TemplateError, TemplatesInvalid
+from gateway.mail.model import MailAttachment
+from gateway.mail.original import Original
 from gateway.outgoing import views
 from gateway.outgoing.render import Renderer, Sources, template_files
-from gateway.outgoing.views import ACKNOWLEDGEMENTS, AGENT_REPLIES, NOTIFICATION, REQUESTER_MAILS
+from gateway.outgoing.views import (
+    ACKNOWLEDGEMENTS,
+    AGENT_REPLIES,
+    NOTIFICATION,
+    ORIGINAL,
+    REQUESTER_MAILS,
+)
 from gateway.reloading import Reloading, State, files_fingerprint
 from storage.models import Ticket
 
-REQUIRED = (*ACKNOWLEDGEMENTS, NOTIFICATION, *AGENT_REPLIES, *REQUESTER_MAILS)
+REQUIRED = (*ACKNOWLEDGEMENTS, NOTIFICATION, ORIGINAL, *AGENT_REPLIES, *REQUESTER_MAILS)
 """The mails the code itself sends: each must exist in the default language."""
 
 _SAMPLE_TIME = datetime(2026, 3, 2, 8, 15, tzinfo=UTC)
@@ -103,7 +111,8 @@ def _layer_language(folder: str) -> str | None:
 
 def sample_views(settings: Settings, name: str, language: str) -> list[dict[str, Any]]:
     """Two views for mail `name`, built like the real ones: every optional value given, and
-    every optional value left empty (so both branches of `{% if owner %}` are tried)."""
+    every optional value left empty (so both branches of `{% if owner %}` are tried); the
+    mails that may show an original get a third view with one."""
     agent = settings.agents[0].email if settings.agents else "agent@example.org"
     samples = []
     for full in (True, False):
@@ -113,7 +122,19 @@ def sample_views(settings: Settings, name: str, language: str) -> list[dict[str,
                 settings, ticket, agent, language, reason="new" if full else "assigned",
                 text="Der Drucker druckt nicht.\n" if full else "",
                 attachments=["foto.jpg", "fehler.pdf"] if full else [],
+                article=1 if full else None,
             )
+            if full:
+                samples.append(views.notification_view(
+                    settings, ticket, agent, language, reason="requester-replied",
+                    text="", attachments=["foto.jpg"], article=3,
+                    original=_sample_original(full=True)))
+        elif name == ORIGINAL:
+            view = views.original_view(settings, ticket, agent, language, article=2,
+                                       original=_sample_original(full) if full else None)
+            if full:
+                samples.append(views.original_view(settings, ticket, agent, language,
+                                                   article=1, original=_sample_original(False)))
         elif name in AGENT_REPLIES:
             extra: dict[str, object] = {}
             if name == "agent-command-error":
@@ -142,6 +163,20 @@ def sample_views(settings: Settings, name: str, language: str) -> list[dict[str,
             )
         samples.append(view)
     return samples
+
+
+def _sample_original(full: bool) -> Original:
+    """An original with everything (an attachment sent, one over the cap) or nothing."""
+    if not full:
+        return Original(article=1, sender="requester@example.net", subject="", date=None,
+                        text="")
+    return Original(
+        article=2, sender="Erika Muster <requester@example.net>",
+        subject="Drucker im 3. OG defekt", date=_SAMPLE_TIME,
+        text="Guten Tag,\nder Drucker im 3. OG druckt nicht.\n",
+        attachments=(MailAttachment("foto.jpg", "image/jpeg", b"\xff\xd8"),),
+        omitted=(("scan.pdf", 30_000_000),),
+    )
 
 
 def _sample_ticket(settings: Settings, language: str, full: bool) -> Ticket:

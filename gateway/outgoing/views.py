@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.config import Settings
+from gateway.mail.original import Original
 from storage.models import Ticket
 
 RECEIVED = "requester-received"
@@ -19,6 +20,8 @@ REOPENED = "requester-reopened"
 ACKNOWLEDGEMENTS = (RECEIVED, NEW_LINKED, REOPENED)
 """Acknowledgements to a requester's mail; a rule may name its own template instead."""
 NOTIFICATION = "agent-notify"
+ORIGINAL = "agent-original"
+"""The answer to an agent's `#original`: the original of one article, or why there is none."""
 AGENT_REPLIES = (
     "agent-unverified", "agent-command-error", "agent-reply-held", "agent-not-in-charge",
 )
@@ -66,12 +69,27 @@ def marker(ticket: Ticket) -> str:
 
 def notification_view(
     settings: Settings, ticket: Ticket, agent: str, language: str, *, reason: str, text: str,
-    attachments: Iterable[str],
+    attachments: Iterable[str], article: int | None = None, original: Original | None = None,
 ) -> dict[str, Any]:
-    """What an `agent-notify` mail shows."""
+    """What an `agent-notify` mail shows: the stored (redacted) text, the mail's article
+    number (for `#original N`) and, where the queue's agents see originals, the original."""
     return agent_view(
         settings, ticket, agent, language, reason=reason, owner=ticket.owner,
-        requester=ticket.requester, text=text, attachments=list(attachments),
+        requester=ticket.requester, text=text, attachments=list(attachments), article=article,
+        original=original.view() if original is not None else None,
+    )
+
+
+def original_view(
+    settings: Settings, ticket: Ticket, agent: str, language: str, *, article: int,
+    original: Original | None,
+) -> dict[str, Any]:
+    """What an `agent-original` mail shows: article `article`'s original, or None when it is
+    not (or no longer) stored, with how long originals are kept."""
+    return agent_view(
+        settings, ticket, agent, language, article=article,
+        original=original.view() if original is not None else None,
+        retention_days=settings.redaction.raw_retention_days,
     )
 
 

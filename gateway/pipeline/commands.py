@@ -1,5 +1,6 @@
 """Carry out the #commands at the top of a verified agent's reply — all of them or, if any line
 is wrong, none (the agent gets a mail naming the line, and nothing reaches the requester).
+`#original` is checked here (the article must exist) and answered by the notify stage.
 A reply whose answer cannot be cleanly separated from the agent mail it quotes is held: kept
 as a note, nothing carried out or relayed, the agent told (see gateway.agents.reply)."""
 
@@ -11,7 +12,7 @@ from gateway import logs
 from gateway.agents import commands as agentcommands
 from gateway.agents import proof as agentproof
 from gateway.agents import reply as agentreply
-from gateway.pipeline import actions
+from gateway.pipeline import actions, disclosure
 from gateway.pipeline.context import Context, SenderRole
 
 
@@ -25,6 +26,8 @@ def run(ctx: Context) -> None:
         return
     agents = [(a.email, a.name) for a in ctx.settings.agents]
     errors = agentcommands.validate(block, agents=agents, acting_agent=agent, queues=None)
+    originals, unknown = disclosure.resolve(ctx, block.commands)
+    errors = sorted([*errors, *unknown], key=lambda e: e.line_no)
     if errors:
         ctx.command_errors = errors
         ctx.decide("commands", "rejected", lines=[e.line_no for e in errors])
@@ -36,6 +39,7 @@ def run(ctx: Context) -> None:
             lines=[e.line_no for e in errors],
         )
         return
+    ctx.originals_asked = originals  # mailed by the notify stage (gateway.pipeline.disclosure)
     for command in block.commands:
         notify = _apply(ctx, command, agent, agents)
         if notify.owner is not None:
@@ -63,6 +67,8 @@ def _apply(
     """Carry out one validated command as `agent`."""
     if command.kind == "note":
         ctx.internal = True  # the mail itself is stored as the note (record stage)
+        return actions.NOTHING
+    if command.kind == "original":  # answered in the notify stage, after the record
         return actions.NOTHING
     value, action = command.value, _ACTIONS.get(command.kind)
     if value is None or action is None:

@@ -168,6 +168,7 @@ class Context:
     internal: bool = False  # an agent's #intern: stored as a note, not relayed
     held_reasons: list[str] = field(default_factory=list)  # why an agent's reply is held
     notify_agents: list[tuple[str, str]] = field(default_factory=list)  # (agent, reason)
+    originals_asked: list[int] = field(default_factory=list)  # article numbers (#original)
     language: str = "de"
     decisions: list[Decision] = field(default_factory=list)
     stage: str = ""  # the stage running now, recorded when a mail is quarantined

@@ -11,6 +11,7 @@ import dataclasses
 from gateway import logs
 from gateway.mail.model import MailAttachment
 from gateway.outgoing.letters import STATUS_TEMPLATES
+from gateway.pipeline import disclosure
 from gateway.pipeline import scope as agentscope
 from gateway.pipeline.context import Context, SenderRole
 
@@ -30,9 +31,12 @@ def after_mail(ctx: Context) -> None:
     letters, ticket, mail = ctx.letters, ctx.ticket, ctx.mail
     agent = mail.from_.email
     parent = None if mail.message_id_generated else mail.message_id
-    if ctx.sender_role == SenderRole.AGENT_UNVERIFIED:
+    if ctx.sender_role == SenderRole.AGENT_UNVERIFIED and disclosure.asked(ctx):
+        disclosure.refuse_all(ctx, agent, "unverified")  # a forger learns nothing: no mail
+    elif ctx.sender_role == SenderRole.AGENT_UNVERIFIED:
         letters.agent_reply(ticket, agent, "agent-unverified", now=ctx.now, in_reply_to=parent)
     elif ctx.sender_role == SenderRole.AGENT_NOT_IN_CHARGE:  # e.g. a former owner: who has it now
+        disclosure.refuse_all(ctx, agent, agentscope.NOT_IN_CHARGE)
         letters.agent_reply(ticket, agent, agentscope.NOT_IN_CHARGE, now=ctx.now,
                             in_reply_to=parent,
                             **agentscope.holder(ctx.settings, ctx.store, ticket))
@@ -47,16 +51,37 @@ def after_mail(ctx: Context) -> None:
                             reasons=ctx.held_reasons)
     elif ctx.sender_role == SenderRole.AGENT and not ctx.internal:
         _relay(ctx, agent)
+    if ctx.sender_role == SenderRole.AGENT and ctx.originals_asked:  # set only when applied
+        disclosure.answer(ctx, agent, parent)
     assigned = [who for who, reason in ctx.notify_agents if reason == "assigned"]
     if assigned and ctx.settings.notify.assigned_mail_to_requester:
         owner = ctx.settings.agent(assigned[-1])
         letters.requester_mail(ticket, template="requester-assigned", now=ctx.now,
                                automatic=True, agent_name=owner.name if owner else None)
-    for recipient, reason in dict.fromkeys(ctx.notify_agents):
-        if recipient != agent or ctx.sender_role == SenderRole.REQUESTER:
-            attachments = [a.filename for a in mail.attachments]
-            letters.agent_notification(ticket, recipient, reason=reason, text=mail.text,
-                                       now=ctx.now, attachments=attachments)
+    _notify_agents(ctx, agent)
+
+
+def _notify_agents(ctx: Context, sender: str) -> None:
+    """The notifications this run calls for: the stored (redacted) text, or, for agents in
+    charge of a ticket whose queue shows originals, the original (an audited disclosure)."""
+    assert ctx.mail is not None and ctx.ticket is not None
+    mail, ticket = ctx.mail, ctx.ticket
+    recipients = [(who, why) for who, why in dict.fromkeys(ctx.notify_agents)
+                  if who != sender or ctx.sender_role == SenderRole.REQUESTER]
+    if not recipients:
+        return
+    article = disclosure.article_number(ctx)
+    attachments = [a.filename for a in mail.attachments]
+    for recipient, reason in recipients:
+        original = (disclosure.for_notification(ctx, recipient, article)
+                    if article is not None else None)
+        posted = ctx.letters.agent_notification(
+            ticket, recipient, reason=reason, text=mail.text, now=ctx.now,
+            attachments=attachments, article=article, original=original)
+        if original is not None and article is not None and posted.outcome == "queued":
+            disclosure.record(ctx.store, ticket, actor=recipient, article=article,
+                              way="notification", now=ctx.now,
+                              attachments=len(original.attachments))
 
 
 def _kept_automatic(ctx: Context) -> None:
