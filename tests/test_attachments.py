@@ -75,6 +75,11 @@ def encrypted_pdf() -> bytes:
 
 
 def word(paragraphs: list[str]) -> bytes:
+    return _word(tuple(paragraphs))
+
+
+@functools.cache  # python-docx stamps each zip member with the time: the same bytes per test run
+def _word(paragraphs: tuple[str, ...]) -> bytes:
     document = docx.Document()
     for paragraph in paragraphs:
         document.add_paragraph(paragraph)
