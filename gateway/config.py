@@ -254,6 +254,73 @@ class Team(_Strict):
     lead: Email | None = None
 
 
+_WEEKDAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_OPENING = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
+_CLOSED_DAY = re.compile(r"^(\d{4}-)?\d{2}-\d{2}$")
+
+
+class HolidaySource(_Strict):
+    """Public holidays from the `holidays` package: a country and a subdivision (a Land)."""
+
+    country: str = "DE"
+    subdivision: str | None = "SN"  # Saxony: Reformationstag and Buß- und Bettag included
+
+
+class CalendarSettings(_Strict):
+    """Business hours that SLA clocks and auto-close count in (gateway.lifecycle). Queues name
+    a calendar in `rules/lifecycle/queues.yaml`; `default` is used where none is named."""
+
+    timezone: str | None = None  # None: service.timezone
+    # weekday (mon … sun) → "HH:MM-HH:MM"; a day not listed is closed
+    hours: dict[str, str] = Field(default_factory=lambda: {
+        day: "08:00-16:00" for day in ("mon", "tue", "wed", "thu", "fri")})
+    holidays: HolidaySource | None = HolidaySource()  # None: no public holidays
+    closed: list[str] = Field(default_factory=lambda: ["12-24", "12-31"])  # MM-DD or YYYY-MM-DD
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _opening_hours(cls, value: dict[str, str]) -> dict[str, str]:
+        for day, span in value.items():
+            if day not in _WEEKDAY_KEYS:
+                raise ValueError(f"unknown weekday {day!r} (use {', '.join(_WEEKDAY_KEYS)})")
+            match = _OPENING.match(span.strip())
+            if match is None:
+                raise ValueError(f"{day}: expected HH:MM-HH:MM, got {span!r}")
+            start_h, start_m, end_h, end_m = (int(g) for g in match.groups())
+            if not (start_h * 60 + start_m < end_h * 60 + end_m <= 24 * 60) or max(
+                    start_m, end_m) > 59:
+                raise ValueError(f"{day}: {span!r} is not a span within one day")
+        return value
+
+    @field_validator("closed")
+    @classmethod
+    def _closed_days(cls, value: list[str]) -> list[str]:
+        for day in value:
+            if not _CLOSED_DAY.match(day.strip()):
+                raise ValueError(f"closed day {day!r}: expected MM-DD or YYYY-MM-DD")
+        return value
+
+    def opening(self) -> dict[int, tuple[int, int]]:
+        """Weekday number (Monday 0) → (first minute, end minute) of the day's hours."""
+        result = {}
+        for day, span in self.hours.items():
+            match = _OPENING.match(span.strip())
+            assert match is not None  # validated above
+            start_h, start_m, end_h, end_m = (int(g) for g in match.groups())
+            result[_WEEKDAY_KEYS.index(day)] = (start_h * 60 + start_m, end_h * 60 + end_m)
+        return result
+
+
 class AgentProofSettings(_Strict):
     """How an agent's mail proves it is theirs besides the token of a notification: the
     Authentication-Results of the MTA in front of postdesk, if the operator trusts it."""
@@ -390,6 +457,12 @@ class Settings(_Strict):
     exchange: ExchangeSettings | None = None  # EWS mailbox (Exchange Server on premises)
     graph: GraphSettings | None = None  # Microsoft Graph mailbox (Exchange Online)
     metrics: MetricsSettings | None = None  # off unless configured
+    # business calendars by name (SLA, auto-close); `default` always exists
+    calendars: dict[str, CalendarSettings] = Field(
+        default_factory=lambda: {"default": CalendarSettings()})
+    # queue policies (SLA, auto-close, deletion periods); None: <rules_dir>/lifecycle/queues.yaml
+    # if that file exists, else the built-in defaults (no SLA, nothing closed or deleted)
+    lifecycle_file: Path | None = None
 
     def with_instance_id(self) -> Settings:
         """These settings with `instance.id` fixed: the configured one, else a new default
@@ -430,6 +503,13 @@ class Settings(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _default_calendar(self) -> Settings:
+        if "default" not in self.calendars:  # a site that names only its own calendars
+            calendars = {"default": CalendarSettings(), **self.calendars}
+            object.__setattr__(self, "calendars", calendars)
+        return self
+
+    @model_validator(mode="after")
     def _dispatchers_known(self) -> Settings:
         for index, email in enumerate(self.routing.dispatchers):
             if self.agent(email) is None:  # only agents can act on the notification by reply
@@ -461,7 +541,7 @@ class Settings(_Strict):
 
 def _resolve(base: Path, data: dict[str, Any]) -> dict[str, Any]:
     """Make relative paths (and a relative SQLite file) relative to the config's folder."""
-    for key in ("data_dir", "rules_dir", "templates_dir"):
+    for key in ("data_dir", "rules_dir", "templates_dir", "lifecycle_file"):
         value = data.get(key)
         if value is not None and not Path(str(value)).is_absolute():
             data[key] = str(base / str(value))
