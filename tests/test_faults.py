@@ -179,11 +179,20 @@ def test_enospc_over_smtp_becomes_a_ticket_once_space_returns_without_inbox_retr
             [item] = spool.list_inbox(session)
         assert item.state in ("queued", "processing") and item.attempts <= 1
 
-        listed = CliRunner().invoke(cli, ["--config", str(config), "inbox", "list"])
-        status = CliRunner().invoke(cli, ["--config", str(config), "status"])
-        assert "waiting until" in listed.output and "(ENOSPC, retry" in listed.output
-        assert "waiting: 1 mails after a temporary fault (ENOSPC 1)" in status.output
-        assert "Erika" not in listed.output + status.output
+        # the row waits 0.4 s between tries and is `processing` for a moment in between: look
+        # until both commands caught it waiting (they take longer than a wait under load)
+        def shown_waiting() -> bool:
+            listed = CliRunner().invoke(cli, ["--config", str(config), "inbox", "list"])
+            status = CliRunner().invoke(cli, ["--config", str(config), "status"])
+            outputs.append((listed.output, status.output))
+            return "waiting until" in listed.output and "waiting: 1 mails" in status.output
+
+        outputs: list[tuple[str, str]] = []
+        wait_for(shown_waiting, timeout=20)
+        listed, status = outputs[-1]
+        assert "waiting until" in listed and "(ENOSPC, retry" in listed
+        assert "waiting: 1 mails after a temporary fault (ENOSPC 1)" in status
+        assert "Erika" not in listed + status
 
         disk.free()
         wait_for(lambda: tickets(app), timeout=10)
