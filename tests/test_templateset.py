@@ -100,13 +100,33 @@ def test_check_reports_each_error_as_file_line_and_exits_1(
     assert len(lines) == 2  # one error, reported once (not once per mail that extends it)
 
 
-def test_check_lists_every_error_and_a_missing_mail(
+def test_a_mail_the_site_lacks_comes_from_the_shipped_templates(
     config: Path, tmp_path: Path, templates: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A site's copy made before an upgrade lacks the mails the upgrade added: serve and
+    `templates check` use the shipped ones (and say so) instead of refusing to start."""
+    (templates / "de" / "requester-waiting.txt.j2").unlink()
+    write(templates, "de/requester-received.txt.j2", "Eigener Text {{ ref }}\n")
+    code, out, err = run(capsys, config, "templates", "check")
+    assert code == 0 and err == ""
+    assert "shipped: de/requester-waiting.txt.j2" in out
+    renderer = check(Settings.model_validate({"templates_dir": str(templates)}))
+    assert "de/requester-waiting.txt.j2" in renderer.sources.borrowed
+    assert renderer.sources.files["de/requester-received.txt.j2"].startswith("Eigener Text")
+
+
+def test_check_lists_every_error_and_a_missing_mail(
+    config: Path, tmp_path: Path, templates: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     other = tmp_path / "candidate"
     shutil.copytree(templates, other)
     (other / "de" / "requester-waiting.txt.j2").unlink()
     write(other, "en/requester-solved.txt.j2", "{% if %}")
+    shipped_without_it = tmp_path / "shipped"
+    shutil.copytree(templates, shipped_without_it)
+    (shipped_without_it / "de" / "requester-waiting.txt.j2").unlink()
+    monkeypatch.setattr("gateway.packaged.templates_dir", lambda: shipped_without_it)
     code, _, err = run(capsys, config, "templates", "check", str(other))
     assert code == 1
     assert f"{other}/de/requester-waiting.txt.j2: missing: postdesk sends this mail" in err

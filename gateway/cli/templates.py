@@ -25,7 +25,14 @@ def templates_check(
     """Parse every template and render every mail of every language and layer against sample
     views; list every error as file:line: message."""
     renderer = checked_templates(command_settings(), directory)
-    typer.echo(f"ok: {len(renderer.sources.files)} template files, version {renderer.version}")
+    borrowed = renderer.sources.borrowed
+    own = len(renderer.sources.files) - len(borrowed)
+    typer.echo(f"ok: {own} template files, version {renderer.version}")
+    if borrowed:
+        typer.echo(f"note: {len(borrowed)} file(s) not in {renderer.root}; the shipped ones are "
+                   "used (copy them to edit):")
+        for relative in borrowed:
+            typer.echo(f"  shipped: {relative}")
 
 
 def checked_templates(settings: Settings, directory: Path | None = None) -> Renderer:

@@ -31,6 +31,7 @@ from jinja2 import BaseLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context as JinjaContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from gateway import packaged
 from gateway.config import Settings
 from gateway.errors import TemplateError
 
@@ -64,14 +65,37 @@ class _Resolved:
 @dataclass(frozen=True, slots=True)
 class Sources:
     """Every `*.j2` file below a templates root, read once: text by path relative to the root
-    (`de/requester-received.txt.j2`), and the files that could not be read."""
+    (`de/requester-received.txt.j2`), and the files that could not be read.
+
+    A site's own templates folder (a copy made by `init --site`) lacks the mails a later
+    version added; those files, and only those of the shipped layer (not `site/`, `queues/`),
+    are taken from the shipped templates and listed in `borrowed`, so an upgrade starts with
+    the site's edits kept and the new mails in the shipped wording."""
 
     root: Path
     files: Mapping[str, str]
     problems: tuple[TemplateError, ...] = ()
+    borrowed: tuple[str, ...] = ()
 
     @classmethod
-    def read(cls, root: Path) -> Sources:
+    def read(cls, root: Path, shipped: Path | None = None) -> Sources:
+        """The files below `root`, plus the shipped layer's files it lacks from `shipped`
+        (default: the packaged templates; none when `root` is that folder)."""
+        own = cls._read_tree(root)
+        shipped = packaged.templates_dir() if shipped is None else shipped
+        if not root.is_dir() or _same_folder(root, shipped):
+            return own
+        extra = cls._read_tree(shipped)
+        files = dict(own.files)
+        borrowed = []
+        for relative, text in extra.files.items():
+            if relative not in files and relative.split("/", 1)[0] not in ("site", "queues"):
+                files[relative] = text
+                borrowed.append(relative)
+        return cls(root, files, own.problems, tuple(borrowed))
+
+    @classmethod
+    def _read_tree(cls, root: Path) -> Sources:
         files: dict[str, str] = {}
         problems: list[TemplateError] = []
         for path in template_files(root):
@@ -97,6 +121,13 @@ class Sources:
         for relative in sorted(self.files):
             digest.update(f"{relative}\0{self.files[relative]}\0".encode())
         return digest.hexdigest()[:12]
+
+
+def _same_folder(one: Path, other: Path) -> bool:
+    try:
+        return one.resolve() == other.resolve()
+    except OSError:
+        return False
 
 
 def template_files(root: Path) -> list[Path]:
