@@ -89,6 +89,8 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column()
+    # when the ticket became `closed` (no reopen after it); deletion periods count from it
+    closed_at: Mapped[datetime | None] = mapped_column(index=True)
 
     articles: Mapped[list[Article]] = relationship(
         back_populates="ticket", order_by=lambda: article_order(), cascade="all, delete-orphan"

@@ -351,10 +351,15 @@ class TicketStore(Statements):
     def set_status(self, ticket: Ticket, status: str, *, actor: str, now: datetime) -> None:
         if ticket.status == status:
             return
-        self.add_event(ticket, actor=actor, kind="status", now=now, old=ticket.status, new=status)
+        old = ticket.status
+        self.add_event(ticket, actor=actor, kind="status", now=now, old=old, new=status)
         ticket.status = status
         ticket.updated_at = now
-        ticket.resolved_at = now if status in ("resolved", "closed") else None
+        if status not in ("resolved", "closed"):
+            ticket.resolved_at = None
+        elif ticket.resolved_at is None or old not in ("resolved", "closed"):
+            ticket.resolved_at = now  # closing a resolved ticket keeps when it was resolved
+        ticket.closed_at = now if status == "closed" else None
 
     # --- listing for the CLI -------------------------------------------------------------
 

@@ -114,6 +114,29 @@ def test_a_requester_reply_reopens_within_the_period_and_links_after_it(
         assert ctx.ticket is None and ctx.linked_ticket is ticket and ticket.status == "resolved"
 
 
+def test_a_reply_to_a_closed_ticket_opens_a_linked_one_even_within_the_period(
+    db: Database, settings: Settings
+) -> None:
+    """`closed` is final (auto-close after `resolved`): no reopen, whatever the reopen period."""
+    reply = parsed_mail(subject="Re: [LDS-1] Drucker")
+    with stage_context(db, settings, reply) as ctx:
+        ticket = open_ticket_row(ctx, status="closed", resolved_at=ctx.now - timedelta(hours=1))
+        thread.run(ctx)
+        assert ctx.ticket is None and ctx.linked_ticket is ticket and ticket.status == "closed"
+        assert [d.what for d in ctx.decisions] == ["new-linked"]
+
+
+def test_closing_keeps_when_the_ticket_was_resolved_and_notes_when_it_closed(
+    db: Database, settings: Settings
+) -> None:
+    with stage_context(db, settings, parsed_mail()) as ctx:
+        ticket = open_ticket_row(ctx, status="open")
+        ctx.store.set_status(ticket, "resolved", actor="cli", now=ctx.now)
+        later = ctx.now + timedelta(days=7)
+        ctx.store.set_status(ticket, "closed", actor="system", now=later)
+        assert ticket.resolved_at == ctx.now and ticket.closed_at == later
+
+
 def test_automatic_mail_and_pending_tickets(db: Database, settings: Settings) -> None:
     """An out-of-office answer never reopens; a requester's answer to `pending` opens it."""
     reply = parsed_mail(subject="Re: [LDS-1] Drucker")

@@ -75,6 +75,10 @@ def run(ctx: Context) -> None:
     )
     if ticket.status in ("resolved", "closed") and from_requester_side:
         resolved_at = ticket.resolved_at or ticket.updated_at
+        if ticket.status == "closed":  # closed is final: a later reply opens a linked ticket
+            ctx.linked_ticket = ticket
+            ctx.decide("thread", "new-linked", reason="ticket is closed", linked=ticket.ref)
+            return
         if ctx.now - resolved_at > timedelta(days=ctx.settings.tickets.reopen_days):
             ctx.linked_ticket = ticket
             ctx.decide(
