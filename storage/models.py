@@ -91,6 +91,19 @@ class Ticket(Base):
     resolved_at: Mapped[datetime | None] = mapped_column()
     # when the ticket became `closed` (no reopen after it); deletion periods count from it
     closed_at: Mapped[datetime | None] = mapped_column(index=True)
+    # SLA clocks (gateway.lifecycle.clocks; migration 0009): a running clock's due moment, None
+    # when it does not run (stopped, paused, or the queue's policy has none for the priority)
+    first_response_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    update_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    solution_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    first_responded_at: Mapped[datetime | None] = mapped_column()  # first relayed agent reply
+    update_started_at: Mapped[datetime | None] = mapped_column()  # last requester follow-up
+    solution_paused_at: Mapped[datetime | None] = mapped_column()  # pending/resolved since
+    solution_paused_minutes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sla_basis: Mapped[str | None] = mapped_column(String(120))  # "queue/priority" of the dues
+    # clock → "met" | "missed": copied into the anonymous statistics row on deletion
+    sla_outcome: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    status_changed_at: Mapped[datetime | None] = mapped_column()  # auto-close counts from it
 
     articles: Mapped[list[Article]] = relationship(
         back_populates="ticket", order_by=lambda: article_order(), cascade="all, delete-orphan"
@@ -339,4 +352,20 @@ class Blob(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SlaNotice(Base):
+    """A reminder or escalation sent for one run of a clock (its due moment), written in the
+    transaction that queues the mail: the unique key makes a second sender (a restart, another
+    instance) find it taken and send nothing."""
+
+    __tablename__ = "sla_notices"
+    __table_args__ = (UniqueConstraint("ticket_id", "clock", "kind", "due_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"),
+                                           index=True)
+    clock: Mapped[str] = mapped_column(String(20))  # first_response|update|solution|pending
+    kind: Mapped[str] = mapped_column(String(20))  # reminder | escalation
+    due_at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

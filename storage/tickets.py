@@ -51,6 +51,7 @@ _MESSAGE_REFS = cast(Table, MessageRef.__table__)
 _PARTICIPANTS = cast(Table, Participant.__table__)
 
 _TICKETS = cast(Table, Ticket.__table__)
+DUE_COLUMNS = (Ticket.first_response_due_at, Ticket.update_due_at, Ticket.solution_due_at)
 _INBOUND = cast(Table, InboundMessage.__table__)
 
 _ADD_TICKET = insert(_TICKETS).returning(*_TICKETS.c)
@@ -231,6 +232,7 @@ class TicketStore(Statements):
         priority: str = "normal",
         tags: Sequence[str] = (),
         pseudonyms: dict[str, Any] | None = None,
+        clocks: dict[str, Any] | None = None,
     ) -> Ticket:
         """Insert a new ticket with the next number. It comes back attached to the session
         (changes to it are saved at commit) without the unit-of-work flush an added object
@@ -255,6 +257,7 @@ class TicketStore(Statements):
                 "pseudonyms": dict(pseudonyms or {}),
                 "created_at": now,
                 "updated_at": now,
+                **(clocks or {}),  # SLA due moments (gateway.lifecycle.clocks.initial)
             },
         ).one()
         ticket = Ticket(**{_TICKET_ATTRIBUTES[name]: value for name, value in row._mapping.items()})
@@ -355,6 +358,7 @@ class TicketStore(Statements):
         self.add_event(ticket, actor=actor, kind="status", now=now, old=old, new=status)
         ticket.status = status
         ticket.updated_at = now
+        ticket.status_changed_at = now  # auto-close counts days in a status from here
         if status not in ("resolved", "closed"):
             ticket.resolved_at = None
         elif ticket.resolved_at is None or old not in ("resolved", "closed"):
@@ -423,6 +427,8 @@ class TicketFilter:
     owner: str | None = None
     unassigned: bool = False
     search: str | None = None
+    due_before: datetime | None = None  # a running SLA clock is due before this moment
+    overdue_at: datetime | None = None  # a running SLA clock was due at this moment (--overdue)
 
     def conditions(self) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
@@ -434,6 +440,9 @@ class TicketFilter:
             where.append(Ticket.owner == self.owner)
         if self.unassigned:
             where.append(Ticket.owner.is_(None))
+        for moment in (self.due_before, self.overdue_at):
+            if moment is not None:
+                where.append(or_(*(column < moment for column in DUE_COLUMNS)))
         if self.search:
             in_body = select(Article.ticket_id).where(
                 Article.body.icontains(self.search, autoescape=True)
@@ -448,6 +457,27 @@ class TicketFilter:
                     Ticket.id.in_(in_attachment))
             )
         return where
+
+
+def sla_due(ticket: Ticket) -> dict[str, str | None]:
+    """The running SLA clocks' due moments (None: the clock does not run) and their outcome."""
+    return {
+        "first_response_due_at": _iso(ticket.first_response_due_at),
+        "update_due_at": _iso(ticket.update_due_at),
+        "solution_due_at": _iso(ticket.solution_due_at),
+        **{f"{clock}_outcome": outcome for clock, outcome in (ticket.sla_outcome or {}).items()},
+    }
+
+
+def next_due(ticket: Ticket) -> datetime | None:
+    """The earliest due moment of the ticket's running SLA clocks."""
+    dues = [d for d in (ticket.first_response_due_at, ticket.update_due_at,
+                        ticket.solution_due_at) if d is not None]
+    return min(dues) if dues else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def ticket_attachments(ticket: Ticket) -> list[Attachment]:
@@ -482,6 +512,7 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "created_at": ticket.created_at.isoformat(),
         "updated_at": ticket.updated_at.isoformat(),
         "tags": list(ticket.tags or []),
+        "sla": sla_due(ticket),
     }
 
 

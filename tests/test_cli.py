@@ -22,6 +22,7 @@ TICKET_KEYS = {
     "created_at",
     "updated_at",
     "tags",
+    "sla",  # SLA due moments and outcomes (issue 16)
 }
 ARTICLE_KEYS = {
     "kind",

@@ -14,9 +14,11 @@ from typing import Annotated
 import typer
 
 from gateway.cli import command_database, command_settings, echo_json
-from gateway.cli.view import Clock, detail_text, size_text, ticket_status
+from gateway.cli.view import Clock, detail_text, local_moment, size_text, ticket_status
 from gateway.config import Settings
 from gateway.errors import NotFoundError, PostdeskError
+from gateway.lifecycle import clocks
+from gateway.lifecycle.clocks import Lifecycle
 from gateway.pipeline import actions
 from gateway.secrets import Keys, derive, load_secret
 from storage.blobs import BlobMissing, open_store
@@ -27,6 +29,7 @@ from storage.states import TICKET_STATUSES
 from storage.tickets import (
     TicketFilter,
     TicketStore,
+    next_due,
     ticket_attachments,
     ticket_detail,
     ticket_summary,
@@ -49,26 +52,38 @@ def tickets_list(
         typer.Option(help="Text in the subject, a stored article or an attachment's text "
                      "(any case)."),
     ] = None,
+    overdue: Annotated[
+        bool, typer.Option("--overdue", help="Only tickets with an SLA clock past due.")
+    ] = False,
+    due_before: Annotated[
+        str | None,
+        typer.Option("--due-before", help="Only tickets with an SLA clock due before this "
+                     "local time (YYYY-MM-DD or 'YYYY-MM-DD HH:MM')."),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 50,
     show_all: Annotated[bool, typer.Option("--all", help="Show every match.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """List tickets, newest first."""
     unassigned = owner is not None and owner.strip().lower() == "none"
+    settings = command_settings()
+    zone = settings.service.timezone
     filters = TicketFilter(
+        due_before=local_moment(due_before, zone) if due_before is not None else None,
+        overdue_at=utcnow() if overdue else None,
         status=ticket_status(status) if status is not None else None,
         queue=queue,
         owner=None if owner is None or unassigned else owner.strip().lower(),
         unassigned=unassigned,
         search=search or None,
     )
-    settings = command_settings()
     with command_database(settings).reading() as session:
         store = TicketStore(session)
         tickets = store.list_tickets(filters, limit=None if show_all else limit)
         rows = [ticket_summary(t) for t in tickets]
         more = 0 if show_all or len(rows) < limit else store.count_tickets(filters) - len(rows)
         updated = [t.updated_at for t in tickets]
+        dues = [next_due(t) for t in tickets]
     footer = f"{more} more — use --limit/--all" if more else ""
     if as_json:
         echo_json(rows)
@@ -81,12 +96,13 @@ def tickets_list(
     clock = Clock(settings.service.timezone)
     typer.echo(
         f"{'REF':<12} {'STATUS':<9} {'QUEUE':<16} {'OWNER':<24} {'PRIO':<7} "
-        f"{'UPDATED':<16}  SUBJECT"
+        f"{'UPDATED':<16}  {'DUE':<16}  SUBJECT"
     )
-    for row, moment in zip(rows, updated, strict=True):
+    for row, moment, due in zip(rows, updated, dues, strict=True):
         typer.echo(
             f"{row['ref']:<12} {row['status']:<9} {row['queue'] or '-':<16} "
-            f"{row['owner'] or '-':<24} {row['priority']:<7} {clock(moment)}  {row['subject']}"
+            f"{row['owner'] or '-':<24} {row['priority']:<7} {clock(moment)}  "
+            f"{clock(due):<16}  {row['subject']}"
         )
     if footer:
         typer.echo(footer)
@@ -110,6 +126,10 @@ def tickets_show(
         article_times = [clock(a.created_at) for a in ticket.articles]
         event_times = [clock(e.created_at) for e in events]
         created, updated = clock(ticket.created_at), clock(ticket.updated_at)
+        dues = [(name, clock(getattr(ticket, f"{clock_name}_due_at")))
+                for name, clock_name in (("first response", "first_response"),
+                                         ("next update", "update"), ("solution", "solution"))]
+        outcome = dict(ticket.sla_outcome or {})
     if as_json:
         echo_json(data)
         return
@@ -119,6 +139,8 @@ def tickets_show(
         f"{data['owner'] or '-'}  priority {data['priority']}  requester {data['requester']}"
     )
     typer.echo(f"created {created}  updated {updated}")
+    typer.echo("due     " + "  ".join(f"{name} {moment}" for name, moment in dues)
+               + ("  (" + detail_text(outcome) + ")" if outcome else ""))
     number = 0
     for index, (article, moment) in enumerate(zip(data["articles"], article_times, strict=True)):
         typer.echo(
@@ -272,6 +294,7 @@ def _act(settings: Settings, ref: str, action: Callable[..., actions.Notify],
         ticket = _ticket(store, ref)
         now = utcnow()
         notify = action(store, ticket, value, actor=_actor(), now=now)
+        clocks.refresh(Lifecycle.load(settings), ticket, now)  # pause, resume or stop clocks
         _queue_mails(settings, store, ticket, notify, now)
         return ticket.ref
 

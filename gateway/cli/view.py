@@ -62,3 +62,16 @@ def size_text(size: int) -> str:
     if size < 1024 * 1024:
         return f"{size / 1024:.1f} KB"
     return f"{size / 1024 / 1024:.1f} MB"
+
+
+def local_moment(value: str, timezone: str) -> datetime:
+    """`2026-11-16` or `2026-11-16 11:00` (local time in `timezone`) → an aware datetime; else
+    a one-line error."""
+    text = value.strip()
+    for pattern in (TIME_FORMAT, "%Y-%m-%dT%H:%M", "%Y-%m-%d"):
+        try:
+            parsed = datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+        return parsed.replace(tzinfo=ZoneInfo(timezone))
+    raise PostdeskError(f"not a time: {value!r}; use YYYY-MM-DD or 'YYYY-MM-DD HH:MM'")

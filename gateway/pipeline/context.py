@@ -19,6 +19,7 @@ from gateway.pipeline.scope import SenderRole
 if TYPE_CHECKING:
     from gateway.agents.commands import CommandBlock, CommandError
     from gateway.config import Settings
+    from gateway.lifecycle.clocks import Lifecycle
     from gateway.outgoing.letters import Letters
     from gateway.redaction import Analysis, Redactor
     from gateway.routing.ruleset import RouteDecision, Ruleset
@@ -140,6 +141,7 @@ class Services:
     # keys of former server secrets (a rotation): they only look up, never make
     previous_pseudonym_keys: tuple[bytes, ...] = ()
     previous_proof_keys: tuple[bytes, ...] = ()
+    lifecycle: Lifecycle | None = None  # SLA policies and calendars; None: no clocks run
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from gateway import logs
+from gateway.lifecycle import clocks
 from gateway.mail.model import MailAttachment
 from gateway.outgoing.letters import STATUS_TEMPLATES
 from gateway.pipeline import disclosure
@@ -119,6 +120,8 @@ def _relay(ctx: Context, agent: str) -> None:
         )
         if relayed.made:
             ctx.decide("notify", "relayed")
+            if ctx.services.lifecycle is not None:  # first response and update clocks stop
+                clocks.answered(ctx.services.lifecycle, ticket, ctx.now)
         else:  # over a cap, or no mail can go to the requester: the words stay, as a note
             if ctx.article is not None:
                 ctx.store.set_article_kind(ctx.article, "note")

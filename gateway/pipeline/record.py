@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import logs
+from gateway.lifecycle import clocks
 from gateway.mail import threadindex
 from gateway.mail.model import Address
 from gateway.pipeline.context import Context, SenderRole
@@ -62,6 +63,8 @@ def _open_ticket(ctx: Context, rows: _Rows) -> Ticket:
         priority=(route.priority or "normal") if route is not None else "normal",
         tags=list(route.tags) if route is not None else [],
         pseudonyms=ctx.pseudonyms,  # keyed hashes and numbers, never names
+        clocks=_clocks(ctx, route.queue if route is not None else None,
+                       (route.priority or "normal") if route is not None else "normal"),
     )
     ctx.ticket_is_new = True
     rows.participants.append((mail.from_.email, "requester"))
@@ -84,6 +87,26 @@ def _open_ticket(ctx: Context, rows: _Rows) -> Ticket:
             team=route.team,  # who may act on the ticket while nobody owns it (agentscope)
         )
     return ticket
+
+
+def _clocks(ctx: Context, queue: str | None, priority: str) -> dict[str, Any] | None:
+    """A new ticket's SLA due moments, written with its INSERT."""
+    lifecycle = ctx.services.lifecycle
+    if lifecycle is None:
+        return None
+    return clocks.initial(lifecycle, queue=queue, priority=priority, now=ctx.now)
+
+
+def _keep_clocks(ctx: Context, ticket: Ticket) -> None:
+    """A requester's follow-up restarts the update clock; status, queue or priority changes
+    (commands, reopening) pause, resume or recompute the others."""
+    lifecycle = ctx.services.lifecycle
+    if lifecycle is None:
+        return
+    if (not ctx.ticket_is_new and ctx.sender_role == SenderRole.REQUESTER
+            and ctx.automatic_reason is None):
+        clocks.requester_wrote(lifecycle, ticket, ctx.now)
+    clocks.refresh(lifecycle, ticket, ctx.now)
 
 
 def _agents_to_notify(ctx: Context, ticket: Ticket) -> None:
@@ -180,6 +203,7 @@ def run(ctx: Context) -> None:
         _copied_in(ctx, ticket, rows)
     if ctx.pseudonyms is not None and ctx.pseudonyms != ticket.pseudonyms:
         ticket.pseudonyms = dict(ctx.pseudonyms)  # keyed hashes and numbers, never names
+    _keep_clocks(ctx, ticket)
     ctx.store.touch(ticket, ctx.now)  # updated_at, with the changes above in one UPDATE
     _agents_to_notify(ctx, ticket)
     if ctx.redactions:

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from gateway import logs, pipeline
 from gateway.config import Settings, default_instance_id
 from gateway.errors import PrepareFailed, Stop
+from gateway.lifecycle.clocks import Lifecycle
 from gateway.outgoing.letters import ActiveTemplates, Letters, Renderer, letterhead
 from gateway.pipeline import faults
 from gateway.pipeline.context import Context, IncomingMail, PreparedMail, Services
@@ -139,8 +140,11 @@ class Worker:
         templates: ActiveTemplates,
         name: str | None = None,
         preparer: Preparer | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         self.settings = settings
+        # queue policies and calendars for the SLA clocks (a broken policy file stops the start)
+        self.lifecycle = lifecycle if lifecycle is not None else Lifecycle.load(settings)
         self.db = db
         self.blobs = blobs
         # the instance id: claims are made, renewed and settled under it
@@ -406,6 +410,7 @@ class Worker:
             proof_key=self.proof_key,
             previous_pseudonym_keys=self.previous_keys[0],
             previous_proof_keys=self.previous_keys[1],
+            lifecycle=self.lifecycle,
         )
         ctx = Context(services=services, inbox=item, prepared=prepared, now=utcnow(),
                       decisions=list(prepared.decisions), stage=prepared.stage,
