@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Protocol
 from gateway import logs
 from gateway.config import Settings
 from gateway.outgoing import outbox
+from gateway.outgoing.letters import Letters
 from gateway.outgoing.senders import Sender
 from gateway.pipeline.worker import Worker
 from storage.engine import Database
+from storage.tickets import TicketStore
 
 if TYPE_CHECKING:
     from gateway.intake.poller import MailboxPoller
@@ -106,3 +108,31 @@ def guarded(job_name: str, app: JobParts, job: Callable[[JobParts], None]) -> No
         job(app)
     except Exception as exc:
         logs.event("job.failed", logging.ERROR, job=job_name, error=type(exc).__name__)
+
+
+def _letters(app: JobParts) -> Callable[[TicketStore], Letters]:
+    """The mail service of one job transaction: the templates in force, the agents' proof key."""
+    return lambda store: Letters(app.settings, app.worker.renderer, store,
+                                 proof_key=app.worker.proof_key)
+
+
+def sla_reminders(app: JobParts) -> None:
+    """SLA reminders and escalations that are due (gateway.lifecycle.reminders); the outbox
+    is woken when mail was queued."""
+    from gateway.lifecycle import reminders
+    from storage.models import utcnow
+
+    report = reminders.run(app.db, app.settings, app.worker.lifecycle, _letters(app),
+                           now=utcnow())
+    if report.mails:
+        app.worker.mail_queued.set()
+
+
+def auto_close(app: JobParts) -> None:
+    """Pending tickets reminded and resolved, resolved ones closed (gateway.lifecycle.autoclose)."""
+    from gateway.lifecycle import autoclose
+    from storage.models import utcnow
+
+    report = autoclose.run(app.db, app.worker.lifecycle, _letters(app), now=utcnow())
+    if report.reminded or report.resolved:
+        app.worker.mail_queued.set()

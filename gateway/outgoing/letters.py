@@ -39,14 +39,18 @@ from gateway.outgoing.views import (
     NEW_LINKED,
     NOTIFICATION,
     ORIGINAL,
+    PENDING_REMINDER,
     RECEIVED,
     REOPENED,
+    SLA_ESCALATION,
+    SLA_REMINDER,
     STATUS_TEMPLATES,
     acknowledgement_view,
     agent_view,
     notification_view,
     original_view,
     requester_mail_view,
+    sla_view,
 )
 from storage.autoreplies import AutoReplies
 from storage.models import Ticket
@@ -54,7 +58,8 @@ from storage.outbox import Outbox
 from storage.tickets import TicketStore
 
 # The pipeline's one door into gateway.outgoing: what it names is re-exported here.
-__all__ = ["NEW_LINKED", "ORIGINAL", "RECEIVED", "REOPENED", "STATUS_TEMPLATES",
+__all__ = ["NEW_LINKED", "ORIGINAL", "PENDING_REMINDER", "RECEIVED", "REOPENED",
+           "SLA_ESCALATION", "SLA_REMINDER", "STATUS_TEMPLATES",
            "ActiveTemplates", "Letterhead", "Letters", "Posted", "Renderer", "letterhead"]
 
 Outcome = Literal["queued", "quarantined", "rate-limited", "cannot-compose"]
@@ -223,6 +228,23 @@ class Letters:
         )
         return self._post(ticket, template, language, view, envelope, now=now,
                           count=self._cap("warning", ticket, [agent], template, now))
+
+    def sla_notice(
+        self, ticket: Ticket, agent: str, template: str, *, clock: str, due_at: datetime,
+        now: datetime,
+    ) -> Posted:
+        """An SLA reminder or escalation (views.SLA_NOTICES) to an agent. Not capped: the job
+        sends each at most once per clock run (storage.sla.claim)."""
+        language = self._agent_language(agent)
+        owner = self.settings.agent(ticket.owner) if ticket.owner else None
+        view = sla_view(self.settings, ticket, agent, language, clock=clock, due_at=due_at,
+                        owner_name=owner.name if owner else ticket.owner)
+        envelope = _Envelope(
+            to=[self._agent_address(agent)], cc=[], in_reply_to=None, references=[],
+            thread_index=None, automatic=True,
+        )
+        return self._post(ticket, template, language, view, envelope, now=now,
+                          count=lambda: [])
 
     def original_copy(
         self,

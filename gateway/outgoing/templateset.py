@@ -34,7 +34,8 @@ from gateway.outgoing.views import (
 from gateway.reloading import Reloading, State, files_fingerprint
 from storage.models import Ticket
 
-REQUIRED = (*ACKNOWLEDGEMENTS, NOTIFICATION, ORIGINAL, *AGENT_REPLIES, *REQUESTER_MAILS)
+REQUIRED = (*ACKNOWLEDGEMENTS, NOTIFICATION, ORIGINAL, *AGENT_REPLIES, *REQUESTER_MAILS,
+            *views.SLA_NOTICES)
 """The mails the code itself sends: each must exist in the default language."""
 
 _SAMPLE_TIME = datetime(2026, 3, 2, 8, 15, tzinfo=UTC)
@@ -148,6 +149,10 @@ def sample_views(settings: Settings, name: str, language: str) -> list[dict[str,
                 extra["owner_name"] = "Ben Müller" if full else None
                 extra["team"] = "it" if full else None
             view = views.agent_view(settings, ticket, agent, language, **extra)
+        elif name in views.SLA_NOTICES:
+            view = views.sla_view(settings, ticket, agent, language,
+                                  clock="first_response" if full else "solution",
+                                  due_at=_SAMPLE_TIME, owner_name="Ben Müller" if full else None)
         elif name in REQUESTER_MAILS:
             view = views.requester_mail_view(
                 settings, ticket, language, automatic=not full,

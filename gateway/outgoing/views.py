@@ -26,7 +26,10 @@ AGENT_REPLIES = (
     "agent-unverified", "agent-command-error", "agent-reply-held", "agent-not-in-charge",
 )
 STATUS_TEMPLATES = {"resolved": "requester-solved", "pending": "requester-waiting"}
-REQUESTER_MAILS = ("requester-agent-reply", "requester-assigned", *STATUS_TEMPLATES.values())
+PENDING_REMINDER = "requester-pending-reminder"
+"""A friendly reminder to a requester whose `pending` ticket waits for their answer."""
+REQUESTER_MAILS = ("requester-agent-reply", "requester-assigned", *STATUS_TEMPLATES.values(),
+                   PENDING_REMINDER)
 """Mail to the requester on an agent's behalf: relayed replies and status mails."""
 
 
@@ -58,6 +61,26 @@ def agent_view(
         "agent_name": member.name if member else agent,
         "marker": marker(ticket),
         **extra,
+    }
+
+
+SLA_REMINDER = "agent-sla-reminder"
+SLA_ESCALATION = "agent-sla-escalation"
+SLA_NOTICES = (SLA_REMINDER, SLA_ESCALATION)
+"""Mail to agents about an SLA clock: its reminder share is used up, or it has passed."""
+
+
+def sla_view(
+    settings: Settings, ticket: Ticket, agent: str, language: str, *, clock: str,
+    due_at: datetime, owner_name: str | None,
+) -> dict[str, Any]:
+    """What an SLA reminder or escalation shows: which clock (first_response, update,
+    solution), when it is (was) due, and who owns the ticket (None: nobody)."""
+    return {
+        **agent_view(settings, ticket, agent, language),
+        "clock": clock,
+        "due_at": due_at,
+        "owner_name": owner_name,
     }
 
 
