@@ -257,7 +257,7 @@ def test_two_instances_send_each_reminder_once(sla_settings: Settings) -> None:
         try:
             barrier.wait()
             reports.append(remind(instance, now))
-        except BaseException as exc:  # noqa: BLE001 — reported by the test below
+        except BaseException as exc:  # reported by the test below
             errors.append(exc)
 
     for now in (local(2026, 11, 16, 10, 0), local(2026, 11, 16, 11, 0)):
