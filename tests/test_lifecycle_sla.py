@@ -288,3 +288,27 @@ def test_notices_are_unique_per_clock_run(app: App) -> None:
                              due_at=due, now=now)
         assert sla.claim(session, found, clock="first_response", kind="reminder",
                          due_at=due + timedelta(hours=2), now=now)  # a new run: a new due
+
+
+def test_cli_lists_overdue_tickets_and_shows_due_times(
+    app: App, sla_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from gateway.cli import main
+    from tests.helpers import write_config
+
+    late = new_ticket(app, local(2026, 11, 13, 15, 0))
+    new_ticket(app, datetime.now(BERLIN) + timedelta(days=30))  # due long after now
+    config = write_config(tmp_path / "config.yaml", sla_settings)
+    assert main(["--config", str(config), "tickets", "list", "--overdue", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [t["ref"] for t in listed] == [ticket(app, late).ref]
+    assert listed[0]["sla"]["first_response_due_at"].startswith("2026-11-16T10:00")  # UTC
+    assert main(["--config", str(config), "tickets", "list", "--due-before",
+                 "2026-11-16 11:01"]) == 0
+    out = capsys.readouterr().out
+    assert "DUE" in out and "2026-11-16 11:00" in out and out.count("LDS-") == 1
+    assert main(["--config", str(config), "tickets", "show", ticket(app, late).ref]) == 0
+    assert "first response 2026-11-16 11:00" in capsys.readouterr().out
+    assert main(["--config", str(config), "tickets", "list", "--due-before", "morgen"]) == 1
