@@ -96,13 +96,13 @@ def tickets_list(
     clock = Clock(settings.service.timezone)
     typer.echo(
         f"{'REF':<12} {'STATUS':<9} {'QUEUE':<16} {'OWNER':<24} {'PRIO':<7} "
-        f"{'UPDATED':<16}  {'DUE':<16}  SUBJECT"
+        f"{'DUE':<16} {'UPDATED':<16}  SUBJECT"
     )
     for row, moment, due in zip(rows, updated, dues, strict=True):
         typer.echo(
             f"{row['ref']:<12} {row['status']:<9} {row['queue'] or '-':<16} "
-            f"{row['owner'] or '-':<24} {row['priority']:<7} {clock(moment)}  "
-            f"{clock(due):<16}  {row['subject']}"
+            f"{row['owner'] or '-':<24} {row['priority']:<7} {clock(due):<16} "
+            f"{clock(moment)}  {row['subject']}"
         )
     if footer:
         typer.echo(footer)
