@@ -73,7 +73,8 @@ def subject_tickets(session: Session, email: str) -> list[SubjectTicket]:
         rows = session.execute(
             select(Participant.email, Participant.role).where(Participant.ticket_id == ticket.id)
         )
-        found.append(SubjectTicket(ticket, roles[ticket.id], events, dict(rows.tuples())))
+        parties = {email: role for email, role in rows}
+        found.append(SubjectTicket(ticket, roles[ticket.id], events, parties))
     return found
 
 
