@@ -73,8 +73,8 @@ def subject_tickets(session: Session, email: str) -> list[SubjectTicket]:
         rows = session.execute(
             select(Participant.email, Participant.role).where(Participant.ticket_id == ticket.id)
         )
-        parties = {email: role for email, role in rows}
-        found.append(SubjectTicket(ticket, roles[ticket.id], events, parties))
+        party_roles = {email: role for email, role in rows}
+        found.append(SubjectTicket(ticket, roles[ticket.id], events, party_roles))
     return found
 
 
