@@ -138,16 +138,21 @@ def test_the_zip_holds_all_of_one_requesters_tickets_and_nothing_of_the_other(
 def test_a_ticket_where_the_person_is_only_copied_in_shows_their_part_only(
     service: App, run: Run, tmp_path: Path
 ) -> None:
-    deliver(service, mail(f"{UTE_NAME} <{UTE}>", UTE_SUBJECT, {"bescheid.bin": UTE_FILE},
-                          cc=f"{KARL_NAME} <{KARL}>"))
+    named = mail(f"{UTE_NAME} <{UTE}>", "Frage", {})
+    named.replace_header("To", f"servicedesk@example.org, {KARL_NAME} <{KARL}>")
+    send(service.settings, mail(f"{UTE_NAME} <{UTE}>", UTE_SUBJECT, {"bescheid.bin": UTE_FILE},
+                                cc=f"{KARL_NAME} <{KARL}>"))
+    send(service.settings, named, rcpt=["servicedesk@example.org"])  # he got it from her
+    wait_for(lambda: settled(service, 2), timeout=240)
     with service.db.session() as session:
         assert session.scalar(select(Participant.role).where(Participant.email == KARL)) == "cc"
     out = tmp_path / "karl.zip"
     code, _, err = run("requester", "export", KARL, "-o", str(out))
     assert code == 0, err
     files = archive(out)
-    [ticket] = exported(files)["tickets"]
-    assert ticket["role"] == "cc"
+    ticket, mentioned = exported(files)["tickets"]
+    assert ticket["role"] == "cc" and mentioned["role"] == "mentioned"
+    assert {a["content"] for a in mentioned["articles"]} == {"withheld"}
     assert "events" not in ticket and "participants" not in ticket
     articles = ticket["articles"]  # her mail, and the acknowledgement she (and he) got
     assert {a["content"] for a in articles} == {"withheld"}
@@ -156,7 +161,8 @@ def test_a_ticket_where_the_person_is_only_copied_in_shows_their_part_only(
     assert not [name for name in files if "/anhaenge/" in name or "/originale/" in name]
     files.pop("auskunft.json")  # holds her ticket's subject (Karl got that mail), nothing else
     assert_nothing_of_ute(files)
-    assert_nothing_of_ute({"json": json.dumps(ticket).replace(UTE_SUBJECT, "").encode()})
+    text = json.dumps([ticket, mentioned]).replace(UTE_SUBJECT, "")
+    assert_nothing_of_ute({"json": text.encode()})
 
 
 def test_an_existing_file_is_kept_unless_forced_and_errors_are_one_line(
