@@ -57,6 +57,8 @@ def test_postdesk_help_imports_no_command_module() -> None:
         ("gateway.cli.queues", ("jinja2", "presidio_analyzer", "gateway.app")),
         ("gateway.cli.report", ("jinja2", "presidio_analyzer", "gateway.app")),
         ("gateway.cli.rules", ("jinja2", "presidio_analyzer", "gateway.app")),
+        ("gateway.cli.requester", ("jinja2", "presidio_analyzer", "gateway.app")),
+        ("gateway.cli.audit", ("jinja2", "presidio_analyzer", "gateway.app")),
         # the clients load only once the mailbox is known to be configured
         ("gateway.cli.mailboxes", ("exchangelib", "msal", "httpx", "sqlalchemy")),
     ],

@@ -56,6 +56,10 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("templates", "gateway.cli.templates", "Check the mail templates."),
     ("secrets", "gateway.cli.secrets",
      "The server secret: re-encrypt stored mail and attachments after a rotation."),
+    ("requester", "gateway.cli.requester",
+     "A data subject's requests: export (and erase) what is stored about an address."),
+    ("audit", "gateway.cli.audit:audit",
+     "The audit trail: who saw which original, who changed what (newest first)."),
 )
 
 
