@@ -177,10 +177,13 @@ def test_resolve_needs_a_valid_form_token_and_origin(app: App, ticket: str) -> N
     cross = client.post(f"/s/{token}/resolve", data={"form_token": ft},
                         headers={"Origin": "https://evil.example.com"})
     assert cross.status_code == 403
+    cross = client.post(f"/s/{token}/resolve", data={"form_token": ft},
+                        headers={"Origin": "null", "Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 403 and "Formular abgelaufen" in cross.text
     with app.db.reading() as session:
         assert session.scalars(select(Ticket.status)).one() == "new"
-    done = client.post(f"/s/{token}/resolve", data={"form_token": ft},
-                       headers={"Origin": PUBLIC}, follow_redirects=False)
+    done = client.post(f"/s/{token}/resolve", data={"form_token": ft}, follow_redirects=False,
+                       headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
     assert done.status_code == 303 and done.headers["location"].endswith("?done=resolved")
     with app.db.reading() as session:
         assert session.scalars(select(Ticket.status)).one() == "resolved"

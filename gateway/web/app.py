@@ -44,6 +44,17 @@ NOT_FOUND = ("<!DOCTYPE html>\n<html lang=\"de\"><head><meta charset=\"utf-8\">"
              "<p>Diese Seite gibt es nicht. – This page does not exist.</p>"
              "</main></body></html>\n")
 
+ERRORS = {code: ("<!DOCTYPE html>\n<html lang=\"de\"><head><meta charset=\"utf-8\">"
+                 f"<title>{title}</title></head><body><main><h1>{title}</h1><p>{text}</p>"
+                 "</main></body></html>\n")
+          for code, title, text in (
+              (403, "Formular abgelaufen – Form expired",
+               "Bitte öffnen Sie den Link aus Ihrer E-Mail erneut und senden Sie das Formular "
+               "noch einmal. – Please open the link from your email again and resend the form."),
+              (429, "Zu viele Anfragen – Too many requests",
+               "Bitte versuchen Sie es in einer Minute noch einmal. – Please try again in a "
+               "minute."))}
+
 
 @dataclass
 class WebParts:
@@ -117,6 +128,9 @@ async def _plain_error(_request: Request, exc: Exception) -> Response:
     code = exc.status_code if isinstance(exc, HTTPException) else 500
     if code in (404, 405):
         return HTMLResponse(NOT_FOUND, status_code=404)
+    if code in ERRORS:
+        headers = {"Retry-After": "60"} if code == 429 else None
+        return HTMLResponse(ERRORS[code], status_code=code, headers=headers)
     return PlainTextResponse(f"{code}\n", status_code=code)
 
 
@@ -200,7 +214,9 @@ class _Site:
         if not self.parts.limits.posts.allow(token):
             logs.event("web.rate-limited", kind="post")
             raise HTTPException(429)
-        if not security.origin_allowed(request.headers.get("origin"), self.web.public_url):
+        if not security.origin_allowed(request.headers.get("origin"),
+                                       request.headers.get("sec-fetch-site"),
+                                       self.web.public_url):
             logs.event("web.refused", reason="origin")
             raise HTTPException(403)
         form = await request.form(max_files=0, max_fields=10, max_part_size=64 * 1024)

@@ -1,7 +1,8 @@
 """Security of the web surface: response headers on every answer (a CSP without inline script
 or style, no referrer, no framing, no sniffing, no caching of pages that hold a key), and the
 CSRF check of the status page's forms: a form token signed over the page's token and the time
-it was issued, plus the Origin header (when a browser sends one) against `web.public_url`."""
+it was issued, plus Origin and Sec-Fetch-Site (when a browser sends them) against
+`web.public_url`."""
 
 from __future__ import annotations
 
@@ -73,10 +74,15 @@ def _mac(key: bytes, page_token: str, issued: int) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
 
 
-def origin_allowed(origin: str | None, public_url: str) -> bool:
-    """A browser's Origin must be the public URL's; no Origin (an old browser, a script) is
-    left to the form token. 'null' (a sandboxed frame, a privacy setting) is refused."""
-    if origin is None:
+def origin_allowed(origin: str | None, fetch_site: str | None, public_url: str) -> bool:
+    """Refuse a form sent from another site: an Origin other than the public URL's, or a
+    browser's `Sec-Fetch-Site` saying cross-site or same-site. Under `Referrer-Policy:
+    no-referrer` browsers send `Origin: null` even for the page's own forms, and old browsers
+    or scripts send neither header: those are left to the form token, which only a holder of
+    the page's token can have."""
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return False
+    if origin is None or origin == "null":
         return True
     want = urlsplit(public_url)
     return origin.rstrip("/") == f"{want.scheme}://{want.netloc}"
