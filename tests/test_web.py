@@ -273,3 +273,20 @@ def test_internal_listener_healthz(app: App) -> None:
     client = TestClient(internal_app(app.db))
     assert client.get("/healthz").text == "ok\n"
     assert client.get("/s/anything").status_code == 404
+
+
+def test_expected_answer_in_business_terms(app: App, ticket: str) -> None:
+    from datetime import UTC, datetime
+
+    from gateway.web import words
+
+    due = datetime(2026, 11, 19, 10, 0, tzinfo=UTC)
+    now = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
+    assert words.due(due, "de", "Europe/Berlin", now) == "bis Donnerstag, 19.11., 11:00 Uhr"
+    assert words.due(due, "en", "Europe/Berlin", now) == "by Thursday, 19 Nov, 11:00"
+    with app.db.session() as session:
+        row = TicketStore(session).by_ref(ticket)
+        assert row is not None
+        row.status, row.first_response_due_at = "open", due
+    html = client_for(app).get(f"/s/{token_of(app, ticket)}").text
+    assert "Antwort voraussichtlich" in html and "Donnerstag, 19.11." in html
