@@ -414,6 +414,45 @@ class MetricsSettings(_Strict):
     port: int = Field(9464, ge=0, le=65535)  # 0: any free port (tests)
 
 
+class Listener(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)  # 0: any free port (tests)
+
+
+class WebRateLimit(_Strict):
+    """Requests per minute to the status page (gateway.web.ratelimit), counted in the memory
+    of each instance: behind a load balancer with N instances, up to N times as many."""
+
+    per_token_per_minute: int = Field(30, ge=1)
+    per_client_per_minute: int = Field(60, ge=1)
+    posts_per_token_per_hour: int = Field(10, ge=1)  # "Nachricht ergänzen" and "erledigt"
+
+
+class WebLook(_Strict):
+    """How the pages look: an authority's name, logo and colours (contrast is the site's
+    responsibility: keep text at 4.5:1 against its background, WCAG 2.1 AA)."""
+
+    logo: Path | None = None  # a PNG or SVG file, served as /static/logo
+    logo_alt: str = ""  # its text alternative (default: the service name)
+    primary_colour: str = Field("#004b87", pattern=r"^#[0-9a-fA-F]{6}$")  # header, links
+    header_text_colour: str = Field("#ffffff", pattern=r"^#[0-9a-fA-F]{6}$")
+
+
+class WebSettings(_Strict):
+    """The web surface of `serve` (off unless set): the requesters' status pages `/s/<token>`
+    on the public listener, and an internal listener (`/healthz`; reports mount there) that
+    must never face the internet. `public_url` is what links in mail point to."""
+
+    public_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")]
+    public: Listener = Listener(port=8080)
+    internal: Listener = Listener(port=8081)
+    # proxies whose X-Forwarded-For/-Proto are believed (addresses or "*"; none: not believed)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    service_name: str | None = None  # None: service.name
+    look: WebLook = WebLook()
+    rate_limit: WebRateLimit = WebRateLimit()
+
+
 class SecretSettings(_Strict):
     """The server secret (HMAC keys for placeholders and agent proof, the key that encrypts
     stored originals) comes from `key_env`; without it, from `key_file`, which `postdesk init`
@@ -458,6 +497,7 @@ class Settings(_Strict):
     exchange: ExchangeSettings | None = None  # EWS mailbox (Exchange Server on premises)
     graph: GraphSettings | None = None  # Microsoft Graph mailbox (Exchange Online)
     metrics: MetricsSettings | None = None  # off unless configured
+    web: WebSettings | None = None  # status pages (gateway.web); off unless configured
     # business calendars by name (SLA, auto-close); `default` always exists
     calendars: dict[str, CalendarSettings] = Field(
         default_factory=lambda: {"default": CalendarSettings()})
@@ -546,6 +586,12 @@ def _resolve(base: Path, data: dict[str, Any]) -> dict[str, Any]:
         value = data.get(key)
         if value is not None and not Path(str(value)).is_absolute():
             data[key] = str(base / str(value))
+    web = data.get("web")
+    look = web.get("look") if isinstance(web, dict) else None
+    logo = look.get("logo") if isinstance(look, dict) else None
+    if isinstance(web, dict) and isinstance(look, dict) and logo is not None \
+            and not Path(str(logo)).is_absolute():
+        data["web"] = {**web, "look": {**look, "logo": str(base / str(logo))}}
     secrets = data.get("secrets") or {}
     key_file = secrets.get("key_file", "var/secret.key")
     if not Path(str(key_file)).is_absolute():

@@ -106,6 +106,9 @@ class Keys:
     previous_fingerprints: tuple[str, ...] = ()
     previous_pseudonym: tuple[bytes, ...] = ()
     previous_proof: tuple[bytes, ...] = ()
+    # requesters' status-page links (gateway.outgoing.statuslink); no previous ones on purpose:
+    # rotating the secret revokes every link
+    status_link: bytes = b""
 
     @classmethod
     def load(cls, settings: Settings, *, create: bool = False) -> Keys:
@@ -120,7 +123,8 @@ class Keys:
                    derive(secret, "blob-address"),
                    tuple(derive(old, FINGERPRINT).hex() for old in previous),
                    tuple(derive(old, "pseudonyms") for old in previous),
-                   tuple(derive(old, "agent-proof") for old in previous))
+                   tuple(derive(old, "agent-proof") for old in previous),
+                   derive(secret, "status-link"))
 
 
 FINGERPRINT = "fingerprint"

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from multiprocessing.context import SpawnProcess
 
     from gateway.opshttp import OpsServer
+    from gateway.web.server import WebServer
 
 
 def serve(app: App, install_signals: bool = True) -> None:
@@ -45,6 +46,7 @@ class Service:
         self.runner: WorkerRunner | None = None
         self.ops: OpsServer | None = None  # with `metrics:` configured
         self.leadership: Leadership | None = None  # while it runs
+        self.web: dict[str, WebServer] = {}  # with `web:` configured: "public", "internal"
 
     def run(self, install_signals: bool = True) -> None:
         """Run intake, worker and scheduler until SIGTERM/SIGINT (or `stop_event`), holding
@@ -72,6 +74,13 @@ class Service:
             except BaseException:
                 intake.stop()
                 raise
+        try:
+            self._start_web(runner)
+        except BaseException:
+            intake.stop()
+            if ops is not None:
+                ops.stop()
+            raise
         # Rows this instance id left (a stable instance.id restarted) or whose instance is gone
         # or whose lease ran out; never the rows of a running instance.
         app.worker.recover(own=True, own_outbox=True)
@@ -111,11 +120,43 @@ class Service:
             stopping.join()
             if ops is not None:
                 ops.stop()
+            for server in self.web.values():
+                server.stop()
             outbox.stop()
             scheduler.shutdown(wait=True)
             leadership.stop()  # after the jobs: another instance may lead at once
             app.db.dispose()
             logs.event("serve.stopped")
+
+    def _start_web(self, runner: WorkerRunner) -> None:
+        """The status pages and the internal listener (gateway.web), if `web:` is set."""
+        web = self.app.settings.web
+        if web is None:
+            return
+        from gateway.web.app import WebParts, internal_app, public_app
+        from gateway.web.server import WebServer
+
+        app = self.app
+        parts = WebParts(
+            app.settings, app.db, app.keys.status_link, renderer=lambda: app.renderer,
+            lifecycle=lambda: app.worker.lifecycle, wake_worker=runner.wake.set,
+            wake_outbox=runner.mail_queued.set,
+        )
+        self.web = {
+            "public": WebServer("public", public_app(parts), web.public.host, web.public.port,
+                                web.trusted_proxies),
+            "internal": WebServer("internal", internal_app(app.db), web.internal.host,
+                                  web.internal.port),
+        }
+        started: list[WebServer] = []
+        try:
+            for server in self.web.values():
+                server.start()
+                started.append(server)
+        except BaseException:
+            for server in started:
+                server.stop()
+            raise
 
     def _ops(self, runner: WorkerRunner) -> OpsServer | None:
         """The /metrics and /healthz endpoint, if configured (`self.ops` while serving)."""

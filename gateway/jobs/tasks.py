@@ -113,7 +113,8 @@ def guarded(job_name: str, app: JobParts, job: Callable[[JobParts], None]) -> No
 def _letters(app: JobParts) -> Callable[[TicketStore], Letters]:
     """The mail service of one job transaction: the templates in force, the agents' proof key."""
     return lambda store: Letters(app.settings, app.worker.renderer, store,
-                                 proof_key=app.worker.proof_key)
+                                 proof_key=app.worker.proof_key,
+                                 status_key=app.worker.status_key)
 
 
 def sla_reminders(app: JobParts) -> None:

@@ -32,7 +32,7 @@ from gateway.mail import threadindex
 from gateway.mail.compose import ComposedMail, Letterhead, ascii_address, compose
 from gateway.mail.model import Address, MailAttachment
 from gateway.mail.original import Original
-from gateway.outgoing import limits
+from gateway.outgoing import limits, statuslink
 from gateway.outgoing.render import RenderedMail, Renderer
 from gateway.outgoing.templateset import ActiveTemplates
 from gateway.outgoing.views import (
@@ -120,11 +120,13 @@ class Letters:
         *,
         proof_key: bytes = b"",
         head: Letterhead | None = None,
+        status_key: bytes = b"",
     ) -> None:
         self.settings = settings
         self.templates = templates
         self.store = store
         self.proof_key = proof_key
+        self.status_key = status_key  # requesters' status-page links (outgoing.statuslink)
         self.head = head or letterhead(settings)
         self.outbox = Outbox(store.session)
         self.log = AutoReplies(store.session)
@@ -160,7 +162,8 @@ class Letters:
         """Tell a requester their mail arrived (received, reopened, new-linked or a rule's own
         template); kept on the ticket as a system article. Rate-limited per address."""
         view = acknowledgement_view(self.settings, ticket, language, received_at=received_at,
-                                    linked_ref=linked_ref, requester_name=recipient.name)
+                                    linked_ref=linked_ref, requester_name=recipient.name,
+                                    status_url=self._status_url(ticket, [recipient.email]))
         envelope = _Envelope(
             to=[recipient], cc=[], in_reply_to=in_reply_to,
             references=[*references, *([in_reply_to] if in_reply_to else [])],
@@ -287,10 +290,12 @@ class Letters:
         Cc'd parties, from the central address; an agent appears by display name only.
         Capped by `limits.requester`."""
         language = ticket.language or self.head.language
-        view = requester_mail_view(self.settings, ticket, language, automatic=automatic,
-                                   agent_name=agent_name, text=text, status_note=status_note)
         parties = self.store.participants(ticket)
         cc = [Address("", email) for email, role in sorted(parties.items()) if role == "cc"]
+        status_url = self._status_url(ticket, [ticket.requester, *(a.email for a in cc)])
+        view = requester_mail_view(self.settings, ticket, language, automatic=automatic,
+                                   agent_name=agent_name, text=text, status_note=status_note,
+                                   status_url=status_url)
         # only ids the requester has seen, never an agent notification's (it carries a token)
         seen = agentproof.scrub_references(self.store.message_ids(ticket))
         envelope = _Envelope(
@@ -406,6 +411,12 @@ class Letters:
              now: datetime) -> Callable[[], list[int] | None]:
         return lambda: limits.admit(self.settings, self.log, self.store, ticket, kind,
                                     recipients, mail=template, now=now)
+
+    def _status_url(self, ticket: Ticket, recipients: list[str]) -> str | None:
+        """The status-page link, when `web:` is configured and the requester is the mail's
+        only recipient (the link is the key to the page)."""
+        return statuslink.for_mail(self.settings, self.status_key, ticket.ref,
+                                   ticket.requester, recipients)
 
     def _agent_language(self, email: str) -> str:
         agent = self.settings.agent(email)

@@ -159,12 +159,14 @@ def sample_views(settings: Settings, name: str, language: str) -> list[dict[str,
                 agent_name="Anna Schmidt" if full else None,
                 text="Bitte starten Sie das Gerät neu.\n" if full else None,
                 status_note="solved" if full else None,
+                status_url="https://service.example.org/s/LDS-1042.sample" if full else None,
             )
         else:  # the acknowledgements, and any template a rule names (`then: {template: …}`)
             view = views.acknowledgement_view(
                 settings, ticket, language, received_at=_SAMPLE_TIME,
                 linked_ref="LDS-1000" if full else None,
                 requester_name="Erika Muster" if full else "",
+                status_url="https://service.example.org/s/LDS-1042.sample" if full else None,
             )
         samples.append(view)
     return samples

@@ -119,10 +119,13 @@ def original_view(
 def requester_mail_view(
     settings: Settings, ticket: Ticket, language: str, *, automatic: bool,
     agent_name: str | None, text: str | None, status_note: str | None,
+    status_url: str | None = None,
 ) -> dict[str, Any]:
-    """What a relayed reply or a status mail to the requester shows."""
+    """What a relayed reply or a status mail to the requester shows; `status_url`: the link to
+    the status page (None without `web:` or when the mail has Cc'd parties)."""
     return {
         **base_view(settings, ticket, language, automatic=automatic),
+        "status_url": status_url,
         "agent_name": agent_name or settings.service.name,
         "text": text or "",
         "status_note": status_note,
@@ -132,12 +135,13 @@ def requester_mail_view(
 
 def acknowledgement_view(
     settings: Settings, ticket: Ticket, language: str, *, received_at: datetime,
-    linked_ref: str | None, requester_name: str,
+    linked_ref: str | None, requester_name: str, status_url: str | None = None,
 ) -> dict[str, Any]:
     """What an acknowledgement (received, new-linked, reopened, or a rule's own template)
-    shows."""
+    shows; `status_url` as in requester_mail_view."""
     return {
         **base_view(settings, ticket, language, automatic=True),
+        "status_url": status_url,
         "created_at": ticket.created_at,
         "received_at": received_at,
         "linked_ref": linked_ref,

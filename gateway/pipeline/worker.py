@@ -168,6 +168,7 @@ class Worker:
         self.templates = templates
         self.pseudonym_key = keys.pseudonym
         self.proof_key = keys.proof
+        self.status_key = keys.status_link  # requesters' status-page links
         self.previous_keys = (keys.previous_pseudonym, keys.previous_proof)
         self.letterhead = letterhead(settings)
         self.metrics: Counters | None = None
@@ -403,7 +404,8 @@ class Worker:
             store=store,
             blobs=self.blobs.bound(session),  # a database store writes in this transaction
             letters=Letters(self.settings, self.templates.current(), store,
-                            proof_key=self.proof_key, head=self.letterhead),
+                            proof_key=self.proof_key, head=self.letterhead,
+                            status_key=self.status_key),
             # the rules that made PREPARE's decision, else those in force
             ruleset=prepared.ruleset if prepared.ruleset is not None else in_force,
             pseudonym_key=self.pseudonym_key,
