@@ -56,6 +56,10 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("templates", "gateway.cli.templates", "Check the mail templates."),
     ("secrets", "gateway.cli.secrets",
      "The server secret: re-encrypt stored mail and attachments after a rotation."),
+    ("retention", "gateway.cli.retention",
+     "Deletion periods: what is due, delete it, the deletion records."),
+    ("requester", "gateway.cli.erasure",
+     "Requests of a data subject: erase everything of an address."),
 )
 
 

@@ -47,6 +47,8 @@ def timed_jobs(app: JobParts, wake: Callable[[], None]) -> list[TimedJob]:
         TimedJob("retention", app.settings.jobs.retention_interval_seconds,
                  jobs.purge_originals, leader_only=True, start_now=True),
         TimedJob("inbox-lease", 60, jobs.recover_inbox, leader_only=False),
+        TimedJob("deletion", app.settings.jobs.deletion_interval_seconds,
+                 jobs.delete_expired, leader_only=True),
     ]
     for poller in mailbox_pollers(app):
         source = poller.client.source

@@ -13,6 +13,7 @@ from gateway.config import Settings
 from gateway.outgoing import outbox
 from gateway.outgoing.senders import Sender
 from gateway.pipeline.worker import Worker
+from storage.blobs import Blobs
 from storage.engine import Database
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ class JobParts(Protocol):
     def worker(self) -> Worker: ...
     @property
     def stop_event(self) -> threading.Event: ...
+    @property
+    def blobs(self) -> Blobs: ...
 
 
 OUTBOX_RUN = 100  # rows per `deliver_due` call, each run logged
@@ -106,3 +109,13 @@ def guarded(job_name: str, app: JobParts, job: Callable[[JobParts], None]) -> No
         job(app)
     except Exception as exc:
         logs.event("job.failed", logging.ERROR, job=job_name, error=type(exc).__name__)
+
+
+def delete_expired(app: JobParts) -> None:
+    """Delete the tickets whose deletion period (the queue policies' `retention`) is over,
+    each with its statistics row and deletion record (gateway.lifecycle.retention)."""
+    from gateway.lifecycle.policy import load_policies
+    from gateway.lifecycle.retention import run
+    from storage.models import utcnow
+
+    run(app.db, app.blobs, load_policies(app.settings), utcnow())
