@@ -21,6 +21,7 @@ be kept: the person's address is replaced, the text and attachments removed, the
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from sqlalchemy import ColumnElement, Text, cast, delete, func, or_, select, upd
 from sqlalchemy.orm import Session
 
 from storage.blobs import Blobs, DatabaseBlobStore
+from storage.engine import Database
 from storage.models import (
     Article,
     Attachment,
@@ -172,11 +174,14 @@ def pseudonymise_ticket(session: Session, ticket_id: int, address: str, placehol
 
 def forget_address(session: Session, address: str, placeholder: str) -> Counter[str]:
     """Take `address` out of every place left outside its own tickets: the party lists of
-    other tickets (their articles' recipient lists name `placeholder` instead), the rate-limit
-    log, finished inbox rows it sent that belong to no ticket, and outbox mails to it that
-    belong to no ticket."""
+    other tickets (their articles' recipient lists name `placeholder` instead, the originals
+    and sent mails of those tickets that name the address are forgotten early, and mails still
+    to go lose it as a recipient), the rate-limit log, finished inbox rows it sent that belong
+    to no ticket, and outbox mails to it that belong to no ticket."""
     counts: Counter[str] = Counter()
     lowered = address.lower()
+    party_of = list(session.scalars(select(Participant.ticket_id).where(
+        func.lower(Participant.email) == lowered)))
     counts["cc_participants"] += _delete(session, delete(Participant).where(
         func.lower(Participant.email) == lowered))
     mentioned = session.scalars(select(Article).where(or_(
@@ -190,6 +195,7 @@ def forget_address(session: Session, address: str, placeholder: str) -> Counter[
         article.cc_addrs = [_swap(a, address, placeholder) for a in article.cc_addrs or []]
         if before != (article.from_addr, article.to_addrs, article.cc_addrs):
             counts["cc_articles"] += 1
+    _forget_in_mail(session, party_of, address, counts)
     counts["rate_log"] += forget_rate_log(session, [address])
     strays = list(session.scalars(select(InboxItem.id).where(
         func.lower(InboxItem.envelope_from) == lowered, InboxItem.ticket_id.is_(None),
@@ -203,6 +209,43 @@ def forget_address(session: Session, address: str, placeholder: str) -> Counter[
     counts["outbox"] += _delete(session, delete(OutboxItem).where(OutboxItem.id.in_(gone)))
     session.flush()
     return counts
+
+
+def mentions(data: bytes | None, address: str) -> bool:
+    """Whether `data` holds `address` as a whole address (not inside a longer one), any case."""
+    if not data:
+        return False
+    pattern = rb"(?<![\w.+-])" + re.escape(address.encode()) + rb"(?![\w-])"
+    return re.search(pattern, data, re.IGNORECASE) is not None
+
+
+def _forget_in_mail(session: Session, ticket_ids: list[int], address: str,
+                    counts: Counter[str]) -> None:
+    """In the tickets the address was a party to (not its own): forget the originals and the
+    sent mails that name it (as the purge of originals does, early), drop it from the
+    recipients of mails still to go, and drop mails that were only for it."""
+    if not ticket_ids:
+        return
+    of_tickets = select(Article.inbox_id).where(Article.ticket_id.in_(ticket_ids))
+    originals = session.scalars(select(InboxItem).where(
+        or_(InboxItem.ticket_id.in_(ticket_ids), InboxItem.id.in_(of_tickets)),
+        InboxItem.raw.is_not(None), InboxItem.state.not_in(LIVE_INBOX)))
+    for item in originals:
+        if mentions(item.raw, address):
+            item.raw = None
+            counts["originals_forgotten"] += 1
+    for mail in list(session.scalars(select(OutboxItem).where(
+            OutboxItem.ticket_id.in_(ticket_ids)))):
+        recipients = [a for a in mail.envelope_to or [] if not same(a, address)]
+        if not recipients:
+            session.delete(mail)
+            counts["outbox"] += 1
+            continue
+        if len(recipients) != len(mail.envelope_to or []):
+            mail.envelope_to = recipients
+        if mail.state not in ("queued", "sending") and mentions(mail.raw, address):
+            mail.raw = b""
+            counts["outbox_forgotten"] += 1
 
 
 def forget_rate_log(session: Session, addresses: Iterable[str]) -> int:
@@ -222,6 +265,28 @@ def remove_blobs(blobs: Blobs, session: Session, addresses: Sequence[str]) -> in
             blobs.remove(address)
             removed += 1
     return removed
+
+
+def scrub_wal(db: Database) -> bool:
+    """SQLite: copy the write-ahead log into the database file and empty it, so the deleted
+    rows do not linger in old log frames (deleted cells are zeroed: `secure_delete`, see
+    storage.engine). Best effort: a reader in the middle of a transaction keeps the log until
+    a later checkpoint (SQLite's own). True if the log was emptied; PostgreSQL: False."""
+    if not db.is_sqlite:
+        return False
+    import sqlite3
+
+    connection = db.engine.raw_connection()  # outside a transaction (no BEGIN on it)
+    try:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        row = cursor.fetchone()
+        cursor.close()
+    except sqlite3.OperationalError:  # busy: SQLite's own checkpoints do it later
+        return False
+    finally:
+        connection.close()
+    return row is not None and row[0] == 0
 
 
 def same(a: str | None, b: str) -> bool:

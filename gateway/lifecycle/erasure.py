@@ -99,6 +99,7 @@ def erase(db: Database, blobs: Blobs, policies: Policies, key: bytes, address: s
                                       request=request.id, **counts)))
     with db.reading() as session:
         deletion.remove_blobs(blobs, session, orphans)
+    deletion.scrub_wal(db)
     logs.event("requester.erased", request=result.request_id, deleted=len(result.deleted),
                pseudonymised=len(result.pseudonymised))
     return result

@@ -108,6 +108,7 @@ def run(db: Database, blobs: Blobs, policies: Policies, now: datetime, *,
                    rule=item.why.rule, articles=done.counts["articles"],
                    attachments=done.counts["attachments"])
     if report.tickets:
+        deletion.scrub_wal(db)
         logs.event("retention.run", tickets=report.tickets, articles=report.counts["articles"],
                    attachments=report.counts["attachments"])
     return report
