@@ -199,7 +199,7 @@ def test_a_deletion_run_removes_every_trace_and_keeps_statistics_and_record(
     assert report.refs == [ticket.ref]
     assert report.counts["blobs"] == 1
 
-    assert traces(app, ERIKA_NEEDLES + [b"karl.beispiel@example.net"]) == []
+    assert traces(app, [*ERIKA_NEEDLES, b"karl.beispiel@example.net"]) == []
     with app.db.reading() as session:
         [stats] = session.scalars(select(TicketStatistic))
         assert (stats.queue, stats.priority, stats.status) == (ticket.queue, "normal", "closed")
@@ -402,3 +402,73 @@ def test_erase_refuses_what_is_no_address(
     assert main(["--config", str(config), "requester", "erase", "mia", "--reason", "x"]) == 1
     assert "not an e-mail address" in capsys.readouterr().err
     app.db.dispose()
+
+
+# --- shared blobs and the timed job -----------------------------------------------------------
+
+
+@pytest.fixture(params=["filesystem", "database"])
+def quiet_app(request: pytest.FixtureRequest,
+              make_settings: Callable[..., Settings]) -> Iterator[App]:
+    """An app without a running service; mail goes through the worker (`drain`)."""
+    from gateway.outgoing.senders import RecordingSender
+
+    application = App.build(make_settings(blobs={"store": request.param}),
+                            sender=RecordingSender())
+    application.init_database()
+    yield application
+    application.db.dispose()
+
+
+def deliver(app: App, sender: str, key: str, attachment: bytes) -> Ticket:
+    from storage import spool
+
+    msg = make_mail(sender=sender, subject=f"Formular {key}", body="Anbei das Formular.\n")
+    msg.add_attachment(attachment, maintype="application", subtype="octet-stream",
+                       filename="formular.dat")
+    with app.db.session() as session:
+        spool.add_inbox_items(session, [spool.NewInboxItem(
+            source="smtp", source_key=key, raw=msg.as_bytes(), envelope_from=sender)])
+    [outcome] = app.worker.drain()
+    assert outcome.state == "done"
+    with app.db.reading() as session:
+        newest = session.scalars(select(Ticket).order_by(Ticket.id.desc())).first()
+    assert newest is not None
+    return newest
+
+
+def test_a_blob_shared_by_two_tickets_stays_until_the_last_one_goes(quiet_app: App) -> None:
+    app = quiet_app
+    shared = b"the same form, sent by two people FORM-5150\n"
+    one = deliver(app, "a@x.de", "1", shared)
+    two = deliver(app, "ba@x.de", "2", shared)
+    address = app.blobs.address(shared)
+    assert app.blobs.get(address) == shared
+    later = close(app, one.ref) + timedelta(days=3 * 365)
+    assert retention.run(app.db, app.blobs, policies(app), later).counts["blobs"] == 0
+    assert app.blobs.get(address) == shared  # ba@x.de's ticket still has it
+    close(app, two.ref)
+    assert retention.run(app.db, app.blobs, policies(app), later).counts["blobs"] == 1
+    assert traces(app, [b"FORM-5150", b"a@x.de"]) == []
+
+
+def test_the_deletion_job_is_a_leader_only_timed_job(
+    quiet_app: App, tmp_path: Path,
+) -> None:
+    from gateway.jobs import tasks
+    from gateway.jobs.scheduler import timed_jobs
+
+    app = quiet_app
+    [job] = [job for job in timed_jobs(app, lambda: None) if job.name == "deletion"]
+    assert job.leader_only and job.seconds == app.settings.jobs.deletion_interval_seconds
+    ticket = deliver(app, "a@x.de", "1", b"FORM-5150")
+    close(app, ticket.ref)
+    with app.db.session() as session:  # closed three years ago
+        row = session.get(Ticket, ticket.id)
+        assert row is not None
+        row.closed_at = datetime.now(UTC) - timedelta(days=3 * 365)
+    tasks.delete_expired(app)
+    with app.db.reading() as session:
+        assert session.get(Ticket, ticket.id) is None
+        [record] = session.scalars(select(DeletionRecord))
+        assert record.actor == "system" and record.rule == "defaults"
