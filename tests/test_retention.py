@@ -7,6 +7,7 @@ nothing of the person, while the statistics row and the deletion record are ther
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -167,8 +168,10 @@ ERIKA_NEEDLES = [b"erika.musterfrau@example.net", b"Musterfrau", ATTACHMENT_MARK
 
 def test_a_deletion_run_removes_every_trace_and_keeps_statistics_and_record(
     service: App, sink: Sink, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = service
+    caplog.set_level(logging.INFO)
     ticket = mail_in(app, ERIKA, "Bescheinigung fehlt",
                      "Guten Tag,\nanbei die Bescheinigung, bitte pruefen." + SIGNATURE,
                      attachment=ATTACHMENT, cc="Karl Beispiel <karl.beispiel@example.net>")
@@ -198,6 +201,9 @@ def test_a_deletion_run_removes_every_trace_and_keeps_statistics_and_record(
     report = retention.run(app.db, app.blobs, policies(app), later)
     assert report.refs == [ticket.ref]
     assert report.counts["blobs"] == 1
+    assert f"retention.deleted ticket={ticket.ref}" in caplog.text
+    ours = " ".join(r.getMessage() for r in caplog.records if r.name.startswith("postdesk"))
+    assert "musterfrau" not in ours.lower()  # postdesk's log names the ref, no person
 
     assert traces(app, [*ERIKA_NEEDLES, b"karl.beispiel@example.net"]) == []
     with app.db.reading() as session:
@@ -261,6 +267,8 @@ def test_personal_queue_goes_after_six_months_the_rest_after_two_years(
     assert main(["--config", str(config), "retention", "plan"]) == 0
     out = capsys.readouterr().out
     assert "personal" in out and "6 months" in out and "nothing is due" in out
+    assert main(["--config", str(config), "retention", "run"]) == 0
+    assert "nothing was due" in capsys.readouterr().out
 
     assert retention.run(app.db, app.blobs, policies(app), seven_months).refs == [sick.ref]
     assert traces(app, ERIKA_NEEDLES) == []
