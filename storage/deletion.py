@@ -211,6 +211,18 @@ def forget_address(session: Session, address: str, placeholder: str) -> Counter[
     return counts
 
 
+def address_counts(session: Session, address: str) -> dict[str, int]:
+    """What `forget_address` would take out at least (for a dry run): the address's rows in
+    party lists and in the rate-limit log."""
+    lowered = address.lower()
+    return {
+        "participants": _count(session, select(func.count(Participant.id)).where(
+            func.lower(Participant.email) == lowered)),
+        "rate_log": _count(session, select(func.count(AutoReplyLog.id)).where(
+            func.lower(AutoReplyLog.recipient) == lowered)),
+    }
+
+
 def mentions(data: bytes | None, address: str) -> bool:
     """Whether `data` holds `address` as a whole address (not inside a longer one), any case."""
     if not data:

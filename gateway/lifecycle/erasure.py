@@ -14,6 +14,7 @@ import hmac
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from gateway import logs
 from gateway.errors import PostdeskError
@@ -24,6 +25,9 @@ from storage.deletion import Deleted, Why
 from storage.engine import Database
 from storage.models import ErasureRequest, Event
 from storage.tickets import event_row
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass
@@ -64,34 +68,23 @@ def erase(db: Database, blobs: Blobs, policies: Policies, key: bytes, address: s
     address = normalise(address)
     if not reason.strip():
         raise PostdeskError("--reason must not be empty")
-    subject = subject_hash(key, address)
-    result = ErasurePlan(subject)
-    stand_in = placeholder(subject)
+    result = ErasurePlan(subject_hash(key, address))
+    if dry_run:
+        with db.reading() as session:
+            for ticket in deletion.tickets_of(session, address):
+                keep = policies.for_queue(ticket.queue).retention.on_request == "pseudonymise"
+                (result.pseudonymised if keep else result.deleted).append(ticket.ref)
+                result.counts.update(deletion.ticket_counts(session, ticket.id))
+            result.counts.update(deletion.address_counts(session, address))
+        return result
     orphans: list[str] = []  # blobs to remove after the commit
     with db.session() as session:
-        for ticket in deletion.tickets_of(session, address):
-            policy = policies.for_queue(ticket.queue)
-            keep = policy.retention.on_request == "pseudonymise"
-            (result.pseudonymised if keep else result.deleted).append(ticket.ref)
-            if dry_run:
-                result.counts.update(deletion.ticket_counts(session, ticket.id))
-                continue
-            why = Why("pseudonymised" if keep else "erasure", policy.rule, "request", "", actor)
-            done: Deleted = (
-                deletion.pseudonymise_ticket(session, ticket.id, address, stand_in, why, blobs,
-                                             now)
-                if keep else deletion.delete_ticket(session, ticket.id, why, blobs, now))
-            result.counts.update(done.counts)
-            orphans.extend(done.blobs)
-        if dry_run:
-            session.rollback()
-            return result
-        result.counts.update(deletion.forget_address(session, address, stand_in))
+        _erase(session, result, blobs, policies, address, actor, now, orphans)
         counts = {k: n for k, n in sorted(result.counts.items()) if n}
         counts.update(tickets_deleted=len(result.deleted),
                       tickets_pseudonymised=len(result.pseudonymised))
-        request = ErasureRequest(subject_hash=subject, reason=reason.strip(), actor=actor,
-                                 counts=counts, requested_at=now)
+        request = ErasureRequest(subject_hash=result.subject, reason=reason.strip(),
+                                 actor=actor, counts=counts, requested_at=now)
         session.add(request)
         session.flush()
         result.request_id = request.id
@@ -103,3 +96,20 @@ def erase(db: Database, blobs: Blobs, policies: Policies, key: bytes, address: s
     logs.event("requester.erased", request=result.request_id, deleted=len(result.deleted),
                pseudonymised=len(result.pseudonymised))
     return result
+
+
+def _erase(session: Session, result: ErasurePlan, blobs: Blobs, policies: Policies,
+           address: str, actor: str, now: datetime, orphans: list[str]) -> None:
+    """Each ticket of the person deleted or pseudonymised, then the address elsewhere."""
+    stand_in = placeholder(result.subject)
+    for ticket in deletion.tickets_of(session, address):
+        policy = policies.for_queue(ticket.queue)
+        keep = policy.retention.on_request == "pseudonymise"
+        (result.pseudonymised if keep else result.deleted).append(ticket.ref)
+        why = Why("pseudonymised" if keep else "erasure", policy.rule, "request", "", actor)
+        done: Deleted = (
+            deletion.pseudonymise_ticket(session, ticket.id, address, stand_in, why, blobs, now)
+            if keep else deletion.delete_ticket(session, ticket.id, why, blobs, now))
+        result.counts.update(done.counts)
+        orphans.extend(done.blobs)
+    result.counts.update(deletion.forget_address(session, address, stand_in))
