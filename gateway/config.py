@@ -216,6 +216,7 @@ class JobSettings(_Strict):
     leader_lease_seconds: float = Field(30, gt=0, le=300)
     retention_interval_seconds: float = Field(3600, gt=0)  # how often retention runs
     sla_interval_seconds: float = Field(60, gt=0)  # SLA reminders/escalation, auto-close
+    deletion_interval_seconds: float = Field(3600, gt=0)  # deletion periods (issue 16)
 
     @property
     def renew_seconds(self) -> float:

@@ -109,6 +109,8 @@ class Keys:
     # requesters' status-page links (gateway.outgoing.statuslink); no previous ones on purpose:
     # rotating the secret revokes every link
     status_link: bytes = b""
+    # names a data subject in audit events and erasure requests (subject_hash)
+    data_subject: bytes = b""
 
     @classmethod
     def load(cls, settings: Settings, *, create: bool = False) -> Keys:
@@ -124,7 +126,14 @@ class Keys:
                    tuple(derive(old, FINGERPRINT).hex() for old in previous),
                    tuple(derive(old, "pseudonyms") for old in previous),
                    tuple(derive(old, "agent-proof") for old in previous),
-                   derive(secret, "status-link"))
+                   derive(secret, "status-link"), derive(secret, "data-subject"))
+
+
+def subject_hash(key: bytes, email: str) -> str:
+    """Names a person in audit events and erasure requests without naming them: an HMAC of the
+    lower-cased address under `Keys.data_subject`, so an export and an erasure of one address
+    show as the same person to whoever holds the secret, and to nobody else."""
+    return hmac.new(key, email.strip().lower().encode(), hashlib.sha256).hexdigest()[:24]
 
 
 FINGERPRINT = "fingerprint"

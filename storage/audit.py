@@ -24,8 +24,10 @@ EVENT_KINDS: tuple[str, ...] = (
     "original-viewed", "original-refused", "attachment-exported",
     # automatic mail and delivery (gateway.pipeline.guard/notify, gateway.outgoing)
     "duplicate", "auto-reply-suppressed", "rate-limited", "mail-quarantined", "delivery-failed",
-    # data-subject requests (gateway.lifecycle.export)
-    "requester-exported",
+    # the lifecycle jobs (gateway.lifecycle: reminders, autoclose) and the status page
+    "sla-reminder", "escalated", "pending-reminder", "auto-resolved", "requester-resolved",
+    # data-subject requests and deletion (gateway.lifecycle: export, erasure, retention)
+    "requester-exported", "erased", "ticket-deleted", "ticket-pseudonymised",
 )
 """Every kind of event postdesk writes; `audit --kind` accepts these and any kind stored."""
 

@@ -369,3 +369,52 @@ class SlaNotice(Base):
     kind: Mapped[str] = mapped_column(String(20))  # reminder | escalation
     due_at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TicketStatistic(Base):
+    """What is left of a deleted ticket for reports (issue 16): queue, priority and the times,
+    nothing that leads back to a person (no ref, no subject, no address)."""
+
+    __tablename__ = "ticket_statistics"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue: Mapped[str | None] = mapped_column(String(100))
+    priority: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # at deletion
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    first_response_at: Mapped[datetime | None] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    articles: Mapped[int] = mapped_column(Integer, default=0)
+    sla_outcome: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {clock: met|missed}
+    deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeletionRecord(Base):
+    """The proof that a ticket was deleted and why: its ref, queue, the policy rule (`cause`
+    "period": the deletion period; "erasure": a request under Art. 17) and how many rows of
+    each kind went. No content, no address."""
+
+    __tablename__ = "deletion_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_ref: Mapped[str] = mapped_column(String(40))
+    queue: Mapped[str | None] = mapped_column(String(100))
+    cause: Mapped[str] = mapped_column(String(16))  # period | erasure | pseudonymised
+    rule: Mapped[str] = mapped_column(String(100))  # the queue policy's name or "defaults"
+    trigger: Mapped[str] = mapped_column(String(20))  # closed | last_activity | request
+    period: Mapped[str] = mapped_column(String(40))  # "6 months"; "" for a request
+    actor: Mapped[str] = mapped_column(String(320))
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    deleted_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ErasureRequest(Base):
+    """An erasure request (Art. 17) as answered: a keyed hash of the address (so a repeated
+    request can be recognised, while the table names nobody), the reason, counts, who ran it."""
+
+    __tablename__ = "erasure_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_hash: Mapped[str] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(320))
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)

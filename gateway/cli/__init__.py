@@ -60,6 +60,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "A data subject's requests: export (and erase) what is stored about an address."),
     ("audit", "gateway.cli.audit:audit",
      "The audit trail: who saw which original, who changed what (newest first)."),
+    ("retention", "gateway.cli.retention",
+     "Deletion periods: what is due, delete it, the deletion records."),
 )
 
 

@@ -11,14 +11,14 @@ from typing import Annotated
 import typer
 
 from gateway.cli import command_database, command_settings
+from gateway.cli.erasure import erase
 from gateway.lifecycle.export import (
     address_of,
     audit_export,
     private_output,
-    subject_hash,
     write_export,
 )
-from gateway.secrets import Keys, load_secret
+from gateway.secrets import Keys, subject_hash
 from storage.blobs import open_store
 from storage.models import utcnow
 from storage.tickets import TicketStore
@@ -27,6 +27,8 @@ app = typer.Typer(
     no_args_is_help=True,
     help="A data subject's requests: export (and erase) what is stored about an address.",
 )
+
+app.command("erase")(erase)
 
 
 @app.command("export")
@@ -43,7 +45,7 @@ def requester_export(
     db = command_database(settings)
     blobs = open_store(settings.blobs.store, settings.data_dir / "blobs", db, keys.sealer,
                        keys.blob_address)
-    subject = subject_hash(load_secret(settings), address)
+    subject = subject_hash(keys.data_subject, address)
     # the events commit when the session ends, and only then is the file renamed into place
     with private_output(output, force=force) as temporary, db.session() as session:
         now = utcnow()

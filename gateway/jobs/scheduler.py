@@ -51,6 +51,8 @@ def timed_jobs(app: JobParts, wake: Callable[[], None]) -> list[TimedJob]:
                  leader_only=True),
         TimedJob("auto-close", app.settings.jobs.sla_interval_seconds, jobs.auto_close,
                  leader_only=True),
+        TimedJob("deletion", app.settings.jobs.deletion_interval_seconds,
+                 jobs.delete_expired, leader_only=True),
     ]
     for poller in mailbox_pollers(app):
         source = poller.client.source

@@ -14,6 +14,7 @@ from gateway.outgoing import outbox
 from gateway.outgoing.letters import Letters
 from gateway.outgoing.senders import Sender
 from gateway.pipeline.worker import Worker
+from storage.blobs import Blobs
 from storage.engine import Database
 from storage.tickets import TicketStore
 
@@ -34,6 +35,8 @@ class JobParts(Protocol):
     def worker(self) -> Worker: ...
     @property
     def stop_event(self) -> threading.Event: ...
+    @property
+    def blobs(self) -> Blobs: ...
 
 
 OUTBOX_RUN = 100  # rows per `deliver_due` call, each run logged
@@ -137,3 +140,13 @@ def auto_close(app: JobParts) -> None:
     report = autoclose.run(app.db, app.worker.lifecycle, _letters(app), now=utcnow())
     if report.reminded or report.resolved:
         app.worker.mail_queued.set()
+
+
+def delete_expired(app: JobParts) -> None:
+    """Delete the tickets whose deletion period (the queue policies' `retention`) is over,
+    each with its statistics row and deletion record (gateway.lifecycle.retention)."""
+    from gateway.lifecycle.policy import load_policies
+    from gateway.lifecycle.retention import run
+    from storage.models import utcnow
+
+    run(app.db, app.blobs, load_policies(app.settings), utcnow())

@@ -22,8 +22,6 @@ when nothing is stored) carry a keyed hash of the address and counts, never the 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -43,7 +41,6 @@ from sqlalchemy.orm import Session
 from gateway import logs
 from gateway.config import Settings
 from gateway.errors import PostdeskError
-from gateway.secrets import derive
 from storage.blobs import BlobMissing, Blobs
 from storage.models import Article, Attachment, Event
 from storage.sealing import SealError
@@ -51,8 +48,6 @@ from storage.subjects import SubjectTicket, original_of, subject_tickets
 from storage.tickets import TicketStore
 
 EVENT = "requester-exported"
-SUBJECT_PURPOSE = "data-subject"
-"""The purpose of the key that hashes addresses in audit events (gateway.secrets.derive)."""
 FORMAT = "postdesk-auskunft/1"
 OTHER = "[andere Person]"
 _SAFE = re.compile(r"[^\w.\- ]+")
@@ -66,14 +61,6 @@ def address_of(text: str) -> str:
     if not (local and at and domain) or "@" in domain or any(c.isspace() for c in address):
         raise PostdeskError("EMAIL is not an e-mail address (expected name@domain)")
     return address.lower()
-
-
-def subject_hash(secret: bytes, email: str) -> str:
-    """Names the person in audit events without naming them: an HMAC of the lower-cased
-    address (key derived from the server secret for this purpose), so the requests of one
-    address can be matched by someone who has the secret, and nobody else learns it."""
-    key = derive(secret, SUBJECT_PURPOSE)
-    return hmac.new(key, email.lower().encode(), hashlib.sha256).hexdigest()[:24]
 
 
 @dataclass(slots=True)
