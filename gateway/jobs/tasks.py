@@ -136,3 +136,14 @@ def auto_close(app: JobParts) -> None:
     report = autoclose.run(app.db, app.worker.lifecycle, _letters(app), now=utcnow())
     if report.reminded or report.resolved:
         app.worker.mail_queued.set()
+
+
+def digests(app: JobParts) -> None:
+    """Today's morning digests, if due and not yet sent (gateway.lifecycle.digest)."""
+    from gateway.lifecycle import digest
+    from storage.models import utcnow
+
+    report = digest.run(app.db, app.settings, app.worker.lifecycle.calendars, _letters(app),
+                        now=utcnow())
+    if report.sent:
+        app.worker.mail_queued.set()
