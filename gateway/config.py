@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import socket
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -249,6 +250,7 @@ class Agent(_Strict):
     name: str
     teams: list[str] = Field(default_factory=list)
     language: Language | None = None
+    digest: bool = True  # the morning digest (`digests:`); false: this agent gets none
 
 
 class Team(_Strict):
@@ -321,6 +323,32 @@ class CalendarSettings(_Strict):
             start_h, start_m, end_h, end_m = (int(g) for g in match.groups())
             result[_WEEKDAY_KEYS.index(day)] = (start_h * 60 + start_m, end_h * 60 + end_m)
         return result
+
+
+_CLOCK_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class DigestSettings(_Strict):
+    """The morning digest (gateway.lifecycle.digest): one mail per agent on each business day
+    of `calendar`, at `at` local time (the calendar's zone), listing their open tickets and, for
+    a team lead, the team's backlog and escalations. The leader checks every `check_seconds`
+    whether today's is due; after downtime it sends today's late, never an earlier day's."""
+
+    enabled: bool = True  # the global switch (no `digests:` key at all: no digests either)
+    at: str = "07:30"  # HH:MM
+    calendar: str = "default"
+    check_seconds: float = Field(300, gt=0)
+
+    @field_validator("at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not _CLOCK_TIME.match(value.strip()):
+            raise ValueError(f"expected HH:MM, got {value!r}")
+        return value.strip()
+
+    def time_of_day(self) -> time:
+        hours, minutes = self.at.split(":")
+        return time(int(hours), int(minutes))
 
 
 class AgentProofSettings(_Strict):
@@ -505,6 +533,14 @@ class Settings(_Strict):
     # queue policies (SLA, auto-close, deletion periods); None: <rules_dir>/lifecycle/queues.yaml
     # if that file exists, else the built-in defaults (no SLA, nothing closed or deleted)
     lifecycle_file: Path | None = None
+    digests: DigestSettings | None = None  # None: no morning digests
+
+    @model_validator(mode="after")
+    def _digest_calendar_known(self) -> Settings:
+        name = self.digests.calendar if self.digests is not None else "default"
+        if name != "default" and name not in self.calendars:
+            raise ValueError(f"digests.calendar: unknown calendar {name!r}")
+        return self
 
     def with_instance_id(self) -> Settings:
         """These settings with `instance.id` fixed: the configured one, else a new default

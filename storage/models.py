@@ -418,3 +418,17 @@ class ErasureRequest(Base):
     actor: Mapped[str] = mapped_column(String(320))
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DigestSend(Base):
+    """A morning digest taken for one person and one local day (gateway.lifecycle.digest),
+    written in the transaction that queues the mail: the unique key makes a restart or a
+    second instance find the day taken and send nothing."""
+
+    __tablename__ = "digest_sends"
+    __table_args__ = (UniqueConstraint("recipient", "day"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(320))  # an agent's configured address
+    day: Mapped[str] = mapped_column(String(10))  # the local business day, YYYY-MM-DD
+    tickets: Mapped[int] = mapped_column(Integer, default=0)  # listed; 0: nothing was sent
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

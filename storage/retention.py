@@ -1,6 +1,7 @@
 """Retention of original mails: the raw bytes of processed mails are deleted once they are
 older than the retention period; tickets keep only the redacted text. And of the rate-limit log,
-whose rows (recipient addresses) matter only within the limits' window."""
+whose rows (recipient addresses) matter only within the limits' window, and of the morning
+digests' claims, which matter only on their day."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import LargeBinary, delete, func, literal, update
 from sqlalchemy.orm import Session
 
-from storage.models import AutoReplyLog, InboxItem, OutboxItem
+from storage.models import AutoReplyLog, DigestSend, InboxItem, OutboxItem
 
 
 def purge_originals(session: Session, received_before: datetime) -> int:
@@ -43,6 +44,13 @@ def purge_originals(session: Session, received_before: datetime) -> int:
 def purge_rate_log(session: Session, logged_before: datetime) -> int:
     """Forget automatic mails logged before the cut-off: no cap counts that far back."""
     result = session.execute(delete(AutoReplyLog).where(AutoReplyLog.created_at < logged_before))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def purge_digest_log(session: Session, created_before: datetime) -> int:
+    """Forget which agent got a morning digest on which day before the cut-off: the claim
+    matters only on its day (gateway.lifecycle.digest), and the rows name staff addresses."""
+    result = session.execute(delete(DigestSend).where(DigestSend.created_at < created_before))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

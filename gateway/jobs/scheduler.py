@@ -54,6 +54,9 @@ def timed_jobs(app: JobParts, wake: Callable[[], None]) -> list[TimedJob]:
         TimedJob("deletion", app.settings.jobs.deletion_interval_seconds,
                  jobs.delete_expired, leader_only=True),
     ]
+    if app.settings.digests is not None and app.settings.digests.enabled:
+        declared.append(TimedJob("digest", app.settings.digests.check_seconds, jobs.digests,
+                                 leader_only=True, start_now=True))
     for poller in mailbox_pollers(app):
         source = poller.client.source
         declared.append(TimedJob(

@@ -39,6 +39,7 @@ class JobParts(Protocol):
     def blobs(self) -> Blobs: ...
 
 
+DIGEST_LOG_DAYS = 7  # a morning digest's claim is kept this long (it matters on its day)
 OUTBOX_RUN = 100  # rows per `deliver_due` call, each run logged
 
 
@@ -64,8 +65,8 @@ def purge_originals(app: JobParts) -> None:
     from datetime import timedelta
 
     from storage.models import utcnow
+    from storage.retention import purge_digest_log, purge_rate_log
     from storage.retention import purge_originals as purge
-    from storage.retention import purge_rate_log
 
     now = utcnow()
     cutoff = now - timedelta(days=app.settings.redaction.raw_retention_days)
@@ -73,6 +74,7 @@ def purge_originals(app: JobParts) -> None:
     with app.db.session() as session:
         purged = purge(session, cutoff)
         forgotten = purge_rate_log(session, now - timedelta(seconds=window))
+        forgotten += purge_digest_log(session, now - timedelta(days=DIGEST_LOG_DAYS))
     if purged or forgotten:
         logs.event("retention.purged", originals=purged, rate_log=forgotten)
 
@@ -150,3 +152,14 @@ def delete_expired(app: JobParts) -> None:
     from storage.models import utcnow
 
     run(app.db, app.blobs, load_policies(app.settings), utcnow())
+
+
+def digests(app: JobParts) -> None:
+    """Today's morning digests, if due and not yet sent (gateway.lifecycle.digest)."""
+    from gateway.lifecycle import digest
+    from storage.models import utcnow
+
+    report = digest.run(app.db, app.settings, app.worker.lifecycle.calendars, _letters(app),
+                        now=utcnow())
+    if report.sent:
+        app.worker.mail_queued.set()

@@ -36,6 +36,7 @@ from gateway.outgoing import limits, statuslink
 from gateway.outgoing.render import RenderedMail, Renderer
 from gateway.outgoing.templateset import ActiveTemplates
 from gateway.outgoing.views import (
+    DIGEST,
     NEW_LINKED,
     NOTIFICATION,
     ORIGINAL,
@@ -47,6 +48,7 @@ from gateway.outgoing.views import (
     STATUS_TEMPLATES,
     acknowledgement_view,
     agent_view,
+    digest_view,
     notification_view,
     original_view,
     requester_mail_view,
@@ -58,7 +60,7 @@ from storage.outbox import Outbox
 from storage.tickets import TicketStore
 
 # The pipeline's one door into gateway.outgoing: what it names is re-exported here.
-__all__ = ["NEW_LINKED", "ORIGINAL", "PENDING_REMINDER", "RECEIVED", "REOPENED",
+__all__ = ["DIGEST", "NEW_LINKED", "ORIGINAL", "PENDING_REMINDER", "RECEIVED", "REOPENED",
            "SLA_ESCALATION", "SLA_REMINDER", "STATUS_TEMPLATES",
            "ActiveTemplates", "Letterhead", "Letters", "Posted", "Renderer", "letterhead"]
 
@@ -248,6 +250,43 @@ class Letters:
         )
         return self._post(ticket, template, language, view, envelope, now=now,
                           count=lambda: [])
+
+    def digest(
+        self, agent: str, *, day: datetime, sections: dict[str, dict[str, Any]],
+        teams: list[str], now: datetime,
+    ) -> Posted:
+        """The morning digest (views.DIGEST) to an agent at their configured address. About no
+        single ticket: the outbox row has none and no Message-ID is indexed under one. Not
+        capped: the job sends one per person and day (storage.digests.claim)."""
+        language = self._agent_language(agent)
+        view = digest_view(self.settings, agent, language, day=day, sections=sections,
+                           teams=teams)
+        to = [self._agent_address(agent)]
+        try:
+            rendered = self.templates.render(DIGEST, language, view)
+        except TemplateError as error:
+            reason = str(error)[:500]
+            self.outbox.queue(
+                ticket_id=None, kind=DIGEST,
+                message_id=f"<unsent.{uuid.uuid4().hex}@postdesk.invalid>",
+                envelope_from=self.head.address, envelope_to=[a.email for a in to], raw=b"",
+                now=now, quarantined=reason)
+            logs.event("mail.quarantined", logging.WARNING, template=DIGEST)
+            return Posted(DIGEST, "quarantined")
+        envelope = _Envelope(to=to, cc=[], in_reply_to=None, references=[],
+                             thread_index=None, automatic=True)
+        try:
+            composed = self._compose(rendered, envelope, now)
+            envelope_to = [ascii_address(email) for email in envelope.recipients]
+        except DeliveryError as exc:
+            logs.event("mail.cannot-compose", logging.WARNING, template=DIGEST,
+                       error=type(exc).__name__)
+            return Posted(DIGEST, "cannot-compose", error=type(exc).__name__, detail=str(exc))
+        self.outbox.queue(ticket_id=None, kind=DIGEST, message_id=composed.message_id,
+                          envelope_from=self.head.address, envelope_to=envelope_to,
+                          raw=composed.raw, now=now)
+        logs.event("mail.queued", template=DIGEST)
+        return Posted(DIGEST, "queued", composed.message_id)
 
     def original_copy(
         self,

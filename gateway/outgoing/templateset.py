@@ -35,7 +35,7 @@ from gateway.reloading import Reloading, State, files_fingerprint
 from storage.models import Ticket
 
 REQUIRED = (*ACKNOWLEDGEMENTS, NOTIFICATION, ORIGINAL, *AGENT_REPLIES, *REQUESTER_MAILS,
-            *views.SLA_NOTICES)
+            *views.SLA_NOTICES, views.DIGEST)
 """The mails the code itself sends: each must exist in the default language."""
 
 _SAMPLE_TIME = datetime(2026, 3, 2, 8, 15, tzinfo=UTC)
@@ -153,6 +153,8 @@ def sample_views(settings: Settings, name: str, language: str) -> list[dict[str,
             view = views.sla_view(settings, ticket, agent, language,
                                   clock="first_response" if full else "solution",
                                   due_at=_SAMPLE_TIME, owner_name="Ben Müller" if full else None)
+        elif name == views.DIGEST:
+            view = _sample_digest(settings, agent, language, full)
         elif name in REQUESTER_MAILS:
             view = views.requester_mail_view(
                 settings, ticket, language, automatic=not full,
@@ -170,6 +172,23 @@ def sample_views(settings: Settings, name: str, language: str) -> list[dict[str,
             )
         samples.append(view)
     return samples
+
+
+def _sample_digest(settings: Settings, agent: str, language: str, full: bool
+                   ) -> dict[str, Any]:
+    """A lead's digest with every section and a cut-off list, or an agent's with one item
+    without due time or owner."""
+    item = {"ref": f"{settings.service.ticket_prefix}-1042",
+            "subject": "Drucker im 3. OG defekt" if full else "", "status": "open",
+            "priority": "high", "queue": "it" if full else None,
+            "owner_name": "Ben Müller" if full else None,
+            "due_at": _SAMPLE_TIME if full else None, "clock": "solution" if full else None}
+    one = {"items": [item], "total": 3 if full else 1}
+    none: dict[str, Any] = {"items": [], "total": 0}
+    sections = {name: one if full or name == "open" else none
+                for name in views.DIGEST_SECTIONS}
+    return views.digest_view(settings, agent, language, day=_SAMPLE_TIME, sections=sections,
+                             teams=["it"] if full else [])
 
 
 def _sample_original(full: bool) -> Original:

@@ -84,6 +84,35 @@ def sla_view(
     }
 
 
+DIGEST = "agent-digest"
+"""The morning digest to an agent (gateway.lifecycle.digest): their open tickets and, for a
+team lead, the team's backlog and escalations. About many tickets, so no `ref` of its own."""
+DIGEST_SECTIONS = ("overdue", "due_today", "open", "backlog", "escalations")
+
+
+def digest_view(
+    settings: Settings, agent: str, language: str, *, day: datetime,
+    sections: dict[str, dict[str, Any]], teams: list[str],
+) -> dict[str, Any]:
+    """What a digest shows: the day (local midnight), and per section (DIGEST_SECTIONS) up to
+    a cap of items, each {ref, subject, status, priority, queue, owner_name, due_at, clock},
+    with the section's `total`; `teams`: the teams the agent leads (empty: no lead part).
+    Ticket refs and stored (redacted) subjects only, never a requester's address."""
+    member = settings.agent(agent)
+    service = settings.service
+    return {
+        "service_name": service.name,
+        "service_address": service.address,
+        "language": language,
+        "automatic": True,
+        "ref": "",  # about many tickets: none of its own (the HTML layout's title falls back)
+        "agent_name": member.name if member else agent,
+        "day": day,
+        "teams": list(teams),
+        **{name: sections.get(name, {"items": [], "total": 0}) for name in DIGEST_SECTIONS},
+    }
+
+
 def marker(ticket: Ticket) -> str:
     """The id in an agent mail's end marker line (see gateway.agents.reply): the ticket and a
     random part, so each mail's marker is its own and carries no token."""
