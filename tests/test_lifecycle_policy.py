@@ -3,13 +3,16 @@ file and line, and a queue's sections replace the defaults' ones."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from gateway.cli import main
 from gateway.config import Settings
 from gateway.errors import RulesetInvalid
 from gateway.lifecycle.policy import BUILT_IN, Period, load_policies, parse_policies
+from tests.helpers import write_config
 
 
 def test_the_shipped_policies_load() -> None:
@@ -57,3 +60,19 @@ def test_a_period_counts_months_by_the_calendar() -> None:
 
     assert Period(6, "months").before(datetime(2026, 8, 31, tzinfo=UTC)) == datetime(
         2026, 2, 28, tzinfo=UTC)
+
+
+def test_rules_check_also_checks_the_queue_policies(
+    make_settings: Callable[..., Settings], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An admin's one check before a change goes live covers the SLA and deletion periods."""
+    policy = tmp_path / "queues.yaml"
+    policy.write_text("defaults:\n  retention:\n    period: forever\n")
+    config = write_config(tmp_path / "config.yaml", make_settings(lifecycle_file=str(policy)))
+    assert main(["--config", str(config), "rules", "check"]) == 1
+    _, err = capsys.readouterr()
+    assert f"{policy}:3: defaults.retention.period" in err and "Traceback" not in err
+    policy.write_text("queues:\n  personal:\n    retention: {period: 6 months}\n")
+    assert main(["--config", str(config), "rules", "check"]) == 0
+    out, _ = capsys.readouterr()
+    assert "ok: queue policies for 1 queue(s) and the defaults" in out and str(policy) in out

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from gateway.cli import command_settings, echo_json
-from gateway.errors import PostdeskError, RulesetInvalid
+from gateway.errors import PostdeskError, RuleError, RulesetInvalid
+from gateway.lifecycle.policy import load_policies
 from gateway.mail import language
 from gateway.pipeline.parse import parse_mail
 from gateway.routing import active as routing
@@ -25,18 +26,28 @@ def rules_check(
         Path | None, typer.Argument(help="Rules folder (default: rules_dir)")
     ] = None,
 ) -> None:
-    """Validate every rule file; list every error as file:line: message."""
+    """Validate every rule file and the queue policies (rules/lifecycle/queues.yaml: SLA,
+    auto-close, deletion periods); list every error as file:line: message."""
     settings = command_settings()
+    errors: list[RuleError] = []
     try:
         ruleset = routing.load(settings, directory)
     except RulesetInvalid as exc:
-        for error in exc.errors:
+        errors.extend(exc.errors)
+    try:
+        policies = load_policies(settings)
+    except RulesetInvalid as exc:
+        errors.extend(exc.errors)
+    if errors:
+        for error in errors:
             typer.echo(str(error), err=True)
-        typer.echo(f"{len(exc.errors)} error(s); the rules were not accepted", err=True)
-        raise typer.Exit(1) from None
+        typer.echo(f"{len(errors)} error(s); the rules were not accepted", err=True)
+        raise typer.Exit(1)
     typer.echo(
         f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} files, version {ruleset.version}"
     )
+    typer.echo(f"ok: queue policies for {len(policies.file.queues)} queue(s) and the defaults"
+               f" ({policies.source})")
 
 
 def _mail_files(paths: list[Path]) -> list[Path]:
