@@ -73,3 +73,24 @@ def missing(session: Session) -> list[int]:
     have = select(TicketStatistic.ticket_id).where(TicketStatistic.ticket_id.is_not(None))
     return list(session.scalars(select(Ticket.id).where(Ticket.id.not_in(have))
                                 .order_by(Ticket.id)))
+
+
+REPORT_COLUMNS = (
+    TicketStatistic.queue, TicketStatistic.priority, TicketStatistic.channel,
+    TicketStatistic.tags, TicketStatistic.created_at, TicketStatistic.resolved_at,
+    TicketStatistic.closed_at, TicketStatistic.first_response_minutes,
+    TicketStatistic.resolution_minutes, TicketStatistic.reopens, TicketStatistic.sla_outcome,
+)
+
+
+def report_rows(session: Session, start: datetime, end: datetime,
+                queue: str | None = None) -> list[Any]:
+    """Every statistics row (live or of a deleted ticket) that a report of [start, end)
+    counts: created before `end` and not done before `start` (a ticket still open at the
+    start counts in the backlog). One SELECT of the figures' columns, no ticket, no ref."""
+    done = func.coalesce(TicketStatistic.resolved_at, TicketStatistic.closed_at)
+    statement = select(*REPORT_COLUMNS).where(
+        TicketStatistic.created_at < end, (done.is_(None)) | (done >= start))
+    if queue is not None:
+        statement = statement.where(TicketStatistic.queue == queue)
+    return list(session.execute(statement))
