@@ -5,11 +5,12 @@ computes the figures), and finalised when the ticket is deleted: the link to the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, func, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -75,22 +76,56 @@ def missing(session: Session) -> list[int]:
                                 .order_by(Ticket.id)))
 
 
-REPORT_COLUMNS = (
-    TicketStatistic.queue, TicketStatistic.priority, TicketStatistic.channel,
-    TicketStatistic.tags, TicketStatistic.created_at, TicketStatistic.resolved_at,
-    TicketStatistic.closed_at, TicketStatistic.first_response_minutes,
-    TicketStatistic.resolution_minutes, TicketStatistic.reopens, TicketStatistic.sla_outcome,
-)
+class ReportRow(NamedTuple):
+    """A statistics row as a report reads it: times naive UTC, JSON decoded."""
+
+    queue: str | None
+    channel: str | None
+    tags: list[str]
+    created_at: datetime
+    done_at: datetime | None  # resolved, or closed if never resolved
+    first_response_minutes: int | None
+    resolution_minutes: int | None
+    reopens: int
+    sla_outcome: dict[str, str]
 
 
 def report_rows(session: Session, start: datetime, end: datetime,
-                queue: str | None = None) -> list[Any]:
+                queue: str | None = None) -> list[ReportRow]:
     """Every statistics row (live or of a deleted ticket) that a report of [start, end)
     counts: created before `end` and not done before `start` (a ticket still open at the
-    start counts in the backlog). One SELECT of the figures' columns, no ticket, no ref."""
-    done = func.coalesce(TicketStatistic.resolved_at, TicketStatistic.closed_at)
-    statement = select(*REPORT_COLUMNS).where(
-        TicketStatistic.created_at < end, (done.is_(None)) | (done >= start))
+    start counts in the backlog). One SELECT of the figures' columns, no ticket, no ref.
+
+    Fast enough for 100,000 rows in well under a second: the columns come without the ORM's
+    per-value processing (times parsed with fromisoformat, the few distinct JSON values of
+    tags and SLA outcomes decoded once each)."""
+    stats = TicketStatistic
+    done = func.coalesce(stats.resolved_at, stats.closed_at)
+    statement = select(
+        stats.queue, stats.channel, type_coerce(stats.tags, Text),
+        type_coerce(stats.created_at, Text), type_coerce(done, Text),
+        stats.first_response_minutes, stats.resolution_minutes, stats.reopens,
+        type_coerce(stats.sla_outcome, Text),
+    ).where(stats.created_at < end, (done.is_(None)) | (done >= start))
     if queue is not None:
-        statement = statement.where(TicketStatistic.queue == queue)
-    return list(session.execute(statement))
+        statement = statement.where(stats.queue == queue)
+    memo: dict[str, Any] = {}
+    return [ReportRow(q, channel, _json(tags, memo) or [], _time(created), _time(finished),
+                      first, resolution, reopens or 0, _json(outcome, memo) or {})
+            for q, channel, tags, created, finished, first, resolution, reopens, outcome
+            in session.execute(statement)]
+
+
+def _json(value: Any, memo: dict[str, Any]) -> Any:
+    if not isinstance(value, str):
+        return value  # None, or decoded already (PostgreSQL's driver)
+    decoded = memo.get(value)
+    if decoded is None:
+        decoded = memo[value] = json.loads(value)
+    return decoded
+
+
+def _time(value: Any) -> Any:
+    if value is None or isinstance(value, datetime):
+        return value.replace(tzinfo=None) if value is not None else None
+    return datetime.fromisoformat(value)

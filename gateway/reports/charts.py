@@ -65,8 +65,8 @@ def _chart(kind: type[Any], name: str, title: str, desc: str, primary: str,
         "width": 800, "height": 340, "show_legend": True, "legend_at_bottom": True,
         "truncate_label": -1, "truncate_legend": -1, "print_values": False}
     settings.update(options)
-    chart = kind(style=style(primary), js=[], disable_xml_declaration=True,
-                 xml_filters=[_accessible(name, title, desc)], **settings)
+    chart = kind(style=style(primary), js=[], disable_xml_declaration=True, **settings)
+    chart.add_xml_filter(_accessible(name, title, desc))
     chart.uuid = name  # stable ids: the same report renders to the same bytes
     return chart
 

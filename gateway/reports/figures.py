@@ -26,6 +26,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from storage.statistics import ReportRow
+
 CLOCKS = ("first_response", "update", "solution")
 CHANNELS = {"smtp": "SMTP", "exchange": "Exchange", "graph": "Graph", "import": "Import",
             "web": "Web"}
@@ -111,43 +113,41 @@ def spread(minutes: Iterable[int | None]) -> Spread:
     return Spread(len(values), round(statistics.median(values) / 60, 2), round(p90 / 60, 2))
 
 
-def compute(rows: Sequence[Any], period: Period) -> Report:
-    """The report of `period` from its rows (columns as storage.statistics.REPORT_COLUMNS)."""
+def compute(rows: Sequence[ReportRow], period: Period) -> Report:
+    """The report of `period` from its rows (storage.statistics.report_rows: naive UTC)."""
     report = Report(period=period)
-    start, end, zone = period.start, period.end, period.zone
+    start, end = _naive(period.start), _naive(period.end)
     mondays = period.weeks()
-    index = {monday: i for i, monday in enumerate(mondays)}
     report.weeks = [WeekRow(week=_iso_week(m), monday=m) for m in mondays]
+    starts = [_naive(datetime.combine(m, time(0), tzinfo=period.zone)) for m in mondays]
+    ends = [*starts[1:], _naive(datetime.combine(mondays[-1] + timedelta(days=7), time(0),
+                                                 tzinfo=period.zone))]
     per_queue: Counter[tuple[int, str, str]] = Counter()
-    ends = [datetime.combine(m + timedelta(days=7), time(0), tzinfo=zone).astimezone(UTC)
-            for m in mondays]
-    opened: list[int] = [0] * (len(mondays) + 1)  # difference arrays over the week ends
-    closed: list[int] = [0] * (len(mondays) + 1)
+    opened = [0] * (len(mondays) + 1)  # difference arrays over the week ends
+    closed = [0] * (len(mondays) + 1)
     created_rows = []
+    weeks = report.weeks
     for row in rows:
-        done = row.resolved_at or row.closed_at
-        queue = row.queue or "–"
-        if start <= row.created_at < end:
+        created, done = row.created_at, row.done_at
+        if start <= created < end:
             created_rows.append(row)
-            week = index.get(_monday(row.created_at, zone))
-            if week is not None:
-                report.weeks[week].tickets_in += 1
-                per_queue[(week, queue, "in")] += 1
-        if done is not None and start <= done < end:
-            report.resolved += 1
-            week = index.get(_monday(done, zone))
-            if week is not None:
-                report.weeks[week].tickets_out += 1
-                per_queue[(week, queue, "out")] += 1
-        opened[_first_end(ends, row.created_at)] += 1
+            week = bisect.bisect_right(starts, created) - 1
+            weeks[week].tickets_in += 1
+            per_queue[(week, row.queue or "–", "in")] += 1
+        opened[bisect.bisect_right(ends, created)] += 1
         if done is not None:
-            closed[_first_end(ends, done)] += 1
+            closed[bisect.bisect_right(ends, done)] += 1
+            if start <= done < end:
+                report.resolved += 1
+                week = bisect.bisect_right(starts, done) - 1
+                weeks[week].tickets_out += 1
+                per_queue[(week, row.queue or "–", "out")] += 1
     running = 0
-    for i, week_row in enumerate(report.weeks):
+    for i, week_row in enumerate(weeks):
         running += opened[i] - closed[i]
         week_row.backlog = running
     report.queues = [
-        {"week": report.weeks[w].week, "queue": q, "in": per_queue[(w, q, "in")],
+        {"week": weeks[w].week, "queue": q, "in": per_queue[(w, q, "in")],
          "out": per_queue[(w, q, "out")]}
         for w, q in sorted({(w, q) for w, q, _ in per_queue})
     ]
@@ -155,7 +155,11 @@ def compute(rows: Sequence[Any], period: Period) -> Report:
     return report
 
 
-def _created_figures(report: Report, rows: list[Any]) -> None:
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _created_figures(report: Report, rows: list[ReportRow]) -> None:
     """The figures of the tickets created in the period."""
     report.tickets = len(rows)
     report.first_response = spread(r.first_response_minutes for r in rows)
@@ -183,16 +187,6 @@ def _created_figures(report: Report, rows: list[Any]) -> None:
                           "share": share(all_met, with_outcome)}
     report.tags = sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_TAGS]
     report.channels = sorted(channels.items(), key=lambda kv: (-kv[1], kv[0]))
-
-
-def _monday(moment: datetime, zone: ZoneInfo) -> date:
-    day = moment.astimezone(zone).date()
-    return day - timedelta(days=day.weekday())
-
-
-def _first_end(ends: list[datetime], moment: datetime) -> int:
-    """Index of the first week end after `moment` (len(ends): after the last)."""
-    return bisect.bisect_right(ends, moment)
 
 
 def _iso_week(monday: date) -> str:
