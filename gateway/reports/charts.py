@@ -63,7 +63,8 @@ def _chart(kind: type[Any], name: str, title: str, desc: str, primary: str,
            **options: Any) -> Any:
     settings: dict[str, Any] = {
         "width": 800, "height": 340, "show_legend": True, "legend_at_bottom": True,
-        "truncate_label": -1, "truncate_legend": -1, "print_values": False}
+        "truncate_label": -1, "truncate_legend": -1, "print_values": False,
+        "no_data_text": "Keine Daten"}
     settings.update(options)
     chart = kind(style=style(primary), js=[], disable_xml_declaration=True, **settings)
     chart.add_xml_filter(_accessible(name, title, desc))
