@@ -18,7 +18,7 @@ from gateway.pipeline.prepare import Preparer
 from gateway.pipeline.worker import RELOAD_SECONDS, Checked, Worker
 from gateway.routing.active import ActiveRuleset
 from gateway.secrets import Keys, check_secret
-from storage import private
+from storage import private, statistics
 from storage.blobs import Blobs, open_store
 from storage.engine import Database, open_database
 from storage.instances import InstanceInUse, InstanceLock
@@ -87,6 +87,19 @@ class App:
 
         upgrade(self.db)
         check_secret(self.db, self.settings, self.keys, replace=new_secret)
+        self.backfill_statistics()
+
+    def backfill_statistics(self) -> int:
+        """Statistics rows for tickets that have none (those from before migration 0012):
+        one query when there are none to write."""
+        from gateway.lifecycle.clocks import Lifecycle
+        from gateway.lifecycle.tally import rebuild
+
+        with self.db.reading() as session:
+            if not statistics.missing(session):
+                return 0
+        with self.db.session() as session:
+            return rebuild(session, Lifecycle.load(self.settings), only_missing=True)
 
     @contextmanager
     def running_instance(self) -> Iterator[InstanceLock]:

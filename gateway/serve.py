@@ -133,6 +133,7 @@ class Service:
         web = self.app.settings.web
         if web is None:
             return
+        from gateway.web import reports
         from gateway.web.app import WebParts, internal_app, public_app
         from gateway.web.server import WebServer
 
@@ -145,8 +146,9 @@ class Service:
         self.web = {
             "public": WebServer("public", public_app(parts), web.public.host, web.public.port,
                                 web.trusted_proxies),
-            "internal": WebServer("internal", internal_app(app.db), web.internal.host,
-                                  web.internal.port),
+            "internal": WebServer("internal",
+                                  internal_app(app.db, [reports.mount(app.settings, app.db)]),
+                                  web.internal.host, web.internal.port),
         }
         started: list[WebServer] = []
         try:

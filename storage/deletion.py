@@ -6,7 +6,8 @@ A ticket's personal data is in: its row (subject, requester, pseudonyms), articl
 text), attachments (rows, and the sealed bytes in the blob store), participants, message refs,
 events, the inbox rows of its mails (the encrypted originals, envelope, conversation keys),
 the ids of its inbound mails, its outbox rows (the rendered mails) and the rate-limit log of
-its parties. All of it goes; what stays is a `TicketStatistic` (queue, priority, times) and a
+its parties. All of it goes; what stays is its `TicketStatistic` (kept current while it lived,
+finalised here: the link to the ticket cleared, `deleted_at` set) and a
 `DeletionRecord` (ref, rule, counts) plus one content-free `ticket-deleted` event without a
 ticket, for the audit view.
 
@@ -47,7 +48,7 @@ from storage.models import (
     Participant,
     Ticket,
 )
-from storage.statistics import statistics_row
+from storage.statistics import finalise
 from storage.tickets import event_row
 
 LIVE_INBOX = ("queued", "processing")  # the worker's: left alone
@@ -105,7 +106,7 @@ def delete_ticket(session: Session, ticket_id: int, why: Why, blobs: Blobs,
     done = Deleted(refs=[ticket.ref])
     counts = done.counts
     article_ids = list(session.scalars(select(Article.id).where(Article.ticket_id == ticket_id)))
-    statistics_row(session, ticket, articles=len(article_ids), now=now)
+    finalise(session, ticket, articles=len(article_ids), now=now)
     parties = _parties(session, ticket)
     done.blobs = _drop_attachments(session, article_ids, blobs, counts)
     inbox_ids = _inbox_ids(session, ticket_id)

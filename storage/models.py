@@ -372,21 +372,30 @@ class SlaNotice(Base):
 
 
 class TicketStatistic(Base):
-    """What is left of a deleted ticket for reports (issue 16): queue, priority and the times,
-    nothing that leads back to a person (no ref, no subject, no address)."""
+    """A ticket's figures for reports (issue 17): one row per ticket, kept current while it
+    lives (gateway.lifecycle.tally) and left behind when it is deleted, so a report reads one
+    source and says the same before and after a deletion. Nothing leads back to a person: no
+    ref, subject or address; `ticket_id` links the live ticket only and is cleared on deletion
+    (`deleted_at` set then). Durations are business minutes on the queue's calendar."""
 
     __tablename__ = "ticket_statistics"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(Integer, index=True, unique=True)  # None: deleted
     queue: Mapped[str | None] = mapped_column(String(100))
     priority: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))  # at deletion
+    status: Mapped[str] = mapped_column(String(16))  # now, or at deletion
+    channel: Mapped[str | None] = mapped_column(String(16))  # inbox.source of the first mail
+    tags: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(index=True)
     first_response_at: Mapped[datetime | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
-    articles: Mapped[int] = mapped_column(Integer, default=0)
+    first_response_minutes: Mapped[int | None] = mapped_column(Integer)  # business minutes
+    resolution_minutes: Mapped[int | None] = mapped_column(Integer)  # created → resolved
+    reopens: Mapped[int] = mapped_column(Integer, default=0)
+    articles: Mapped[int] = mapped_column(Integer, default=0)  # counted at deletion
     sla_outcome: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {clock: met|missed}
-    deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column()
 
 
 class DeletionRecord(Base):

@@ -96,12 +96,13 @@ def test_counters_move_during_an_smtp_burst(service: Service) -> None:
     assert value(second, replies, code="354") == 12  # one DATA per mail
     assert value(second, replies, code="250") > value(first, replies, code="250") >= 6 * 3
     done = "postdesk_mails_processed_total"
-    assert value(first, done, outcome="done", stage="notify") == 6
-    assert value(second, done, outcome="done", stage="notify") == 12
+    assert value(first, done, outcome="done", stage="figures") == 6
+    assert value(second, done, outcome="done", stage="figures") == 12
     stages = "postdesk_stage_duration_seconds_count"
     for stage in ("parse", "analyse"):  # timed in the prepare process, a child of the worker
         assert value(second, stages, stage=stage) == 12
-    for stage in ("guard", "route", "redact", "record", "notify"):  # in the worker process
+    # in the worker process
+    for stage in ("guard", "route", "redact", "record", "notify", "figures"):
         assert value(second, stages, stage=stage) == 12
     assert value(second, "postdesk_redactions_total", entity="PERSON") >= 12
     assert value(second, "postdesk_redactions_total", entity="PHONE_NUMBER") >= 12

@@ -208,7 +208,12 @@ def test_a_deletion_run_removes_every_trace_and_keeps_statistics_and_record(
 
     assert traces(app, [*ERIKA_NEEDLES, b"karl.beispiel@example.net"]) == []
     with app.db.reading() as session:
-        [stats] = session.scalars(select(TicketStatistic))
+        [stats] = session.scalars(select(TicketStatistic)
+                                  .where(TicketStatistic.deleted_at.is_not(None)))
+        assert stats.ticket_id is None and stats.channel == "smtp"  # the link is gone
+        live = session.scalars(select(TicketStatistic)
+                               .where(TicketStatistic.deleted_at.is_(None))).one()
+        assert live.ticket_id == other.id  # Bert's ticket keeps its current row
         assert (stats.queue, stats.priority, stats.status) == (ticket.queue, "normal", "closed")
         assert stats.closed_at == closed.replace(microsecond=stats.closed_at.microsecond)
         assert stats.created_at == ticket.created_at and stats.articles == articles

@@ -185,3 +185,39 @@ def test_page_at_200_percent_zoom_and_without_css(web_service: App, sink: Sink, 
     assert page.get_by_label("Ihre Nachricht").is_visible()
     shot(page, tmp_path, "without-css")
     bare.close()
+
+
+def test_report_page_in_the_browser(web_service: App, sink: Sink, browser: Any,
+                                    tmp_path: Path) -> None:
+    """The report under /reports on the internal listener (issue 17, part 2): its styles apply
+    under its own CSP (style hashes, no script), no person is named, axe finds no WCAG 2.1
+    A/AA violation; a screenshot goes to tmp_path."""
+    app = web_service
+    send(app.settings, make_mail(body="Guten Tag,\nder Drucker druckt nicht.\nErika Muster\n"))
+    send(app.settings, make_mail(sender="Max Other <max.other@example.net>",
+                                 subject="Anderes Anliegen"))
+    wait_for(lambda: sent_to(sink, "max.other@example.net", "Eingangsbest"))
+    assert app.settings.web is not None
+    internal = f"http://127.0.0.1:{app.settings.web.internal.port}"
+    context = browser.new_context(locale="de-DE", viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    answer = page.goto(f"{internal}/reports/")
+    assert answer is not None and answer.status == 200
+    policy = answer.headers["content-security-policy"]
+    assert "script-src 'none'" in policy and "'sha256-" in policy
+    assert page.locator("html").get_attribute("lang") == "de"
+    assert page.locator("h1").inner_text().startswith("Bericht")
+    # the inline styles apply under the hashes: the header has the service's colour
+    header = page.locator("header.site").evaluate(
+        "e => getComputedStyle(e).backgroundColor")
+    assert header == "rgb(0, 75, 133)" or header.startswith("rgb(0, 75, 13")
+    assert page.locator("svg[role=img]").count() >= 3  # tags' chart only with tags
+    assert "Neue Anliegen" in page.locator("ul.figures").inner_text()
+    html = page.content().lower()
+    assert "erika" not in html and "max.other" not in html and "drucker" not in html
+    assert "lds-" not in html
+    shot(page, tmp_path, "report")
+    accessible(page, "report")
+    public = page.goto(f"{app.settings.web.public_url}/reports/")
+    assert public is not None and public.status == 404
+    context.close()

@@ -62,6 +62,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
      "The audit trail: who saw which original, who changed what (newest first)."),
     ("retention", "gateway.cli.retention",
      "Deletion periods: what is due, delete it, the deletion records."),
+    ("report", "gateway.cli.reports",
+     "Reports: tickets in/out, response and resolution times, SLA, backlog."),
 )
 
 

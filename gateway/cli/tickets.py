@@ -17,7 +17,7 @@ from gateway.cli import command_database, command_settings, echo_json
 from gateway.cli.view import Clock, detail_text, local_moment, size_text, ticket_status
 from gateway.config import Settings
 from gateway.errors import NotFoundError, PostdeskError
-from gateway.lifecycle import clocks
+from gateway.lifecycle import clocks, tally
 from gateway.lifecycle.clocks import Lifecycle
 from gateway.pipeline import actions
 from gateway.secrets import Keys, derive, load_secret
@@ -293,8 +293,11 @@ def _act(settings: Settings, ref: str, action: Callable[..., actions.Notify],
         store = TicketStore(session)
         ticket = _ticket(store, ref)
         now = utcnow()
+        before = tally.snapshot(ticket)
         notify = action(store, ticket, value, actor=_actor(), now=now)
-        clocks.refresh(Lifecycle.load(settings), ticket, now)  # pause, resume or stop clocks
+        lifecycle = Lifecycle.load(settings)
+        clocks.refresh(lifecycle, ticket, now)  # pause, resume or stop clocks
+        tally.keep(session, lifecycle, ticket, before)  # the report's figures
         _queue_mails(settings, store, ticket, notify, now)
         return ticket.ref
 

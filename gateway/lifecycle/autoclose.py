@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gateway import logs
-from gateway.lifecycle import clocks
+from gateway.lifecycle import clocks, tally
 from gateway.lifecycle.clocks import Lifecycle
 from gateway.lifecycle.reminders import LetterMaker
 from gateway.outgoing.letters import PENDING_REMINDER, STATUS_TEMPLATES, Letters
@@ -44,10 +44,12 @@ def run(db: Database, lifecycle: Lifecycle, letters: LetterMaker, *, now: dateti
             ticket = store.by_id(ticket_id)
             if ticket is None:
                 continue
+            before = tally.snapshot(ticket)
             if ticket.status == "pending":
                 _pending(lifecycle, store, letters(store), ticket, now, report)
             elif ticket.status == "resolved":
                 _resolved(lifecycle, store, ticket, now, report)
+            tally.keep(session, lifecycle, ticket, before)
     if report.reminded or report.resolved or report.closed:
         logs.event("autoclose.run", reminded=report.reminded, resolved=report.resolved,
                    closed=report.closed)

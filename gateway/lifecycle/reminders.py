@@ -14,7 +14,7 @@ from datetime import datetime
 
 from gateway import logs
 from gateway.config import Settings
-from gateway.lifecycle import clocks
+from gateway.lifecycle import clocks, tally
 from gateway.lifecycle.clocks import Lifecycle
 from gateway.outgoing.letters import SLA_ESCALATION, SLA_REMINDER, Letters
 from storage import sla
@@ -44,7 +44,9 @@ def run(db: Database, settings: Settings, lifecycle: Lifecycle, letters: LetterM
             store = TicketStore(session)
             ticket = store.by_id(ticket_id)
             if ticket is not None:
+                before = tally.snapshot(ticket)
                 _check(settings, lifecycle, store, letters(store), ticket, now, report)
+                tally.keep(session, lifecycle, ticket, before)  # a miss is a figure
     if report.reminders or report.escalations:
         logs.event("sla.run", reminders=report.reminders, escalations=report.escalations,
                    mails=report.mails)

@@ -35,6 +35,7 @@ def _build() -> dict[str, tuple[tuple[str, Any], ...]]:
     from gateway.pipeline import (
         commands,
         extract,
+        figures,
         guard,
         identify,
         notify,
@@ -63,6 +64,7 @@ def _build() -> dict[str, tuple[tuple[str, Any], ...]]:
             ("redact", redact.run),
             ("record", record.run),
             ("notify", notify.run),
+            ("figures", figures.run),
         ),
     }
 

@@ -158,6 +158,7 @@ class Context:
     ticket_is_new: bool = False
     linked_ticket: Ticket | None = None  # the older ticket a new one was split from
     reopened: bool = False  # this mail reopened its resolved or closed ticket (thread)
+    figures_before: tuple[Any, ...] | None = None  # the found ticket's figures (tally)
     sender_role: SenderRole = SenderRole.REQUESTER
     automatic_reason: str | None = None  # why this mail must not be answered automatically
     article: Article | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from gateway.lifecycle import tally
 from gateway.mail import threadindex
 from gateway.pipeline.context import Context
 from storage.models import Ticket
@@ -69,6 +70,7 @@ def run(ctx: Context) -> None:
         )
         return
     assert ctx.mail is not None
+    ctx.figures_before = tally.snapshot(ticket)  # before a reopening changes them
     # Automatic mail (an out-of-office answer to "solved") and agents' mail never reopen a ticket.
     from_requester_side = (
         ctx.automatic_reason is None and ctx.settings.agent(ctx.mail.from_.email) is None

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from gateway import logs
 from gateway.config import Settings
-from gateway.lifecycle import clocks
+from gateway.lifecycle import clocks, tally
 from gateway.lifecycle.clocks import Lifecycle
 from gateway.outgoing.letters import STATUS_TEMPLATES, Letters, Renderer
 from gateway.pipeline import actions
@@ -40,10 +40,12 @@ def resolve(
     """Resolve the ticket and queue the status mail; False when it was no longer open."""
     if ticket.status not in OPEN_STATUSES:
         return False
+    before = tally.snapshot(ticket)
     actions.set_status(store, ticket, "resolved", actor=ACTOR, now=now)
     store.add_event(ticket, actor=ACTOR, kind="requester-resolved", now=now, via="web")
     if lifecycle is not None:
         clocks.refresh(lifecycle, ticket, now)
+    tally.keep(store.session, lifecycle, ticket, before)
     letters = Letters(settings, renderer, store, status_key=status_key)
     letters.requester_mail(ticket, template=STATUS_TEMPLATES["resolved"], now=now,
                            automatic=True)
