@@ -85,7 +85,7 @@ class Ticket(Base):
     conversation: Mapped[str | None] = mapped_column(String(64), index=True)
     # keyed hash of a person → placeholder number, so [NAME-1] stays one person in this ticket
     pseudonyms: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    linked_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    linked_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column()
@@ -118,7 +118,7 @@ class Participant(Base):
     __table_args__ = (UniqueConstraint("ticket_id", "email"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
-    email: Mapped[str] = mapped_column(String(320))
+    email: Mapped[str] = mapped_column(String(320), index=True)
     role: Mapped[str] = mapped_column(String(16))  # requester | cc | agent
 
 
@@ -220,7 +220,8 @@ class InboxItem(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
     stage: Mapped[str | None] = mapped_column(String(30))
     reason: Mapped[str | None] = mapped_column(Text)
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"),
+                                                  index=True)
     # A temporary fault (a full disk): not claimed again before `not_before`; `retries` counts
     # such faults (they use up no attempt) and sets the back-off.
     not_before: Mapped[datetime | None] = mapped_column()
@@ -260,7 +261,8 @@ class OutboxItem(Base):
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_state_due", "state", "next_attempt_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"),
+                                                  index=True)
     kind: Mapped[str] = mapped_column(String(40))  # template name, e.g. requester-received
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
     envelope_from: Mapped[str] = mapped_column(String(320))
