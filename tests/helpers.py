@@ -117,6 +117,16 @@ def serving(app: App) -> Iterator[Service]:
     assert not thread.is_alive(), "serve did not stop"
 
 
+def started(settings: Settings) -> App:
+    """An instance on the settings' database, migrated: built again on the same database it is
+    a restart, or a second instance beside the first."""
+    from gateway.app import App
+
+    app = App.build(settings)
+    app.init_database()
+    return app
+
+
 @contextmanager
 def running(app: App) -> Iterator[App]:
     """`serving(app)`, for tests that need only the app's parts."""

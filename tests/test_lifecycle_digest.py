@@ -26,6 +26,7 @@ from storage import digests
 from storage.models import OutboxItem
 from storage.tickets import TicketStore
 from tests.fakes.smtp import Sink
+from tests.helpers import started
 
 BERLIN = ZoneInfo("Europe/Berlin")
 POLICY = """
@@ -63,16 +64,9 @@ def digest_settings(make_settings: Callable[..., Settings], tmp_path: Path, sink
                                    "port": sink.port})
 
 
-def start(settings: Settings) -> App:
-    """An instance: a new App on the same database (a restart, or a second instance)."""
-    app = App.build(settings)
-    app.init_database()
-    return app
-
-
 @pytest.fixture
 def app(digest_settings: Settings) -> Iterator[App]:
-    application = start(digest_settings)
+    application = started(digest_settings)
     yield application
     application.db.dispose()
 
@@ -128,7 +122,7 @@ def test_monday_digest_goes_out_once_across_runs_and_restarts(
     report = send(app, MONDAY)
     assert (report.day, report.sent) == (date(2026, 11, 16), 2)  # Anna (lead) and Ben
     assert send(app, local(2026, 11, 16, 7, 35)).sent == 0
-    restarted = start(digest_settings)
+    restarted = started(digest_settings)
     try:
         again = send(restarted, local(2026, 11, 16, 9, 0))
         assert (again.sent, again.taken) == (0, 0)  # the day's rows are read, not retried
@@ -183,7 +177,7 @@ def test_switched_off_sends_nothing_and_no_job(make_settings: Callable[..., Sett
     for digests_config in (None, {"enabled": False}):
         extra: dict[str, Any] = {} if digests_config is None else {"digests": digests_config}
         settings = make_settings(agents=AGENTS, **extra)
-        application = start(settings)
+        application = started(settings)
         try:
             new_ticket(application, local(2026, 11, 13, 15, 0))
             assert send(application, MONDAY).day is None
@@ -236,7 +230,7 @@ def test_a_custom_calendar_and_time(make_settings: Callable[..., Settings], tmp_
     settings = make_settings(
         agents=AGENTS, digests={"at": "06:00", "calendar": "weekend"},
         calendars={"weekend": {"hours": {"sat": "08:00-12:00"}, "holidays": None}})
-    application = start(settings)
+    application = started(settings)
     try:
         new_ticket(application, local(2026, 11, 13, 15, 0), sla=False)
         assert send(application, local(2026, 11, 16, 8, 0)).day is None  # Monday: closed
@@ -277,7 +271,7 @@ def test_delivered_through_the_outbox_to_the_smtp_sink(app: App, sink: Sink) -> 
 def test_two_instances_send_each_digest_once(digest_settings: Settings) -> None:
     if not digest_settings.database.url.startswith("postgresql"):
         pytest.skip("two instances share one PostgreSQL database")
-    first, second = start(digest_settings), start(digest_settings)
+    first, second = started(digest_settings), started(digest_settings)
     new_ticket(first, local(2026, 11, 13, 15, 0))
     barrier = threading.Barrier(2)
     reports: list[digest.Report] = []

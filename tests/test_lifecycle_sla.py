@@ -24,7 +24,7 @@ from storage import sla, spool
 from storage.models import Event, OutboxItem, Ticket
 from storage.tickets import TicketFilter, TicketStore
 from tests.fakes.smtp import Sink
-from tests.helpers import make_mail
+from tests.helpers import make_mail, started
 
 BERLIN = ZoneInfo("Europe/Berlin")
 POLICY = """
@@ -54,16 +54,9 @@ def sla_settings(make_settings: Callable[..., Settings], tmp_path: Path, sink: S
                                    "port": sink.port})
 
 
-def start(settings: Settings) -> App:
-    """An instance: a new App on the same database (a restart, or a second instance)."""
-    app = App.build(settings)
-    app.init_database()
-    return app
-
-
 @pytest.fixture
 def app(sla_settings: Settings) -> Iterator[App]:
-    application = start(sla_settings)
+    application = started(sla_settings)
     yield application
     application.db.dispose()
 
@@ -132,11 +125,11 @@ def test_reminder_at_75_and_escalation_at_100_each_once_across_restarts(
     assert remind(app, local(2026, 11, 16, 9, 59)).reminders == 0
     assert remind(app, local(2026, 11, 16, 10, 0)).reminders == 1
     assert remind(app, local(2026, 11, 16, 10, 1)).reminders == 0
-    restarted = start(sla_settings)  # a restart: a new App on the same database
+    restarted = started(sla_settings)  # a restart: a new App on the same database
     assert remind(restarted, local(2026, 11, 16, 10, 30)).reminders == 0
     report = remind(restarted, local(2026, 11, 16, 11, 0))
     assert (report.reminders, report.escalations) == (0, 1)
-    again = start(sla_settings)
+    again = started(sla_settings)
     assert remind(again, local(2026, 11, 16, 11, 30)).escalations == 0
 
     [reminder] = outgoing(app, "agent-sla-reminder")
@@ -223,7 +216,7 @@ def test_pending_reminder_resolve_and_close_on_the_configured_days(app: App, sin
     # business days after Monday: Tue 17 (1), Wed 18 Bettag, Thu 19 (2), Fri 20 (3), Mon 23 (4)
     assert close(app, local(2026, 11, 18, 12, 0)).reminded == 0
     assert close(app, local(2026, 11, 19, 9, 0)).reminded == 1
-    assert close(start(app.settings), local(2026, 11, 20, 9, 0)).reminded == 0  # once only
+    assert close(started(app.settings), local(2026, 11, 20, 9, 0)).reminded == 0  # once only
     assert close(app, local(2026, 11, 20, 23, 0)).resolved == 0
     report = close(app, local(2026, 11, 23, 8, 0))
     assert report.resolved == 1
@@ -247,7 +240,7 @@ def test_pending_reminder_resolve_and_close_on_the_configured_days(app: App, sin
 def test_two_instances_send_each_reminder_once(sla_settings: Settings) -> None:
     if not sla_settings.database.url.startswith("postgresql"):
         pytest.skip("two instances share one PostgreSQL database")
-    first, second = start(sla_settings), start(sla_settings)
+    first, second = started(sla_settings), started(sla_settings)
     ids = [new_ticket(first, local(2026, 11, 13, 15, 0)) for _ in range(20)]
     barrier = threading.Barrier(2)
     reports: list[reminders.Report] = []
