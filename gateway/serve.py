@@ -133,8 +133,10 @@ class Service:
         web = self.app.settings.web
         if web is None:
             return
+        from starlette.routing import BaseRoute
+
         from gateway.web import reports
-        from gateway.web.app import WebParts, internal_app, public_app
+        from gateway.web.app import WebParts, internal_app, metrics_route, public_app
         from gateway.web.server import WebServer
 
         app = self.app
@@ -143,11 +145,13 @@ class Service:
             lifecycle=lambda: app.worker.lifecycle, wake_worker=runner.wake.set,
             wake_outbox=runner.mail_queued.set,
         )
+        internal_routes: list[BaseRoute] = [reports.mount(app.settings, app.db)]
+        if self.ops is not None:  # `metrics:` too: its /metrics also on the internal listener
+            internal_routes.append(metrics_route(self.ops.metrics.registry))
         self.web = {
             "public": WebServer("public", public_app(parts), web.public.host, web.public.port,
                                 web.trusted_proxies),
-            "internal": WebServer("internal",
-                                  internal_app(app.db, [reports.mount(app.settings, app.db)]),
+            "internal": WebServer("internal", internal_app(app.db, internal_routes),
                                   web.internal.host, web.internal.port),
         }
         started: list[WebServer] = []

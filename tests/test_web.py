@@ -12,6 +12,7 @@ from email import policy
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -20,7 +21,7 @@ from gateway.config import Settings
 from gateway.outgoing import statuslink
 from gateway.outgoing.senders import RecordingSender
 from gateway.web import security
-from gateway.web.app import WebParts, internal_app, public_app
+from gateway.web.app import WebParts, internal_app, metrics_route, public_app
 from storage import spool
 from storage.models import Article, Event, InboxItem, OutboxItem, Ticket
 from storage.tickets import TicketStore
@@ -273,6 +274,17 @@ def test_internal_listener_healthz(app: App) -> None:
     client = TestClient(internal_app(app.db))
     assert client.get("/healthz").text == "ok\n"
     assert client.get("/s/anything").status_code == 404
+
+
+def test_internal_listener_serves_the_metrics_and_the_public_one_never(app: App) -> None:
+    """With `metrics:` configured, serve hands its registry to the internal listener too."""
+    registry = CollectorRegistry()
+    Counter("postdesk_probe", "a probe", registry=registry).inc()
+    internal = TestClient(internal_app(app.db, [metrics_route(registry)]))
+    answer = internal.get("/metrics")
+    assert answer.status_code == 200 and "postdesk_probe_total 1.0" in answer.text
+    assert answer.headers["content-type"].startswith("text/plain")
+    assert client_for(app).get("/metrics").status_code == 404
 
 
 def test_expected_answer_in_business_terms(app: App, ticket: str) -> None:

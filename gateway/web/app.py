@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -121,6 +122,16 @@ def internal_app(db: Database, extra: Sequence[BaseRoute] = ()) -> Starlette:
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), *extra]
     return Starlette(routes=routes, middleware=[Middleware(security.SecurityHeaders)],
                      exception_handlers={HTTPException: _plain_error})
+
+
+def metrics_route(registry: CollectorRegistry) -> Route:
+    """`/metrics` of the serve's registry (the `metrics:` listener's), for the internal
+    listener: one internal port may serve reports, metrics and health."""
+
+    def scrape(_request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Route("/metrics", scrape, methods=["GET"])
 
 
 async def _plain_error(_request: Request, exc: Exception) -> Response:
