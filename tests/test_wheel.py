@@ -224,3 +224,10 @@ def test_fresh_venv_from_the_wheel_turns_a_mail_into_a_redacted_ticket(
     (ack,) = wait_for(acknowledgement, timeout=60, interval=0.2)
     assert f"[{ticket['ref']}]" in str(ack["Subject"])
     assert quarantined() == ""
+
+    # the report reads templates of its own package (gateway/reports/templates): from the wheel
+    report = tmp_path / "report.html"
+    _run([str(postdesk), "--config", config, "report", "--format", "html", "-o", str(report)],
+         tmp_path, env)
+    page = report.read_text(encoding="utf-8")
+    assert "<svg" in page and "Sommerfeld" not in page and "m.sommerfeld" not in page
