@@ -1,8 +1,9 @@
 """A held-out check of the PERSON rules: 20 sentences with names and shapes that neither the
 rules' author nor bench/redaction_quality.py used (written by another session after the rules
-were done, 2026-12-07), so it says how the rules do on text they were not tuned on. Prints the
-share of name tokens removed and which were left; keep it untuned (add cases, don't fit rules
-to them without writing new ones here).
+were done, 2026-12-07), so it says how the rules do on text they were not tuned on. Two rules
+were later fitted to set 1's misses; set 2 was written after them, as its new held-out part.
+Prints the share of name tokens removed and which were left; keep it untuned (add cases,
+don't fit rules to them without writing new ones here).
 
     .venv/bin/python bench/redaction_holdout.py
 """
@@ -105,7 +106,31 @@ CASES: list[tuple[str, list[str]]] = [
         ['Scholze', 'Pönitz'],
     ),
 ]
+# Written after the rules of stop 24 (a list of lone words that are mostly names; a second
+# given name nobody listed after Herr/Frau) were fitted to the two misses above, so CASES is
+# no longer held out for them; these are, for the same shapes and others.
+CASES_2: list[tuple[str, list[str]]] = [
+    ('Teilnehmer: Rößler, Kluge, Wuttke, Zenker', ['Rößler', 'Kluge', 'Wuttke', 'Zenker']),
+    ('Bitte informieren Sie Frau Nguyen Thi Hoa über den neuen Termin.',
+     ['Nguyen', 'Thi', 'Hoa']),
+    ('Für Herrn Rami Haddad Al-Masri fehlt noch die Unterschrift.',
+     ['Rami', 'Haddad', 'Al-Masri']),
+    ('Der Antrag von Herrn Mirko Wagner ist vollständig.', ['Mirko', 'Wagner']),
+    ('Kopie an: Bär, Fuchs, Yılmaz', ['Bär', 'Fuchs', 'Yılmaz']),
+    ('Mit freundlichen Grüßen\ni. A. Dörte Scholz-Lindner\nBürgeramt',
+     ['Dörte', 'Scholz-Lindner']),
+    ('Herr Okonkwo Chukwuma Eze hat heute angerufen.', ['Okonkwo', 'Chukwuma', 'Eze']),
+    ('Empfänger: Lindner; Weber; Kaiser', ['Lindner', 'Weber', 'Kaiser']),
+    ('Anwesend: Frau Wendt, Herr Gottschalk, Frau Demir', ['Wendt', 'Gottschalk', 'Demir']),
+    ('Bitte Frau Hanne Lore Kirsch den Zugang freischalten.', ['Hanne', 'Lore', 'Kirsch']),
+]
 KEPT: list[tuple[str, list[str]]] = [
+    ('Verteiler: Poststelle, Kämmerei, Bauhof', ['Poststelle', 'Kämmerei', 'Bauhof']),
+    ('Frau Schubert Bescheid geben, dass der Laptop fertig ist.', ['Bescheid', 'Laptop']),
+    ('Teilnehmer: IT-Service, Personalrat, Datenschutz', ['IT-Service', 'Personalrat',
+                                                          'Datenschutz']),
+    ('Empfänger: Dresden, Leipzig, Zwickau', ['Dresden', 'Leipzig', 'Zwickau']),
+
     (
         'Der Vogel sitzt am Fenster, der Koch kocht, Chemnitz und Bautzen sind Städte, '
         'Outlook hängt.',
@@ -114,20 +139,31 @@ KEPT: list[tuple[str, list[str]]] = [
 ]
 
 
-def main() -> None:
+def recall(title: str, cases: list[tuple[str, list[str]]]) -> None:
     total = left = 0
-    for text, names in CASES:
+    for text, names in cases:
         result = red.redact(text, language="de", pseudonyms=KeyedPseudonyms(b"k" * 32)).text
         missed = [name for name in names if name in result]
         total += len(names)
         left += len(missed)
         if missed:
             print("left", missed, "in:", result.replace("\n", "⏎")[:150])
-    print(f"held-out PERSON recall (name tokens): {(total - left) / total:.3f} "
+    print(f"{title} PERSON recall (name tokens): {(total - left) / total:.3f} "
           f"({total - left}/{total})")
+
+
+def main() -> None:
+    recall("set 1 (held out until stop 24)", CASES)
+    recall("set 2 (held out)", CASES_2)
+    kept = total = 0
     for text, words in KEPT:
         result = red.redact(text, language="de", pseudonyms=KeyedPseudonyms(b"k" * 32)).text
-        print(f"must-keep words kept: {sum(w in result for w in words)}/{len(words)}")
+        gone = [w for w in words if w not in result]
+        if gone:
+            print("removed", gone, "in:", result.replace("\n", "⏎")[:150])
+        kept += len(words) - len(gone)
+        total += len(words)
+    print(f"must-keep words kept: {kept}/{total}")
 
 
 if __name__ == "__main__":

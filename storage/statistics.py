@@ -9,9 +9,9 @@ import functools
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Text, func, select, type_coerce, update
+from sqlalchemy import Table, Text, func, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -49,7 +49,7 @@ def _upsert(dialect: str) -> Any:
     values: building it per call cost about 1 ms of the worker's time per new ticket (the
     largest part of the `figures` stage, measured with bench/worker_profile.py)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = TicketStatistic.__table__
+    table = cast(Table, TicketStatistic.__table__)
     statement = insert(table)
     new = statement.excluded
     changes: dict[str, Any] = {name: new[name] for name in FIGURES}

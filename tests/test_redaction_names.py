@@ -80,6 +80,11 @@ def test_configured_agents_names_are_redacted_in_every_form(redactor: Redactor) 
          ["Kowaltschuk", "Wolodymyr", "Zschoche"]),
         ("Participants: Halyna Bondarenko; Mr Al-Hassan\n", ["Halyna", "Bondarenko", "Hassan"]),
         ("Die Kollegen Scholze und Pönitz sind informiert.", ["Pönitz"]),
+        # a list of lone words, most of them names: the surnames that are words go too
+        ("Verteiler: Haupt, Fiedler, Nestler, Kaden\n", ["Haupt", "Fiedler", "Nestler", "Kaden"]),
+        # a second given name nobody listed after Herr/Frau takes the name on
+        ("Bitte richten Sie für Herrn Thanh Tung Dang einen Arbeitsplatz ein.",
+         ["Thanh", "Tung", "Dang"]),
     ],
 )  # fmt: skip
 def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: list[str]) -> None:
@@ -104,6 +109,10 @@ def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: l
         ("Landratsamt Beispielkreis – Ordnungsamt\nWohngeldantrag Hortplatzvergabe",
          ["Landratsamt Beispielkreis", "Wohngeldantrag Hortplatzvergabe"]),
         ("Verteiler: Wohngeldstelle, Hausmeisterei, Jira\n", ["Wohngeldstelle", "Hausmeisterei"]),
+        ("Empfänger: Dresden, Leipzig, Zwickau\n", ["Dresden", "Leipzig", "Zwickau"]),
+        ("Teilnehmer: IT-Service, Personalrat, Datenschutz\n",
+         ["IT-Service", "Personalrat", "Datenschutz"]),
+        ("Frau Schubert Bescheid geben, dass der Laptop fertig ist.", ["Bescheid", "Laptop"]),
         ("Die Daten kommen von Dataport, laut Handbuch; Rücksprache mit Citrix.",
          ["Dataport", "Handbuch", "Citrix"]),
         ("Please sync the date of the duplicates with Case creation.", ["Case"]),

@@ -30,7 +30,7 @@ from gateway.redaction.names import (
     last_names,
     parse_display_name,
 )
-from gateway.redaction.vocabulary import frequent_english, name_like, unknown
+from gateway.redaction.vocabulary import frequent_english, kept_words, name_like, unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +144,8 @@ _BULLET = re.compile(r"^[ \t>]*(?:[-*•–]|\d{1,2}[.)])[ \t]+(?P<v>[^\n]+?)[ \
 _RUN = re.compile(rf"(?=[{UPPER}])(?<![\w@.'’/-]){WORD}{_END}(?:[ \t]+{WORD}{_END})+")
 _NON_SPACE = re.compile(r"\S+")
 _ITEM = re.compile(r"[^,;]+(?:,[ \t]*[^,;]+)?")
+# One word alone between the commas or semicolons of a list ("Haupt, Fiedler; Kaden.").
+_LONE_ITEM = re.compile(rf"(?:^|(?<=[,;]))[ \t]*(?P<w>{WORD})[ \t.]*(?=[,;]|$)")
 # Words after which a lone surname stands: "Rücksprache mit Pietzsch", "laut Kowalczyk",
 # "die Akte liegt bei Nguyen", "I spoke with Petrenko", "according to Barakat".
 _SLOT = re.compile(
@@ -208,6 +210,10 @@ def _titled_name(text: str, pos: int) -> tuple[int, int] | None:
     start, end, words = found
     if len(words) == 1 and words[0] not in last_names():
         nxt = _next_unit(text, end)
+        if nxt and _usable(nxt.group(1)) and unknown(nxt.group(1)):
+            # a second given name nobody listed: "Herrn Thanh Tung Dang einen …"
+            end = nxt.end()
+            nxt = _next_unit(text, end)
         if nxt and _usable(nxt.group(1)) and _surname_follows(text, nxt):
             end = nxt.end()
     if len(words) == 1 and words[0] in MONTHS:
@@ -316,7 +322,7 @@ class PersonFinder:
         """Names as items of a list: "Verteiler: A B, C D", "Participants: A; B", bullet
         lines "- Kovalenko, Olena"; honorific items are the honorific rule's."""
         for match in _LIST_LABEL.finditer(text):
-            yield from _list_items(text, match.start("v"), match.group("v"), single=True)
+            yield from _labelled_list(text, match.start("v"), match.group("v"))
         if "\n" not in text:
             return
         for match in _BULLET.finditer(text):
@@ -420,6 +426,32 @@ def _list_items(text: str, offset: int, value: str, *, single: bool) -> Iterator
         start = offset + item.start() + raw.index(stripped)
         if _is_list_name(stripped, single=single):
             yield NameSpan(start, start + len(stripped), 0.8, "list")
+
+
+def _labelled_list(text: str, offset: int, value: str) -> Iterator[NameSpan]:
+    """The names on a "Verteiler:"/"Teilnehmer:" line. Such a list names one kind of thing:
+    in a list of lone words of which at least half read as names (a listed name or no word),
+    a surname that is also a word ("Haupt", "Nestler") stands for a person too ("Verteiler:
+    Haupt, Fiedler, Nestler, Kaden"); places and products stay, and a list of offices
+    ("Wohngeldstelle, Hausmeisterei") stays one of offices."""
+    yield from _list_items(text, offset, value, single=True)
+    listed = _ADDRESS_PART.split(value)[0] if "@" in value else value
+    words = [(offset + m.start("w"), m.group("w")) for m in _LONE_ITEM.finditer(listed)]
+    pieces = [piece for piece in re.split(r"[,;]", listed) if piece.strip(" \t.")]
+    if len(words) < 2 or len(words) != len(pieces):
+        return  # not a list of lone words
+    if 2 * sum(name_like(word) for _, word in words) < len(words):
+        return
+    for start, word in words:
+        if _lone_word_of_list(word):
+            yield NameSpan(start, start + len(word), 0.7, "list")
+
+
+def _lone_word_of_list(item: str) -> bool:
+    """One capitalised word that may stand for a person in a list of names: no place,
+    product, function word or organisation word."""
+    return (bool(re.fullmatch(WORD, item)) and item[:1].isupper() and _usable(item)
+            and item not in kept_words() and item not in FUNCTION_WORDS)
 
 
 def _is_list_name(item: str, *, single: bool) -> bool:
