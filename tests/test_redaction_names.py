@@ -110,6 +110,7 @@ def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: l
          ["Landratsamt Beispielkreis", "Wohngeldantrag Hortplatzvergabe"]),
         ("Verteiler: Wohngeldstelle, Hausmeisterei, Jira\n", ["Wohngeldstelle", "Hausmeisterei"]),
         ("Empfänger: Dresden, Leipzig, Zwickau\n", ["Dresden", "Leipzig", "Zwickau"]),
+        ("Verteiler: Bauhof, Kämmerei, Wertstoffhof\n", ["Bauhof", "Kämmerei", "Wertstoffhof"]),
         ("Teilnehmer: IT-Service, Personalrat, Datenschutz\n",
          ["IT-Service", "Personalrat", "Datenschutz"]),
         ("Frau Schubert Bescheid geben, dass der Laptop fertig ist.", ["Bescheid", "Laptop"]),
