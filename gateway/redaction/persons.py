@@ -447,11 +447,10 @@ def _labelled_list(text: str, offset: int, value: str) -> Iterator[NameSpan]:
             yield NameSpan(start, start + len(word), 0.7, "list")
 
 
-def _lone_word_of_list(item: str) -> bool:
-    """One capitalised word that may stand for a person in a list of names: no place,
-    product, function word or organisation word."""
-    return (bool(re.fullmatch(WORD, item)) and item[:1].isupper() and _usable(item)
-            and item not in kept_words() and item not in FUNCTION_WORDS)
+def _lone_word_of_list(word: str) -> bool:
+    """A list's word (capitalised: _LONE_ITEM) that may stand for a person in a list of
+    names: no place, product, function word or organisation word."""
+    return _usable(word) and word not in kept_words() and word not in FUNCTION_WORDS
 
 
 def _is_list_name(item: str, *, single: bool) -> bool:
