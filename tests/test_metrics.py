@@ -152,7 +152,8 @@ def test_healthz_is_503_while_the_rules_on_disk_are_broken(
         metrics={"host": "127.0.0.1", "port": 0},
     )
     with serving(App.build(settings)) as app:
-        assert get(app, "/healthz") == (200, "ok\n")
+        # serve listens before its worker thread has reported in: healthy once it has
+        wait_for(lambda: get(app, "/healthz") == (200, "ok\n"), timeout=30)
         burst(app, 1)  # worker.mode thread: the pipeline counts into serve's own registry
         wait_for(lambda: processed(app) == 1, timeout=60)
         broken = rules / "99-kaputt.yaml"

@@ -97,8 +97,12 @@ def tickets(app: App) -> list[str]:
         app.worker.drain()
     with app.db.session() as session:
         rows = list(session.scalars(select(Ticket).order_by(Ticket.id)))
-        for ticket in rows:  # the worker's clock is the real one: move them to Monday
+        # The worker's clock is the real one: move them to Monday 09:00, and drop the tags
+        # routing gave them by the real time (the example rules tag mail that arrives outside
+        # office hours), so the figures do not depend on when the test runs.
+        for ticket in rows:
             ticket.created_at = MONDAY
+            ticket.tags = []
         session.flush()
         for ticket in rows:
             tally.keep(session, app.worker.lifecycle, ticket, None)
