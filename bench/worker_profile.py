@@ -4,7 +4,7 @@ bench/e2e.py shows that the worker (one process, serial) limits end-to-end speed
 redaction; this bench takes the network, the outbox and the other processes away. It builds the
 same site as e2e (example config, SQLite, redaction off unless --redaction on), stores N corpus
 mails in the inbox, prepares them inline and times the worker's drain, then prints ms per mail
-and the top functions by cumulative time.
+(per stage, through the pipeline's stage observer) and the top functions of a cProfile.
 
     .venv/bin/python bench/worker_profile.py --mails 400 [--redaction on] [--top 40]
 """
@@ -18,7 +18,7 @@ import pstats
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -26,12 +26,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import build_corpus
 from e2e import SERVICE, make_site
 
-from gateway import pipeline
 from gateway.app import App
 from gateway.config import load_settings
-from gateway.pipeline.context import Context, PreparedMail
 from gateway.pipeline.prepare import InlinePreparer
 from storage.spool import NewInboxItem, add_inbox_items, message_hash
+
+
+class StageClock:
+    """Seconds per stage (gateway.pipeline.counters.Counters, as the metrics count them)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    def finished(self, outcome: str, stage: str, redactions: Mapping[str, int]) -> None:
+        pass
+
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+    def per_mail(self, count: int) -> str:
+        return ", ".join(f"{name} {seconds / count * 1000:.2f}"
+                         for name, seconds in self.seconds.items())
 
 
 def main() -> None:
@@ -60,33 +78,11 @@ def main() -> None:
         worker.drain()  # warm-up: templates compiled, rules loaded
         with app.db.session() as session:
             add_inbox_items(session, items[20:])
-        # prepare inline is part of the drain: time it apart to subtract
-        prepared_time = 0.0
-        original = prepare.take
-
-        def timed() -> PreparedMail:
-            nonlocal prepared_time
-            begun = time.perf_counter()
-            try:
-                return original()
-            finally:
-                prepared_time += time.perf_counter() - begun
-
-        prepare.take = timed  # type: ignore[method-assign]
-        stage_seconds: dict[str, float] = {}
-
-        def timed_stage(name: str, stage: Callable[[Context], None]) -> Callable[[Context], None]:
-            def run(ctx: Context) -> None:
-                begun = time.perf_counter()
-                try:
-                    stage(ctx)
-                finally:
-                    stage_seconds[name] = stage_seconds.get(name, 0.0) + (
-                        time.perf_counter() - begun)
-            return run
-
-        pipeline.STAGES = tuple((name, timed_stage(name, stage))  # type: ignore[attr-defined]
-                                for name, stage in pipeline.STAGES)
+        # the pipeline's own stage observer (what metrics count): the worker's stages, and
+        # PREPARE's, which run inline in the drain, apart
+        stages, preparing = StageClock(), StageClock()
+        worker.measure(stages)
+        prepare.observe = preparing.observe_stage
         profile = None if options.no_profile else cProfile.Profile()
         begun = time.perf_counter()
         if profile:
@@ -96,14 +92,14 @@ def main() -> None:
             profile.disable()
         wall = time.perf_counter() - begun
         count = len(outcomes)
+        prepared, staged = preparing.total(), stages.total()
         print(f"{count} mails: {wall / count * 1000:.2f} ms/mail in all, prepare "
-              f"{prepared_time / count * 1000:.2f}, worker stages "
-              f"{(wall - prepared_time) / count * 1000:.2f}"
+              f"{prepared / count * 1000:.2f}, worker {(wall - prepared) / count * 1000:.2f}"
               + (" (under cProfile)" if profile else ""))
-        print("  stages, ms/mail: " + ", ".join(
-            f"{name} {seconds / count * 1000:.2f}" for name, seconds in stage_seconds.items()))
-        print(f"  outside the stages (claim, savepoints, commit): "
-              f"{(wall - prepared_time - sum(stage_seconds.values())) / count * 1000:.2f}")
+        print(f"  prepare stages, ms/mail: {preparing.per_mail(count)}")
+        print(f"  worker stages, ms/mail: {stages.per_mail(count)}")
+        print(f"  worker outside its stages (claim, savepoints, commit): "
+              f"{(wall - prepared - staged) / count * 1000:.2f}")
         if profile:
             pstats.Stats(profile).sort_stats(options.sort).print_stats(options.top)
         app.db.engine.dispose()
