@@ -414,11 +414,15 @@ def _may_be_name(word: str) -> bool:
     return word in _JOINERS or (_usable(word) and name_like(word))
 
 
+def _names_part(value: str) -> str:
+    """A list line up to its first mail address ("Verteiler: A, B <a@x>" → "A, B ")."""
+    return _ADDRESS_PART.split(value)[0] if "@" in value else value
+
+
 def _list_items(text: str, offset: int, value: str, *, single: bool) -> Iterator[NameSpan]:
     """The items of one list line that are names; `single`: one word nobody listed will do
     (after a list label, not on a bullet line, where "- Wohngeldantrag" is no one)."""
-    value = _ADDRESS_PART.split(value)[0] if "@" in value else value
-    for item in _ITEM.finditer(value):
+    for item in _ITEM.finditer(_names_part(value)):
         raw = item.group(0)
         stripped = raw.strip(" \t.")
         if not stripped or _HONORIFIC.match(stripped + " "):
@@ -435,7 +439,7 @@ def _labelled_list(text: str, offset: int, value: str) -> Iterator[NameSpan]:
     Haupt, Fiedler, Nestler, Kaden"); places and products stay, and a list of offices
     ("Wohngeldstelle, Hausmeisterei") stays one of offices."""
     yield from _list_items(text, offset, value, single=True)
-    listed = _ADDRESS_PART.split(value)[0] if "@" in value else value
+    listed = _names_part(value)
     words = [(offset + m.start("w"), m.group("w")) for m in _LONE_ITEM.finditer(listed)]
     pieces = [piece for piece in re.split(r"[,;]", listed) if piece.strip(" \t.")]
     if len(words) < 2 or len(words) != len(pieces):
