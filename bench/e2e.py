@@ -361,6 +361,35 @@ def wait_acks(sink: Sink, senders: list[str], timeout: float) -> float | None:
     return None
 
 
+# -- the machine's speed at the time: the same fixed job before and after the measured mails ---
+
+
+def reference_ms(mails: list[tuple[str, bytes]]) -> float:
+    """Milliseconds for a fixed CPU job like the service's own (parse and re-serialise the
+    warm-up mails with the email package, insert them into an in-memory SQLite table), median
+    of three. This VM's speed drifts by a fifth within minutes (the same build took 9.8 and
+    13.8 ms of server CPU a mail in runs a minute apart), so a run's rates mean something
+    only next to this figure."""
+    import email
+    import email.policy
+    import sqlite3
+
+    def job() -> float:
+        started = time.perf_counter()
+        database = sqlite3.connect(":memory:")
+        database.execute("CREATE TABLE m (id INTEGER PRIMARY KEY, sender TEXT, raw BLOB)")
+        for _ in range(5):
+            for sender, raw in mails:
+                parsed = email.message_from_bytes(raw, policy=email.policy.default)
+                database.execute("INSERT INTO m (sender, raw) VALUES (?, ?)",
+                                 (sender, parsed.as_bytes()))
+        database.commit()
+        database.close()
+        return (time.perf_counter() - started) * 1000
+
+    return statistics.median(job() for _ in range(3))
+
+
 # -- one run ----------------------------------------------------------------------------------
 
 
@@ -382,6 +411,7 @@ def run(options: argparse.Namespace, redaction: bool) -> None:
             send_all(options.port, warm, 1)
             if wait_acks(sink, [s for s, _ in warm], options.timeout) is None:
                 raise SystemExit("warm-up mails were not acknowledged in time")
+        reference_before = reference_ms(warm or mails[:20])
         processes = name_children(descendants(serve.pid))
         profiler = start_profiler(serve.pid, options.profile)
         cpu_before = cpu_seconds(processes)
@@ -410,6 +440,7 @@ def run(options: argparse.Namespace, redaction: bool) -> None:
         sink.stop()
         if options.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
+    reference_after = reference_ms(warm or mails[:20])  # the machine idle again
     lat = sorted(sent.latencies)
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else 0.0
     print(f"== redaction {'on' if redaction else 'off'}: {len(mails)} mails "
@@ -432,6 +463,8 @@ def run(options: argparse.Namespace, redaction: bool) -> None:
     print(f"bench CPU per mail    {(bench_after - bench_before) / max(acked, 1) * 1000:.1f} ms "
           f"(client and sink); machine busy {busy / (machine_after[1] - machine_before[1]):.0%}"
           f" of {os.cpu_count()} cores")
+    print(f"machine speed         reference job {reference_before:.0f} ms before, "
+          f"{reference_after:.0f} ms after (lower is faster; compare runs only at like figures)")
     if sql_counts is not None:
         print_sql_counts(sql_before, sql_after, processes, acked)
     if options.keep is not None:
