@@ -85,6 +85,9 @@ def test_configured_agents_names_are_redacted_in_every_form(redactor: Redactor) 
         # a second given name nobody listed after Herr/Frau takes the name on
         ("Bitte richten Sie für Herrn Thanh Tung Dang einen Arbeitsplatz ein.",
          ["Thanh", "Tung", "Dang"]),
+        # after Frau/Herr a month is a name, alone or as a given name
+        ("Frau Mai Linh Pham hat den Termin abgesagt.", ["Mai", "Linh", "Pham"]),
+        ("Im Mai hat Frau Mai angerufen.", ["Frau Mai"]),
     ],
 )  # fmt: skip
 def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: list[str]) -> None:
@@ -105,6 +108,7 @@ def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: l
         ("Seit dem Update startet Outlook nicht, Citrix Workspace auch nicht.",
          ["Outlook", "Citrix Workspace"]),
         ("Am Montag im Oktober war alles in Ordnung.", ["Montag", "Oktober"]),
+        ("Im Mai hat Frau Mai angerufen.", ["Im Mai"]),
         ("Der Richter am Amtsgericht Zwickau hat den Beschluss geschickt.", ["Richter", "Zwickau"]),
         ("Landratsamt Beispielkreis – Ordnungsamt\nWohngeldantrag Hortplatzvergabe",
          ["Landratsamt Beispielkreis", "Wohngeldantrag Hortplatzvergabe"]),

@@ -201,9 +201,10 @@ def _next_unit(text: str, end: int) -> re.Match[str] | None:
 
 
 def _titled_name(text: str, pos: int) -> tuple[int, int] | None:
-    """The name after an honorific: months may start it ("Ms April Watson"), and an unknown
-    first word takes the next one along unless that one is a known surname's follower:
-    "Frau Nihan Gülen", but "Frau Schmidt Bescheid geben"."""
+    """The name after an honorific, where even a month is a name ("Frau Mai", "Ms April
+    Watson", "Frau Mai Linh Pham"); an unknown first word takes the next one along unless
+    that one is a known surname's follower: "Frau Nihan Gülen", but "Frau Schmidt Bescheid
+    geben"."""
     found = name_at(text, pos, first=FUNCTION_WORDS)
     if not found:
         return None
@@ -216,8 +217,6 @@ def _titled_name(text: str, pos: int) -> tuple[int, int] | None:
             nxt = _next_unit(text, end)
         if nxt and _usable(nxt.group(1)) and _surname_follows(text, nxt):
             end = nxt.end()
-    if len(words) == 1 and words[0] in MONTHS:
-        return None  # "Herr April" is no one; "Frau April Watson" took two words above
     return start, end
 
 
