@@ -88,6 +88,8 @@ def test_configured_agents_names_are_redacted_in_every_form(redactor: Redactor) 
         # after Frau/Herr a month is a name, alone or as a given name
         ("Frau Mai Linh Pham hat den Termin abgesagt.", ["Mai", "Linh", "Pham"]),
         ("Im Mai hat Frau Mai angerufen.", ["Frau Mai"]),
+        # a sign-off of a dash and the name (seen in the shared corpus's reply bodies)
+        ("Having the function would be great.\n\n-Abhishek Kona\n", ["Abhishek", "Kona"]),
     ],
 )  # fmt: skip
 def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: list[str]) -> None:
@@ -125,6 +127,8 @@ def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: l
          ["Birnen", "Leipzig", "Excel", "Outlook"]),
         ("- Druckertreiber Aktualisierung\n- Bürgerbüro Öffnungszeiten\n",
          ["Druckertreiber Aktualisierung", "Bürgerbüro Öffnungszeiten"]),
+        ("Offen:\n-Neuer Drucker\n-Laptop Rückgabe\n-Reset Password\n",
+         ["Neuer Drucker", "Laptop Rückgabe", "Reset Password"]),
     ],
 )  # fmt: skip
 def test_words_that_look_like_names_survive(

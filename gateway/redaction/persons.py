@@ -85,6 +85,9 @@ _SIGN_PREFIX = re.compile(
     re.IGNORECASE,
 )
 _INLINE_IA = re.compile(r"(?<![\w.])(?:i\.[ \t]?[AV]\.|gez\.)[ \t]+")
+# A sign-off line of a dash and a name, the dash right before it ("-Abhishek Kona", "–Anna"):
+# a bullet item has a space after its dash ("- Bürgerbüro Öffnungszeiten").
+_DASH_SIGN = re.compile(rf"^[ \t>]*[-–—](?=[{UPPER}])(?P<v>[^\n]{{1,60}})$", re.MULTILINE)
 _HEADER_LINE = re.compile(
     r"^[ \t>*]*(?:Von|From|An|To|Cc|CC|Kopie|Absender|Sender|Reply-To|Antwort[ \t]an)[ \t]*:\*?"
     r"[ \t]*(?P<v>[^\n]+)$",
@@ -308,6 +311,10 @@ class PersonFinder:
             found = name_at(text, match.end())
             if found:
                 yield NameSpan(found[0], found[1], 0.85, "signature")
+        for match in _DASH_SIGN.finditer(text):
+            span = _signature_line(text, match.start("v"), match.end(), same_line=False)
+            if span and _all_name_like(text[span.start:span.end]):  # not "-Neuer Drucker"
+                yield span
 
     def _name_runs(self, text: str) -> Iterator[NameSpan]:
         """Two or more capitalised words in a row that may all be names, one of them no
@@ -525,6 +532,13 @@ def _next_signature_line(text: str, pos: int) -> NameSpan | None:
             continue
         return _signature_line(text, line_start, line_end, same_line=False)
     return None
+
+
+def _all_name_like(value: str) -> bool:
+    """Every word may be a name (listed, or no word at all): "Abhishek Kona", "Anna Schmidt",
+    not "Laptop Rückgabe" or "Reset Password"."""
+    words = [unit.group(1) for unit in _UNIT.finditer(value)]
+    return bool(words) and all(name_like(word) and _usable(word) for word in words)
 
 
 def _signature_line(text: str, start: int, end: int, *, same_line: bool) -> NameSpan | None:
