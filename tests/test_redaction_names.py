@@ -90,6 +90,9 @@ def test_configured_agents_names_are_redacted_in_every_form(redactor: Redactor) 
         ("Im Mai hat Frau Mai angerufen.", ["Frau Mai"]),
         # a sign-off of a dash and the name (seen in the shared corpus's reply bodies)
         ("Having the function would be great.\n\n-Abhishek Kona\n", ["Abhishek", "Kona"]),
+        # initials before a surname nobody listed
+        ("Grüße\nK. Pietzsch\n", ["Pietzsch"]),
+        ("Author(s): A. Luotonen, K.-H. Zschoche\n", ["Luotonen", "Zschoche"]),
     ],
 )  # fmt: skip
 def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: list[str]) -> None:
@@ -129,6 +132,9 @@ def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: l
          ["Druckertreiber Aktualisierung", "Bürgerbüro Öffnungszeiten"]),
         ("Offen:\n-Neuer Drucker\n-Laptop Rückgabe\n-Reset Password\n",
          ["Neuer Drucker", "Laptop Rückgabe", "Reset Password"]),
+        ("Siehe Anlage C. Bitte prüfen, z. B. Outlook; § 5 Abs. 2 S. 1 BGB.",
+         ["C. Bitte", "B. Outlook", "S. 1 BGB"]),
+        ("Hallo, der Drucker\nim 2. OG geht nicht.", ["der Drucker"]),
     ],
 )  # fmt: skip
 def test_words_that_look_like_names_survive(

@@ -123,11 +123,13 @@ _AFTER_NAME = re.compile(r"[ \t]*(?:[(<\[;)\n]|$|,[ \t]*(?:geb|\*|born|DOB))", r
 _LOWER_NEXT = re.compile(r"[ \t]+[a-zäöüß]")
 _PUNCT_NEXT = re.compile(r"[ \t]*[,.;:!?]")
 _LINE_END = re.compile(r"[ \t]*(?:[,!:;.]|$)", re.MULTILINE)
+# One or two initials before a surname: "K. Pietzsch", "A. Luotonen", "K.-H. Zschoche".
+_INITIALS = re.compile(rf"(?<![\w.-])(?:[{UPPER}]\.(?:-[{UPPER}]\.)?[ \t]?){{1,2}}(?=[{UPPER}])")
 
 
 RULES = (
     "honorific", "salutation", "signature", "first-name", "first-name-alone", "field",
-    "apposition", "surname-comma", "header", "name-run", "list", "slot",
+    "apposition", "surname-comma", "header", "name-run", "list", "slot", "initials",
 )  # fmt: skip
 """The names of the rules (NameSpan.rule), for the benchmark's per-signal figures."""
 
@@ -238,6 +240,7 @@ class PersonFinder:
         spans += self._name_runs(text)
         spans += self._lists(text)
         spans += self._slots(text)
+        spans += self._initials(text)
         if known:
             spans += KnownNames(known).find(text)
         return spans
@@ -265,6 +268,8 @@ class PersonFinder:
             if not found:
                 continue
             start, end, words = found
+            if text[start:end].split(None, 1)[0] in ("der", "den"):
+                continue  # an article, not a particle: "Hallo, der Drucker\nim 2. OG …"
             if len(words) == 1:  # "Hallo Aleksandra Nowak,": one unknown word more
                 gap = _GAP.match(text, end)
                 nxt = _UNIT.match(text, gap.end()) if gap else None
@@ -349,6 +354,16 @@ class PersonFinder:
                 else word in last_names() and _usable(word, FUNCTION_WORDS)
             ):
                 yield NameSpan(unit.start(), unit.end(), 0.7, "slot")
+
+    def _initials(self, text: str) -> Iterator[NameSpan]:
+        """Initials and a surname that may be a name (listed, or no word): "K. Pietzsch" under
+        a closing, "an J. Kretzschmar", "K.-H. Zschoche"; "Plan B. Danach" stays."""
+        for match in _INITIALS.finditer(text):
+            unit = _UNIT.match(text, match.end())
+            if unit and unit.start(1) == unit.start() and name_like(unit.group(1)) and _usable(
+                unit.group(1)
+            ):
+                yield NameSpan(match.start(), unit.end(), 0.75, "initials")
 
     def _first_names(self, text: str) -> Iterator[NameSpan]:
         pos = 0
