@@ -93,6 +93,8 @@ def test_configured_agents_names_are_redacted_in_every_form(redactor: Redactor) 
         # initials before a surname nobody listed
         ("Grüße\nK. Pietzsch\n", ["Pietzsch"]),
         ("Author(s): A. Luotonen, K.-H. Zschoche\n", ["Luotonen", "Zschoche"]),
+        # surname first, given name nobody listed, where the name plainly ends
+        ("Der Antrag von Manço, Sunay (geboren am 09.09.1990) liegt vor.", ["Manço", "Sunay"]),
     ],
 )  # fmt: skip
 def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: list[str]) -> None:
@@ -135,6 +137,8 @@ def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: l
         ("Siehe Anlage C. Bitte prüfen, z. B. Outlook; § 5 Abs. 2 S. 1 BGB.",
          ["C. Bitte", "B. Outlook", "S. 1 BGB"]),
         ("Hallo, der Drucker\nim 2. OG geht nicht.", ["der Drucker"]),
+        ("Dresden, Leipzig (Sachsen) und Drucker, Scanner (2. OG) sind betroffen.",
+         ["Dresden, Leipzig", "Drucker, Scanner"]),
     ],
 )  # fmt: skip
 def test_words_that_look_like_names_survive(

@@ -289,16 +289,23 @@ class PersonFinder:
                     yield NameSpan(found[0], found[1], 0.8, rule)
 
     def _surname_first(self, text: str) -> Iterator[NameSpan]:
-        """ "Albers, Rüdiger (geboren …)", "Schmidt, Anna-Lena;" in running text."""
+        """ "Albers, Rüdiger (geboren …)", "Schmidt, Anna-Lena;" in running text; given names
+        that may be names but are not listed only where the name plainly ends: "Manço, Sunay
+        (geboren …)"."""
         for match in _SURNAME_COMMA.finditer(text):
             surname = match.group(1)
             if not _usable(surname):
                 continue
             given = name_at(text, match.end(), max_words=3)
-            if not given or not all(is_first_name(w) for w in given[2]):
+            if not given:
                 continue
-            if surname in last_names() or _AFTER_NAME.match(text, given[1]):
-                yield NameSpan(match.start(1), given[1], 0.85, "surname-comma")
+            closed = _AFTER_NAME.match(text, given[1])
+            if all(is_first_name(w) for w in given[2]):
+                if surname in last_names() or closed:
+                    yield NameSpan(match.start(1), given[1], 0.85, "surname-comma")
+            elif closed and name_like(surname) and _all_name_like(" ".join(given[2])):
+                # given names nobody listed: "von Manço, Sunay (geboren …)"
+                yield NameSpan(match.start(1), given[1], 0.8, "surname-comma")
 
     def _signatures(self, text: str) -> Iterator[NameSpan]:
         for match in _CLOSING.finditer(text):
@@ -340,16 +347,17 @@ class PersonFinder:
             yield from _list_items(text, match.start("v"), match.group("v"), single=False)
 
     def _slots(self, text: str) -> Iterator[NameSpan]:
-        """A lone surname after a preposition that takes people ("laut Kowalczyk", "mit
-        Pietzsch besprochen"): a word nobody listed, or a listed surname that is no everyday
-        word; "mit Outlook", "bei Koch und Kellner", "in Chemnitz" stay. After "laut" or
-        "according to", which take people, any listed surname: "laut Braun", "laut König"."""
+        """A lone surname or first name after a preposition that takes people ("laut
+        Kowalczyk", "mit Pietzsch besprochen", "with Mariano and …"): a word nobody listed, a
+        first name or a listed surname that is no everyday word; "mit Outlook", "bei Koch und
+        Kellner", "in Chemnitz" stay. After "laut" or "according to", which take people, any
+        listed surname: "laut Braun", "laut König"."""
         for match in _SLOT.finditer(text):
             unit = _UNIT.match(text, match.end())
             if not unit or unit.start(1) != unit.start() or not _SLOT_END.match(text, unit.end()):
                 continue
             word = unit.group(1)
-            if unknown(word) or (
+            if unknown(word) or is_clear_first_name(word) or (
                 _lone_surname(word) if not match.group("strong")
                 else word in last_names() and _usable(word, FUNCTION_WORDS)
             ):
