@@ -4,7 +4,10 @@ were done, 2026-12-07), so it says how the rules do on text they were not tuned 
 were later fitted to set 1's misses; set 2 was written after them, as its new held-out part.
 Set 3 (25 sentences, 6 must-keep lines) was written in stop 25 before it was first run: 51 of
 52 name tokens went and every must-keep word stayed; its one miss ("Frau Mai Linh Pham": a
-month read as the month after Frau) was fixed then, so the next held-out set is still to write.
+month read as the month after Frau) was fixed then. Set 4 (25 sentences, 6 must-keep lines),
+written after that and before its first run: 45 of 50 name tokens (0.900), must-keep 45/45 in
+all; its misses (an @-mention, "Hi Ngozi and Chinonso,", "Familie Hashemi") were then fixed,
+not "– Farah was out sick" (one unknown word in running English). Set 5 is still to write.
 Prints the share of name tokens removed and which were left; keep it untuned (add cases,
 don't fit rules to them without writing new ones here).
 
@@ -177,6 +180,52 @@ KEPT_3: list[tuple[str, list[str]]] = [
     ('Das Ticket zu Webex wurde an Dataport weitergegeben.', ['Webex', 'Dataport']),
     ('Der Schneider der Kleiderkammer braucht einen neuen Drucker.', ['Schneider', 'Drucker']),
 ]
+# Written on 2026-12-07 (stop 25) after the fixes to set 3 and to the shared corpus's misses,
+# before it was first run: letter conventions (z. Hd., c/o, Ihr Zeichen, Bearbeiter), phone
+# notes, mentions, "looping in", lower-case sign-offs, names in parentheses.
+CASES_4: list[tuple[str, list[str]]] = [
+    ('z. Hd. Frau Roswitha Kluttig', ['Roswitha', 'Kluttig']),
+    ('Bearbeiterin: Nadine Schwotzer, Zimmer 104', ['Nadine', 'Schwotzer']),
+    ('Telefonnotiz: Anruf Herr Wolfram Liebscher, bittet um Rückruf.',
+     ['Wolfram', 'Liebscher']),
+    ('Der Drucker (Frau Tzschentke, 2. OG) druckt nur leere Seiten.', ['Tzschentke']),
+    ('Looping in Dariusz Zieliński who owns the firewall.', ['Dariusz', 'Zieliński']),
+    ('@Mykola Shevchuk kannst du dir das ansehen?', ['Mykola', 'Shevchuk']),
+    ('Hi Ngozi and Chinonso,\nthe share is back.', ['Ngozi', 'Chinonso']),
+    ('i.V. Ines Hanisch-Wöhlert', ['Ines', 'Hanisch-Wöhlert']),
+    ('Unser Zeichen: 23-4711/Pe, Bearbeiter Herr Pech', ['Pech']),
+    ('Zugang für Gülsüm Arslan-Demirtaş einrichten', ['Gülsüm', 'Arslan-Demirtaş']),
+    ('Die Kollegin aus Kamenz, Frau Lehmann-Srocka, ist ab heute zuständig.',
+     ['Lehmann-Srocka']),
+    ('c/o Familie Hashemi, Bautzner Str. 12', ['Hashemi']),
+    ('Vertreten durch: Rechtsanwalt Dr. Konstantin Bähr', ['Konstantin', 'Bähr']),
+    ('Ich schreibe im Auftrag meiner Mutter, Ingeborg Schnabel, geb. 03.03.1941.',
+     ['Ingeborg', 'Schnabel', '03.03.1941']),
+    ('Von: Zschau, Mandy\nGesendet: Freitag, 8. Mai 2026 10:14\nAn: Servicedesk',
+     ['Zschau', 'Mandy']),
+    ('Anbei die Krankmeldung von Herrn Piotr Kaczmarek.', ['Piotr', 'Kaczmarek']),
+    ('Sorry for the delay – Farah was out sick. Cheers, Tomasz', ['Farah', 'Tomasz']),
+    ('Grüße aus dem Hauptamt\nSteffi Unger-Rietzschel', ['Steffi', 'Unger-Rietzschel']),
+    ('Bitte auch Herrn Dipl.-Ing. Arnd Gröschel informieren.', ['Arnd', 'Gröschel']),
+    ('Mit freundlichen Grüßen\ni. A. Hoang Thi Lan\nEinwohnermeldeamt',
+     ['Hoang', 'Thi', 'Lan']),
+    ('Das Konto von Baraa Al-Sayed ist gesperrt.', ['Baraa', 'Al-Sayed']),
+    ('Frau Oberbürgermeisterin Kerstin Zwahr lässt ausrichten, dass …',
+     ['Kerstin', 'Zwahr']),
+    ('Teilnehmer der Schulung: Olesya Romanenko, Bahar Kılıç, Ullrich Mättig',
+     ['Olesya', 'Romanenko', 'Bahar', 'Kılıç', 'Ullrich', 'Mättig']),
+    ('Rückfragen bitte an Kollegen Stübner (Durchwahl 212).', ['Stübner']),
+    ('Liebe Grüße, eure Josefine', ['Josefine']),
+]
+KEPT_4: list[tuple[str, list[str]]] = [
+    ('Der Fahrer hat den Dienstwagen in Bautzen abgestellt.', ['Fahrer', 'Bautzen']),
+    ('Bitte an die Poststelle und die Hausverwaltung weiterleiten.', ['Poststelle',
+                                                                        'Hausverwaltung']),
+    ('Looping in the Security team and Microsoft support.', ['Security', 'Microsoft']),
+    ('@Servicedesk kannst du das Ticket schließen?', ['Servicedesk']),
+    ('Zugang für Citrix und Jira einrichten.', ['Citrix', 'Jira']),
+    ('Vertreten durch: Rechtsamt der Stadt Görlitz', ['Rechtsamt', 'Görlitz']),
+]
 KEPT: list[tuple[str, list[str]]] = [
     ('Verteiler: Poststelle, Kämmerei, Bauhof', ['Poststelle', 'Kämmerei', 'Bauhof']),
     ('Frau Schubert Bescheid geben, dass der Laptop fertig ist.', ['Bescheid', 'Laptop']),
@@ -208,9 +257,10 @@ def recall(title: str, cases: list[tuple[str, list[str]]]) -> None:
 def main() -> None:
     recall("set 1 (held out until stop 24)", CASES)
     recall("set 2 (held out until stop 25)", CASES_2)
-    recall("set 3 (held out)", CASES_3)
+    recall("set 3 (held out until its one miss was fixed)", CASES_3)
+    recall("set 4 (held out)", CASES_4)
     kept = total = 0
-    for text, words in KEPT + KEPT_3:
+    for text, words in KEPT + KEPT_3 + KEPT_4:
         result = red.redact(text, language="de", pseudonyms=KeyedPseudonyms(b"k" * 32)).text
         gone = [w for w in words if w not in result]
         if gone:

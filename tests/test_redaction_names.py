@@ -95,6 +95,11 @@ def test_configured_agents_names_are_redacted_in_every_form(redactor: Redactor) 
         ("Author(s): A. Luotonen, K.-H. Zschoche\n", ["Luotonen", "Zschoche"]),
         # surname first, given name nobody listed, where the name plainly ends
         ("Der Antrag von Manço, Sunay (geboren am 09.09.1990) liegt vor.", ["Manço", "Sunay"]),
+        # a mention, a salutation of two, a family
+        ("@Mykola Shevchuk kannst du dir das ansehen?", ["Mykola", "Shevchuk"]),
+        ("Hi Ngozi and Chinonso,\nthe share is back.", ["Ngozi", "Chinonso"]),
+        ("Hallo Ngozi und Team,\nder Drucker geht.", ["Ngozi"]),
+        ("c/o Familie Hashemi, Bautzner Str. 12", ["Hashemi"]),
     ],
 )  # fmt: skip
 def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: list[str]) -> None:
@@ -139,6 +144,9 @@ def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: l
         ("Hallo, der Drucker\nim 2. OG geht nicht.", ["der Drucker"]),
         ("Dresden, Leipzig (Sachsen) und Drucker, Scanner (2. OG) sind betroffen.",
          ["Dresden, Leipzig", "Drucker, Scanner"]),
+        ("Hallo Outlook und Teams,\nbeide gehen nicht. Mail an it@Example.org Bitte.",
+         ["Outlook und Teams", "] Bitte."]),  # the domain after "@" is no mention
+        ("Familie und Beruf: @Servicedesk bitte prüfen.", ["Familie und Beruf", "Servicedesk"]),
     ],
 )  # fmt: skip
 def test_words_that_look_like_names_survive(

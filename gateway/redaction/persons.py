@@ -115,7 +115,8 @@ _APPOSITION = re.compile(
     r"|Sachbearbeiter(?:in)?|Antragsteller(?:in)?|Bürger(?:in)?|Sohn|Tochter|Ehemann|Ehefrau"
     r"|Vater|Mutter|Azubi|Auszubildende[rn]?|Praktikant(?:in)?|Nachfolger(?:in)?"
     r"|Vorgänger(?:in)?|colleague|contractor|intern|manager|father|mother|son|daughter|wife"
-    r"|husband|applicant|employee|customer|client|tenant|patient|supervisor|assistant)"
+    r"|husband|applicant|employee|customer|client|tenant|patient|supervisor|assistant"
+    r"|Familie|family)"
     r"[ \t]*[,:]?[ \t]+"
 )
 _SURNAME_COMMA = re.compile(rf"(?<![\w@.-])({WORD}),[ \t]+(?={WORD})")
@@ -123,6 +124,7 @@ _AFTER_NAME = re.compile(r"[ \t]*(?:[(<\[;)\n]|$|,[ \t]*(?:geb|\*|born|DOB))", r
 _LOWER_NEXT = re.compile(r"[ \t]+[a-zäöüß]")
 _PUNCT_NEXT = re.compile(r"[ \t]*[,.;:!?]")
 _LINE_END = re.compile(r"[ \t]*(?:[,!:;.]|$)", re.MULTILINE)
+_AND_NAME = re.compile(rf"[ \t]+(?:and|und|&)[ \t]+({WORD}){_END}")
 # One or two initials before a surname: "K. Pietzsch", "A. Luotonen", "K.-H. Zschoche".
 _INITIALS = re.compile(rf"(?<![\w.-])(?:[{UPPER}]\.(?:-[{UPPER}]\.)?[ \t]?){{1,2}}(?=[{UPPER}])")
 
@@ -146,7 +148,9 @@ _LIST_LABEL = re.compile(
 )
 _BULLET = re.compile(r"^[ \t>]*(?:[-*•–]|\d{1,2}[.)])[ \t]+(?P<v>[^\n]+?)[ \t]*$", re.MULTILINE)
 # Two or more capitalised words in a row, none a particle: the candidates of the name-run rule.
-_RUN = re.compile(rf"(?=[{UPPER}])(?<![\w@.'’/-]){WORD}{_END}(?:[ \t]+{WORD}{_END})+")
+_RUN = re.compile(
+    rf"(?=[{UPPER}])(?<![\w.'’/-])(?<!\w@){WORD}{_END}(?:[ \t]+{WORD}{_END})+"
+)  # after "@" only as a mention ("@Mykola Shevchuk"), not as an address's domain
 _NON_SPACE = re.compile(r"\S+")
 _ITEM = re.compile(r"[^,;]+(?:,[ \t]*[^,;]+)?")
 # One word alone between the commas or semicolons of a list ("Haupt, Fiedler; Kaden.").
@@ -276,7 +280,15 @@ class PersonFinder:
                 if nxt and _usable(nxt.group(1)) and _LINE_END.match(text, nxt.end()):
                     end = nxt.end()
                     words.append(nxt.group(1))
-            if is_clear_first_name(words[0]) or _LINE_END.match(text, end):
+            pair = _AND_NAME.match(text, end)  # "Hi Ngozi and Chinonso," / "und Team,"
+            if pair and _LINE_END.match(text, pair.end()):
+                second = pair.group(1)
+                if _all_name_like(" ".join(words)) and name_like(second) and _usable(second):
+                    yield NameSpan(pair.start(1), pair.end(1), 0.8, "salutation")
+                    yield NameSpan(start, end, 0.85, "salutation")
+                elif is_clear_first_name(words[0]) or all(unknown(w) for w in words):
+                    yield NameSpan(start, end, 0.85, "salutation")
+            elif is_clear_first_name(words[0]) or _LINE_END.match(text, end):
                 yield NameSpan(start, end, 0.85, "salutation")
 
     def _fields(self, text: str) -> Iterator[NameSpan]:
