@@ -7,7 +7,10 @@ Set 3 (25 sentences, 6 must-keep lines) was written in stop 25 before it was fir
 month read as the month after Frau) was fixed then. Set 4 (25 sentences, 6 must-keep lines),
 written after that and before its first run: 45 of 50 name tokens (0.900), must-keep 45/45 in
 all; its misses (an @-mention, "Hi Ngozi and Chinonso,", "Familie Hashemi") were then fixed,
-not "– Farah was out sick" (one unknown word in running English). Set 5 is still to write.
+not "– Farah was out sick" (one unknown word in running English). Set 5 (20 sentences, 5
+must-keep lines), written after those fixes and before its first run: 36 of 38 (0.947),
+must-keep 57/57 in all; its miss, a sign-off in lower case ("gruß, heiko zenker"), was then
+fixed. Set 6 is still to write.
 Prints the share of name tokens removed and which were left; keep it untuned (add cases,
 don't fit rules to them without writing new ones here).
 
@@ -226,6 +229,42 @@ KEPT_4: list[tuple[str, list[str]]] = [
     ('Zugang für Citrix und Jira einrichten.', ['Citrix', 'Jira']),
     ('Vertreten durch: Rechtsamt der Stadt Görlitz', ['Rechtsamt', 'Görlitz']),
 ]
+# Written on 2026-12-07 (stop 25) after set 4's fixes, before its first run: citizens'
+# letters, school and daycare, housing, forwarded chains, English out-of-office replies.
+CASES_5: list[tuple[str, list[str]]] = [
+    ('Mein Sohn Elias Wagenknecht besucht die Kita Sonnenschein.', ['Elias', 'Wagenknecht']),
+    ('Ich bin in Vertretung für Frau Adamczyk erreichbar.', ['Adamczyk']),
+    ('Wohnungsgeberbestätigung für Herrn Eyüp Çelik liegt bei.', ['Eyüp', 'Çelik']),
+    ('I am out of office until Monday. For urgent matters contact Priya Raghunathan.',
+     ['Priya', 'Raghunathan']),
+    ('---------- Forwarded message ---------\nFrom: Wieland Tzscheetzsch <w.t@example.org>',
+     ['Wieland', 'Tzscheetzsch']),
+    ('Die Unterlagen hat Herr Kabongo gestern persönlich abgegeben.', ['Kabongo']),
+    ('Schülerin: Amelie Zschornack, Klasse 7b', ['Amelie', 'Zschornack']),
+    ('Bitte wenden Sie sich an unsere Kollegin Dobromira Kowalska.',
+     ['Dobromira', 'Kowalska']),
+    ('Danke, Uwe!', ['Uwe']),
+    ('Der Mieter, Herr Abdullahi Warsame, meldet Schimmel.', ['Abdullahi', 'Warsame']),
+    ('Gesendet von Jadranka Pavlović über Outlook für Android', ['Jadranka', 'Pavlović']),
+    ('Wie mit Frau Rehnert und Herrn Gnauck besprochen, anbei die Liste.',
+     ['Rehnert', 'Gnauck']),
+    ('Lg Marlies', ['Marlies']),
+    ('Sachbearbeitung: Herr Björn Rätzel, Tel. 0351 488-2231', ['Björn', 'Rätzel']),
+    ('Our new colleague Oluwaseun Adebayo starts on 1 June.', ['Oluwaseun', 'Adebayo']),
+    ('Vater: Sergej Wolkow, Mutter: Irina Wolkowa', ['Sergej', 'Wolkow', 'Irina', 'Wolkowa']),
+    ('Die Bescheinigung für Nguyễn Văn Long fehlt noch.', ['Nguyễn', 'Long']),
+    ('gruß, heiko zenker', ['heiko', 'zenker']),
+    ('Rückruf erbeten: Fr. Stolle-Weinhold', ['Stolle-Weinhold']),
+    ('Anwesend waren Herr Wünsche, Frau Kotte und Herr Ebert.', ['Wünsche', 'Kotte', 'Ebert']),
+]
+KEPT_5: list[tuple[str, list[str]]] = [
+    ('Die Kita Sonnenschein hat Ferien.', ['Kita', 'Sonnenschein']),
+    ('Der Mieter meldet Schimmel im Bad, der Vermieter reagiert nicht.',
+     ['Mieter', 'Schimmel', 'Vermieter']),
+    ('Gesendet von meinem iPhone über Outlook für Android', ['iPhone', 'Outlook', 'Android']),
+    ('Wünsche und Anregungen bitte an die Poststelle.', ['Wünsche', 'Anregungen']),
+    ('Lange Wartezeiten im Bürgerbüro, Ebert-Straße 5.', ['Lange', 'Wartezeiten']),
+]
 KEPT: list[tuple[str, list[str]]] = [
     ('Verteiler: Poststelle, Kämmerei, Bauhof', ['Poststelle', 'Kämmerei', 'Bauhof']),
     ('Frau Schubert Bescheid geben, dass der Laptop fertig ist.', ['Bescheid', 'Laptop']),
@@ -258,9 +297,10 @@ def main() -> None:
     recall("set 1 (held out until stop 24)", CASES)
     recall("set 2 (held out until stop 25)", CASES_2)
     recall("set 3 (held out until its one miss was fixed)", CASES_3)
-    recall("set 4 (held out)", CASES_4)
+    recall("set 4 (held out until its misses were fixed)", CASES_4)
+    recall("set 5 (held out until its miss was fixed)", CASES_5)
     kept = total = 0
-    for text, words in KEPT + KEPT_3 + KEPT_4:
+    for text, words in KEPT + KEPT_3 + KEPT_4 + KEPT_5:
         result = red.redact(text, language="de", pseudonyms=KeyedPseudonyms(b"k" * 32)).text
         gone = [w for w in words if w not in result]
         if gone:

@@ -100,6 +100,7 @@ def test_configured_agents_names_are_redacted_in_every_form(redactor: Redactor) 
         ("Hi Ngozi and Chinonso,\nthe share is back.", ["Ngozi", "Chinonso"]),
         ("Hallo Ngozi und Team,\nder Drucker geht.", ["Ngozi"]),
         ("c/o Familie Hashemi, Bautzner Str. 12", ["Hashemi"]),
+        ("Drucker geht wieder.\ngruß, heiko zenker", ["heiko", "zenker"]),
     ],
 )  # fmt: skip
 def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: list[str]) -> None:
@@ -147,6 +148,8 @@ def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: l
         ("Hallo Outlook und Teams,\nbeide gehen nicht. Mail an it@Example.org Bitte.",
          ["Outlook und Teams", "] Bitte."]),  # the domain after "@" is no mention
         ("Familie und Beruf: @Servicedesk bitte prüfen.", ["Familie und Beruf", "Servicedesk"]),
+        ("Danke, super!\nGruß\nmorgen geht es weiter. Thanks, will do", ["super", "morgen",
+                                                                         "will do"]),
     ],
 )  # fmt: skip
 def test_words_that_look_like_names_survive(

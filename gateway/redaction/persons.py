@@ -124,6 +124,11 @@ _AFTER_NAME = re.compile(r"[ \t]*(?:[(<\[;)\n]|$|,[ \t]*(?:geb|\*|born|DOB))", r
 _LOWER_NEXT = re.compile(r"[ \t]+[a-zäöüß]")
 _PUNCT_NEXT = re.compile(r"[ \t]*[,.;:!?]")
 _LINE_END = re.compile(r"[ \t]*(?:[,!:;.]|$)", re.MULTILINE)
+# A sign-off in lower case: "heiko", "heiko zenker" (a first name, maybe a surname).
+_LOWER_SIGN_OFF = re.compile(
+    r"[ \t>,]*(?P<name>(?P<given>[a-zäöüß]{2,})(?:[ \t]+(?P<surname>[a-zäöüß][a-zäöüß-]+))?)"
+    r"[ \t.!]*"
+)
 _AND_NAME = re.compile(rf"[ \t]+(?:and|und|&)[ \t]+({WORD}){_END}")
 # One or two initials before a surname: "K. Pietzsch", "A. Luotonen", "K.-H. Zschoche".
 _INITIALS = re.compile(rf"(?<![\w.-])(?:[{UPPER}]\.(?:-[{UPPER}]\.)?[ \t]?){{1,2}}(?=[{UPPER}])")
@@ -577,7 +582,16 @@ def _all_name_like(value: str) -> bool:
 
 
 def _signature_line(text: str, start: int, end: int, *, same_line: bool) -> NameSpan | None:
-    """A name line in a signature: "Dr. Anna Schmidt", "Schmidt, Anna | Referat IT", "Anna"."""
+    """A name line in a signature: "Dr. Anna Schmidt", "Schmidt, Anna | Referat IT", "Anna";
+    also written in lower case when it starts with a listed first name: "gruß, heiko zenker"."""
+    lower = _LOWER_SIGN_OFF.fullmatch(text, start, end)
+    if lower:
+        given, surname = lower.group("given"), lower.group("surname")
+        if is_clear_first_name(given.capitalize()) and (
+            surname is None or name_like(surname.capitalize())
+        ):
+            return NameSpan(lower.start("given"), lower.end("name"), 0.75, "signature")
+        return None
     line = text[start:end]
     prefix = _SIGN_PREFIX.match(line.lstrip(" \t,"))
     offset = len(line) - len(line.lstrip(" \t,")) + (prefix.end() if prefix else 0)
