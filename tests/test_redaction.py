@@ -90,7 +90,8 @@ def test_english_acceptance_mail(redactor: Redactor) -> None:
     "form",
     ["geb. 12.03.1985", "geboren am 12. März 1985", "Geburtsdatum: 12.03.1985",
      "Anna Weber *12.03.1985", "Geb.-Datum 1985-03-12", "DOB 1985-03-12",
-     "date of birth: 12/03/1985", "born on March 12, 1985", "am 12.03.1985 in Köln geboren"],
+     "date of birth: 12/03/1985", "born on March 12, 1985", "am 12.03.1985 in Köln geboren",
+     "Frau Weber (Jg. 1985)", "Jahrgang 1985", "geboren 1985 in Kiew", "born in 1985"],
 )  # fmt: skip
 def test_birth_date_forms(redactor: Redactor, form: str) -> None:
     text = redact(redactor, f"Angaben: {form}. Termin am 03.11.2025.", language="de")
@@ -103,7 +104,8 @@ def test_birth_date_forms(redactor: Redactor, form: str) -> None:
     "sentence",
     ["Die Frist endet am 30.11.2025.", "Gebühr vom 03.11.2025 ist offen.",
      "Termin: 12. März 2025, 10 Uhr", "The deadline is March 12, 2025.",
-     "* 12.03.2025: Serverumzug", "*Date:* 30. December 2022 at 06:54"],
+     "* 12.03.2025: Serverumzug", "*Date:* 30. December 2022 at 06:54",
+     "Das Gerät ist Baujahr 2015.", "Die Azubis Jahrgang 2030 starten im Herbst."],
 )  # fmt: skip
 def test_ordinary_dates_stay(redactor: Redactor, sentence: str) -> None:
     assert redact(redactor, sentence) == sentence

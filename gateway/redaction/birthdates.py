@@ -1,6 +1,7 @@
 """Find birth dates, and only birth dates: a date counts when a birth keyword leads to it
 ("geb. 12.03.1985", "geboren am 12. März 1985", "Geburtsdatum: …", "*12.03.1985",
-"DOB 1985-03-12", "date of birth …", "born on March 12, 1985"). Deadlines, appointments and
+"DOB 1985-03-12", "date of birth …", "born on March 12, 1985"), and a birth year alone after
+"Jg.", "Jahrgang", "geboren" or "born in" ("geboren 1975 in Kiew"). Deadlines, appointments and
 "Gebühr vom 03.11.2025" stay: a ticket whose dates are all redacted is useless."""
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ _DATE_THEN_BORN = re.compile(
     re.IGNORECASE,
 )
 _STAR_DATE = re.compile(rf"\*[ \t]?(?P<date>{_DATE})", re.IGNORECASE)
+# A birth year alone: "Jg. 1961", "Jahrgang 1958", "geboren 1975 in Kiew", "born in 1990".
+_BIRTH_YEAR = re.compile(
+    r"(?<![\w-])(?:Jg\.|Jahrgang|geboren(?:[ \t]+im[ \t]+Jahr(?:e)?)?|born(?:[ \t]+in)?)[ \t]+"
+    r"(?P<date>(?:19|20)\d{2})(?![\d./-]?\d)",
+    re.IGNORECASE,
+)
+_YEAR_WORDS = ("jg.", "jahrgang", "geboren", "born")
 _YEAR_IN = re.compile(r"(?:19|20)\d{2}|\d{2}$")
 
 
@@ -118,6 +126,10 @@ def find_birth_dates(text: str, *, today: date | None = None) -> Iterator[tuple[
             yield match.start("date"), match.end("date")
     for start, end in _lines_holding(text, lowered, "geboren"):
         for match in _DATE_THEN_BORN.finditer(text, start, end):
+            if _plausible(match.group("date"), this_year):
+                yield match.start("date"), match.end("date")
+    if any(word in lowered for word in _YEAR_WORDS):
+        for match in _BIRTH_YEAR.finditer(text):
             if _plausible(match.group("date"), this_year):
                 yield match.start("date"), match.end("date")
     if "*" not in text:
