@@ -10,7 +10,8 @@ all; its misses (an @-mention, "Hi Ngozi and Chinonso,", "Familie Hashemi") were
 not "– Farah was out sick" (one unknown word in running English). Set 5 (20 sentences, 5
 must-keep lines), written after those fixes and before its first run: 36 of 38 (0.947),
 must-keep 57/57 in all; its miss, a sign-off in lower case ("gruß, heiko zenker"), was then
-fixed. Set 6 is still to write.
+fixed. Set 6 (15 sentences, 5 must-keep lines), written after that fix and before its
+first run: 31 of 31, must-keep 67/67 in all. Add set 7 before changing a rule for set 6.
 Prints the share of name tokens removed and which were left; keep it untuned (add cases,
 don't fit rules to them without writing new ones here).
 
@@ -265,6 +266,38 @@ KEPT_5: list[tuple[str, list[str]]] = [
     ('Wünsche und Anregungen bitte an die Poststelle.', ['Wünsche', 'Anregungen']),
     ('Lange Wartezeiten im Bürgerbüro, Ebert-Straße 5.', ['Lange', 'Wartezeiten']),
 ]
+# Written on 2026-12-07 (stop 25) after set 5's fix, before its first run: English service
+# desk mail, names in subjects and tables, titles of office, hyphenated given names.
+CASES_6: list[tuple[str, list[str]]] = [
+    ('Hello team, please create an account for Siobhan O’Donnell-Reyes.',
+     ['Siobhan', 'O’Donnell-Reyes']),
+    ('Ticket raised on behalf of Dr Anjali Venkataraman (Radiology).',
+     ['Anjali', 'Venkataraman']),
+    ('Name | Raum | Telefon\nKarl-Heinz Zimmermann-Pötzsch | 2.07 | 4412',
+     ['Karl-Heinz', 'Zimmermann-Pötzsch']),
+    ('AW: Zugang für Lisa-Marie Tränkner', ['Lisa-Marie', 'Tränkner']),
+    ('Bürgermeister Gunnar Frietsch bittet um einen Termin.', ['Gunnar', 'Frietsch']),
+    ('Kind: Mila Szymańska, Geburtsdatum 02.02.2020', ['Mila', 'Szymańska', '02.02.2020']),
+    ('Thanks Björn, and thanks to Oyelaran for the logs.', ['Björn', 'Oyelaran']),
+    ('Auf Wunsch von Frau Nowitzki-Tran wurde das Postfach freigegeben.', ['Nowitzki-Tran']),
+    ('The laptop belongs to Ruairí Ní Bhriain, who left last week.', ['Ruairí', 'Bhriain']),
+    ('Hiermit bestätige ich, Emine Yıldırım-Schulze, den Erhalt.', ['Emine',
+                                                                    'Yıldırım-Schulze']),
+    ('Herzlichst,\nDr. med. Almut Klepzig', ['Almut', 'Klepzig']),
+    ('Kollege Mateusz meldet: Scanner klemmt.', ['Mateusz']),
+    ('Rückmeldung an: Tobias Quaas, Schulverwaltungsamt', ['Tobias', 'Quaas']),
+    ('My manager, Kateryna Lysenko, approved it.', ['Kateryna', 'Lysenko']),
+    ('Please add Henning Stöckert and Beatriz Nascimento to the group.',
+     ['Henning', 'Stöckert', 'Beatriz', 'Nascimento']),
+]
+KEPT_6: list[tuple[str, list[str]]] = [
+    ('Name | Raum | Telefon', ['Name', 'Raum', 'Telefon']),
+    ('AW: Zugang für den Bauhof', ['Zugang', 'Bauhof']),
+    ('Thanks to Microsoft for the patch and to Dataport for the logs.',
+     ['Microsoft', 'Dataport']),
+    ('The laptop belongs to Radiology, who moved last week.', ['Radiology']),
+    ('Please add Teams and Outlook to the image.', ['Teams', 'Outlook']),
+]
 KEPT: list[tuple[str, list[str]]] = [
     ('Verteiler: Poststelle, Kämmerei, Bauhof', ['Poststelle', 'Kämmerei', 'Bauhof']),
     ('Frau Schubert Bescheid geben, dass der Laptop fertig ist.', ['Bescheid', 'Laptop']),
@@ -299,8 +332,9 @@ def main() -> None:
     recall("set 3 (held out until its one miss was fixed)", CASES_3)
     recall("set 4 (held out until its misses were fixed)", CASES_4)
     recall("set 5 (held out until its miss was fixed)", CASES_5)
+    recall("set 6 (held out)", CASES_6)
     kept = total = 0
-    for text, words in KEPT + KEPT_3 + KEPT_4 + KEPT_5:
+    for text, words in KEPT + KEPT_3 + KEPT_4 + KEPT_5 + KEPT_6:
         result = red.redact(text, language="de", pseudonyms=KeyedPseudonyms(b"k" * 32)).text
         gone = [w for w in words if w not in result]
         if gone:
