@@ -367,9 +367,9 @@ def wait_acks(sink: Sink, senders: list[str], timeout: float) -> float | None:
 def reference_ms(mails: list[tuple[str, bytes]]) -> float:
     """Milliseconds for a fixed CPU job like the service's own (parse and re-serialise the
     warm-up mails with the email package, insert them into an in-memory SQLite table), median
-    of three. This VM's speed drifts by a fifth within minutes (the same build took 9.8 and
-    13.8 ms of server CPU a mail in runs a minute apart), so a run's rates mean something
-    only next to this figure."""
+    of three. This VM runs at two speeds about 1.8 times apart that switch within seconds (the
+    same build took 9.8 to 15.1 ms of server CPU a mail in runs minutes apart; README,
+    Benchmarks), so a run's rates mean something only next to this figure."""
     import email
     import email.policy
     import sqlite3
