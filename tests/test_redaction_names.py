@@ -143,6 +143,7 @@ def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: l
         ("Siehe Anlage C. Bitte prüfen, z. B. Outlook; § 5 Abs. 2 S. 1 BGB.",
          ["C. Bitte", "B. Outlook", "S. 1 BGB"]),
         ("Hallo, der Drucker\nim 2. OG geht nicht.", ["der Drucker"]),
+        ("Viele Grüße\nder Drucker", ["der Drucker"]),
         ("Dresden, Leipzig (Sachsen) und Drucker, Scanner (2. OG) sind betroffen.",
          ["Dresden, Leipzig", "Drucker, Scanner"]),
         ("Hallo Outlook und Teams,\nbeide gehen nicht. Mail an it@Example.org Bitte.",

@@ -187,9 +187,11 @@ def name_at(
 ) -> tuple[int, int, list[str]] | None:
     """The name starting at `pos`: a capitalised word, followed by more while the last one
     taken is a first name ("Anna Maria Schmidt", but "Frau Schmidt | Bescheid" stops).
-    `first` are the words the name may not start with."""
+    `first` are the words the name may not start with; nor may an article."""
     unit = _UNIT.match(text, pos)
     if not unit or not _usable(unit.group(1), first):
+        return None
+    if _article_first(unit.group(0)):
         return None
     words, end = [unit.group(1)], unit.end()
     while len(words) < max_words and _takes_next(words[-1]):
@@ -201,6 +203,12 @@ def name_at(
         words.append(nxt.group(1))
         end = nxt.end()
     return pos, end, words
+
+
+def _article_first(name: str) -> bool:
+    """A lone "der"/"den" before a name is an article, not a particle: "Hallo, der Drucker",
+    "Gruß / der Drucker", but "van der Berg"."""
+    return name.split(None, 1)[0] in ("der", "den")
 
 
 def _takes_next(word: str) -> bool:
@@ -277,8 +285,6 @@ class PersonFinder:
             if not found:
                 continue
             start, end, words = found
-            if text[start:end].split(None, 1)[0] in ("der", "den"):
-                continue  # an article, not a particle: "Hallo, der Drucker\nim 2. OG …"
             if len(words) == 1:  # "Hallo Aleksandra Nowak,": one unknown word more
                 gap = _GAP.match(text, end)
                 nxt = _UNIT.match(text, gap.end()) if gap else None
@@ -288,7 +294,7 @@ class PersonFinder:
             pair = _AND_NAME.match(text, end)  # "Hi Ngozi and Chinonso," / "und Team,"
             if pair and _LINE_END.match(text, pair.end()):
                 second = pair.group(1)
-                if _all_name_like(" ".join(words)) and name_like(second) and _usable(second):
+                if _all_name_like(words) and name_like(second) and _usable(second):
                     yield NameSpan(pair.start(1), pair.end(1), 0.8, "salutation")
                     yield NameSpan(start, end, 0.85, "salutation")
                 elif is_clear_first_name(words[0]) or all(unknown(w) for w in words):
@@ -320,7 +326,7 @@ class PersonFinder:
             if all(is_first_name(w) for w in given[2]):
                 if surname in last_names() or closed:
                     yield NameSpan(match.start(1), given[1], 0.85, "surname-comma")
-            elif closed and name_like(surname) and _all_name_like(" ".join(given[2])):
+            elif closed and name_like(surname) and _all_name_like(given[2]):
                 # given names nobody listed: "von Manço, Sunay (geboren …)"
                 yield NameSpan(match.start(1), given[1], 0.8, "surname-comma")
 
@@ -342,7 +348,10 @@ class PersonFinder:
                 yield NameSpan(found[0], found[1], 0.85, "signature")
         for match in _DASH_SIGN.finditer(text):
             span = _signature_line(text, match.start("v"), match.end(), same_line=False)
-            if span and _all_name_like(text[span.start:span.end]):  # not "-Neuer Drucker"
+            if span is None:
+                continue
+            words = [unit.group(1) for unit in _UNIT.finditer(text, span.start, span.end)]
+            if _all_name_like(words):  # not "-Neuer Drucker"
                 yield span
 
     def _name_runs(self, text: str) -> Iterator[NameSpan]:
@@ -574,10 +583,9 @@ def _next_signature_line(text: str, pos: int) -> NameSpan | None:
     return None
 
 
-def _all_name_like(value: str) -> bool:
+def _all_name_like(words: Sequence[str]) -> bool:
     """Every word may be a name (listed, or no word at all): "Abhishek Kona", "Anna Schmidt",
     not "Laptop Rückgabe" or "Reset Password"."""
-    words = [unit.group(1) for unit in _UNIT.finditer(value)]
     return bool(words) and all(name_like(word) and _usable(word) for word in words)
 
 
@@ -605,7 +613,7 @@ def _signature_line(text: str, start: int, end: int, *, same_line: bool) -> Name
     ):
         return NameSpan(start + offset, start + offset + len(body), 0.85, "signature")
     body = body.split(",")[0].rstrip()
-    if not _NAME_LINE.fullmatch(body):
+    if not _NAME_LINE.fullmatch(body) or _article_first(body):
         return None
     units = list(_UNIT.finditer(body))
     stop = NOT_NAME if len(units) == 1 else NOT_NAME - MONTHS  # "April Jones"
