@@ -1,4 +1,4 @@
-"""gateway.outgoing.letters: every letter is rendered, counted against its cap, composed from the
+"""gateway.outgoing.letters: every letter is counted against its cap, rendered, composed from the
 letterhead and queued in one place — so a caller cannot skip the caps, and an address no mail
 can go to costs neither a cap nor the mail that caused it."""
 
@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -16,7 +17,7 @@ from gateway.config import Settings
 from gateway.mail import threadindex
 from gateway.mail.model import Address, ParsedMail
 from gateway.outgoing.letters import Letters, letterhead
-from gateway.outgoing.render import Renderer
+from gateway.outgoing.render import RenderedMail, Renderer
 from gateway.pipeline import notify
 from gateway.pipeline.context import Context, PreparedMail, SenderRole, Services
 from storage.blobs import BlobStore
@@ -63,6 +64,33 @@ def test_every_letter_is_capped_inside_letters(
                                                now=utcnow()).outcome for _ in range(3)]
     assert outcomes == ["queued", "queued", "rate-limited"]
     assert count(db, OutboxItem) == 2 and count(db, MessageRef) == 2
+
+
+class CountingRenderer(Renderer):
+    """Counts the letters rendered."""
+
+    rendered = 0
+
+    def render(self, *args: Any, **kwargs: Any) -> RenderedMail:
+        self.rendered += 1
+        return super().render(*args, **kwargs)
+
+
+def test_a_letter_over_its_cap_is_not_rendered(
+    db: Database, make_settings: Callable[..., Settings]
+) -> None:
+    """A dispatcher's notifications in a burst of new tickets: those over the cap cost no
+    rendering (counted first, rendered after)."""
+    settings = make_settings(limits={"notification": {"per_ticket": 20, "per_recipient": 1}})
+    with letters_for(db, settings) as (letters, store):
+        ticket = store.by_ref("LDS-1")
+        assert ticket is not None
+        renderer = CountingRenderer(settings.templates_dir, "de")
+        letters.templates = renderer
+        outcomes = [letters.agent_notification(ticket, ANNA, reason="new", text="x",
+                                               now=utcnow()).outcome for _ in range(3)]
+    assert outcomes == ["queued", "rate-limited", "rate-limited"]
+    assert renderer.rendered == 1
 
 
 def test_a_letter_no_relay_can_take_is_not_queued_and_not_counted(

@@ -1,6 +1,6 @@
-"""Every mail postdesk writes goes through here, in one order: render the template (a broken one
-is quarantined, never dropped), count it against its cap (gateway.outgoing.limits), compose it
-from the letterhead (gateway.mail.compose), put it into the outbox and index its Message-ID under
+"""Every mail postdesk writes goes through here, in one order: count it against its cap
+(gateway.outgoing.limits; a mail over it is not rendered at all), render the template (a broken
+one is quarantined, never dropped, and counts nowhere), compose it from the letterhead (gateway.mail.compose), put it into the outbox and index its Message-ID under
 the ticket, so a reply to it finds its ticket.
 
 Rules kept here: a notification's Message-ID and Reply-To carry the agent's proof token, and
@@ -362,15 +362,18 @@ class Letters:
         count: Callable[[], list[int] | None],
         article: bool = False,
     ) -> Posted:
-        try:
-            rendered = self.templates.render(template, language, view, queue=ticket.queue)
-        except TemplateError as error:
-            self.quarantine(ticket, error, kind=template, envelope_to=envelope.recipients,
-                            now=now)
-            return Posted(template, "quarantined")
+        # Counted first: a mail over a cap (a dispatcher's notifications in a burst) costs
+        # no rendering.
         logged = count()
         if logged is None:
             return Posted(template, "rate-limited")
+        try:
+            rendered = self.templates.render(template, language, view, queue=ticket.queue)
+        except TemplateError as error:
+            limits.take_back(self.log, logged)  # not sent: it counts nowhere
+            self.quarantine(ticket, error, kind=template, envelope_to=envelope.recipients,
+                            now=now)
+            return Posted(template, "quarantined")
         try:
             composed = self._compose(rendered, envelope, now)
             envelope_to = [ascii_address(email) for email in envelope.recipients]
