@@ -1,7 +1,8 @@
 """Every mail postdesk writes goes through here, in one order: count it against its cap
 (gateway.outgoing.limits; a mail over it is not rendered at all), render the template (a broken
-one is quarantined, never dropped, and counts nowhere), compose it from the letterhead (gateway.mail.compose), put it into the outbox and index its Message-ID under
-the ticket, so a reply to it finds its ticket.
+one is quarantined, never dropped, and counts nowhere), compose it from the letterhead
+(gateway.mail.compose), put it into the outbox and index its Message-ID under the ticket, so a
+reply to it finds its ticket.
 
 Rules kept here: a notification's Message-ID and Reply-To carry the agent's proof token, and
 such ids never appear in mail to a requester; mail to a requester goes from the central address,
