@@ -101,6 +101,13 @@ def test_configured_agents_names_are_redacted_in_every_form(redactor: Redactor) 
         ("Hallo Ngozi und Team,\nder Drucker geht.", ["Ngozi"]),
         ("c/o Familie Hashemi, Bautzner Str. 12", ["Hashemi"]),
         ("Drucker geht wieder.\ngruß, heiko zenker", ["heiko", "zenker"]),
+        # Romanian letters (Latin Extended-B), a form in capitals, who said it, whose laptop
+        ("Der Antrag von Ionuț Popescu ist eingegangen.", ["Ionuț", "Popescu"]),
+        ("Ștefan Mureșan ruft zurück.", ["Ștefan", "Mureșan"]),
+        ("NAME: RENÉ JÄHNIG\nANLIEGEN: NEUES PASSWORT", ["RENÉ", "JÄHNIG"]),
+        ("Jun Wei said the VPN drops every hour.", ["Jun", "Wei"]),
+        ("Das Update läuft. Aleksandra meinte, es dauert.", ["Aleksandra"]),
+        ("Ayodele's laptop will not boot after the update.", ["Ayodele"]),
     ],
 )  # fmt: skip
 def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: list[str]) -> None:
@@ -151,6 +158,16 @@ def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: l
         ("Familie und Beruf: @Servicedesk bitte prüfen.", ["Familie und Beruf", "Servicedesk"]),
         ("Danke, super!\nGruß\nmorgen geht es weiter. Thanks, will do", ["super", "morgen",
                                                                          "will do"]),
+        ("Customer Service said the case is closed. Red Hat said so too.",
+         ["Customer Service", "Red Hat"]),
+        ("Deutsche Bahn meldet Verspätung. Kaspersky Endpoint reports a threat.",
+         ["Deutsche Bahn", "Kaspersky Endpoint"]),
+        ("Windows Update meldet einen Fehler. Microsoft Teams says I am away.",
+         ["Windows Update", "Microsoft Teams"]),
+        ("Microsoft's account portal is down, Outlook's mailbox is full.",
+         ["Microsoft's", "Outlook's"]),
+        ("ANLIEGEN: NEUES PASSWORT\nKontaktperson: IT-SERVICE\nNAME: SERVER01",
+         ["NEUES PASSWORT", "IT-SERVICE", "SERVER01"]),
     ],
 )  # fmt: skip
 def test_words_that_look_like_names_survive(

@@ -24,10 +24,11 @@ def load_list(name: str) -> frozenset[str]:
     )
 
 
-# Latin-1, Latin Extended-A and Vietnamese (Latin Extended Additional) letters: "Çağlar",
-# "Bedřich Havlíček", "Łukasz Wiśniewski", "Nguyễn Thị Hằng"
-UPPER = "A-ZÀ-ÖØ-ÞĀ-žḀ-ỿ"
-LOWER = "a-zß-öø-ÿĀ-žḀ-ỿ"
+# Latin-1, Latin Extended-A and -B (Romanian "ș", "ț") and Vietnamese (Latin Extended
+# Additional) letters: "Çağlar", "Bedřich Havlíček", "Łukasz Wiśniewski", "Ionuț Popescu",
+# "Nguyễn Thị Hằng"
+UPPER = "A-ZÀ-ÖØ-ÞĀ-ɏḀ-ỿ"
+LOWER = "a-zß-öø-ÿĀ-ɏḀ-ỿ"
 # one capitalised name word: "Schmidt", "Anna-Lena", "O'Brien", "McDonald", "Müller-Lüdenscheidt"
 WORD = rf"(?:Mc|Mac|O['’])?[{UPPER}][{LOWER}]+(?:-[{UPPER}][{LOWER}]+)*"
 # surname particles, lower case: "von der Heide", "van Dijk", "de la Cruz"

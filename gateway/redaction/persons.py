@@ -130,6 +130,36 @@ _LOWER_SIGN_OFF = re.compile(
     r"[ \t.!]*"
 )
 _AND_NAME = re.compile(rf"[ \t]+(?:and|und|&)[ \t]+({WORD}){_END}")
+# A form filled in capitals: "NAME: RENÉ JÄHNIG", "Nachname: BÖTTGER" (the label in any case).
+_CAPS_WORD = rf"(?:[{UPPER}]['’])?[{UPPER}]{{2,}}(?:-[{UPPER}]{{2,}})*"
+_CAPS_VALUE = re.compile(
+    rf":[ \t]*(?P<v>{_CAPS_WORD}(?:[ \t]+{_CAPS_WORD}){{0,3}})(?=[ \t]*(?:[,;(\n]|$))",
+    re.MULTILINE,
+)  # found from its colon (a literal is quick to look for), then its label before it
+_CAPS_LABEL = re.compile(
+    r"(?<![\w-])(?i:Name|Vorname|Vornamen|Nachname|Familienname|Geburtsname"
+    r"|Antragsteller(?:in)?|Ansprechpartner(?:in)?|Kontaktperson|Full[ \t]name|First[ \t]name"
+    r"|Last[ \t]name|Surname)[ \t]*$"
+)
+# The subject of a reporting verb at the start of a sentence: "Jun Wei said …", "Aleksandra
+# called", "Ana Lima meinte, …". Names short enough to be words somewhere ("Jun", "Wei") have
+# no other sign in running text.
+_REPORTING_VERBS = (
+    "said", "says", "wrote", "writes", "asked", "asks", "told", "tells", "reported", "reports",
+    "mentioned", "called", "phoned", "confirmed", "meinte", "meint", "sagte", "sagt", "schrieb",
+    "schreibt", "fragte", "fragt", "meldete", "meldet", "rief", "bestätigte", "bestätigt",
+)
+# found from the verb (most texts have none), then the name right before it
+_REPORTING_VERB = re.compile(rf"[ \t](?:{'|'.join(_REPORTING_VERBS)})(?![\w-])")
+_REPORTER = re.compile(
+    rf"(?:^|(?<=[.!?][ \t]))[ \t>]*(?P<n>{WORD}(?:[ \t]+{WORD})?)[ \t]*$", re.MULTILINE
+)
+# Whose thing it is: "Ayodele's laptop", "Nomvula’s account was locked".
+_POSSESSIVE = re.compile(
+    rf"(?<![\w.'’/@-])({WORD})['’]s[ \t]+(?:new[ \t]+|old[ \t]+|work[ \t]+)?"
+    r"(?:laptop|notebook|computer|PC|phone|mobile|account|password|mailbox|inbox|desk"
+    r"|access|login|e-?mail|calendar|printer|badge|screen|monitor|headset|keyboard)s?(?![\w-])"
+)
 # One or two initials before a surname: "K. Pietzsch", "A. Luotonen", "K.-H. Zschoche".
 _INITIALS = re.compile(rf"(?<![\w.-])(?:[{UPPER}]\.(?:-[{UPPER}]\.)?[ \t]?){{1,2}}(?=[{UPPER}])")
 
@@ -137,6 +167,7 @@ _INITIALS = re.compile(rf"(?<![\w.-])(?:[{UPPER}]\.(?:-[{UPPER}]\.)?[ \t]?){{1,2
 RULES = (
     "honorific", "salutation", "signature", "first-name", "first-name-alone", "field",
     "apposition", "surname-comma", "header", "name-run", "list", "slot", "initials",
+    "caps-field", "reported", "possessive",
 )  # fmt: skip
 """The names of the rules (NameSpan.rule), for the benchmark's per-signal figures."""
 
@@ -258,6 +289,9 @@ class PersonFinder:
         spans += self._lists(text)
         spans += self._slots(text)
         spans += self._initials(text)
+        spans += self._capitals(text)
+        spans += self._reported(text)
+        spans += self._possessives(text)
         if known:
             spans += KnownNames(known).find(text)
         return spans
@@ -399,6 +433,43 @@ class PersonFinder:
             ):
                 yield NameSpan(match.start(), unit.end(), 0.75, "initials")
 
+    def _capitals(self, text: str) -> Iterator[NameSpan]:
+        """A name field of a form filled in capitals: "NAME: RENÉ JÄHNIG"; each word, written
+        as a name, may be one ("KONTAKT: IT-SERVICE" stays)."""
+        for match in _CAPS_VALUE.finditer(text):
+            colon = match.start()
+            if not _CAPS_LABEL.search(text, max(0, colon - 30), colon):
+                continue
+            if _all_name_like([_title(word) for word in match.group("v").split()]):
+                yield NameSpan(match.start("v"), match.end("v"), 0.8, "caps-field")
+
+    def _reported(self, text: str) -> Iterator[NameSpan]:
+        """Who said or asked something, at the start of a sentence: two capitalised words that
+        may each be a name (_reporter_word: "Jun Wei said", not "Customer Service said",
+        "Microsoft Teams says"); one word only if it is a first name that is no word
+        ("Aleksandra called")."""
+        for verb in _REPORTING_VERB.finditer(text):
+            match = _REPORTER.search(text, max(0, verb.start() - 80), verb.start())
+            if not match:
+                continue
+            words = match.group("n").split()
+            if len(words) == 1:
+                if not is_clear_first_name(words[0]):
+                    continue
+            elif not all(_reporter_word(word) for word in words):
+                continue
+            yield NameSpan(match.start("n"), match.end("n"), 0.75, "reported")
+
+    def _possessives(self, text: str) -> Iterator[NameSpan]:
+        """Whose laptop or account it is: "Ayodele's laptop"; a word, place or product stays
+        ("Microsoft's account")."""
+        if "'s " not in text and "’s " not in text:
+            return  # no possessive at all (nearly every German text)
+        for match in _POSSESSIVE.finditer(text):
+            word = match.group(1)
+            if name_like(word) and _usable(word):
+                yield NameSpan(match.start(1), match.end(1), 0.75, "possessive")
+
     def _first_names(self, text: str) -> Iterator[NameSpan]:
         pos = 0
         while True:
@@ -420,6 +491,22 @@ class PersonFinder:
                 pos = end
             elif len(words) == 1 and is_clear_first_name(word) and _stands_alone(text, start, end):
                 yield NameSpan(start, end, 0.6, "first-name-alone")
+
+
+def _title(word: str) -> str:
+    """A word written in capitals as a name is written: "JÄHNIG" → "Jähnig"."""
+    return "-".join(part.capitalize() for part in word.split("-"))
+
+
+def _reporter_word(word: str) -> bool:
+    """A word that may be part of the name of someone who said something: a listed name or no
+    word, or a short one that is no everyday English word ("Jun", "Wei": syllable names the
+    dictionaries hold); "Deutsche Bahn", "Kaspersky Endpoint" stay."""
+    return (
+        _usable(word) and word not in FUNCTION_WORDS and word not in kept_words()
+        and not frequent_english(word) and word not in AMBIGUOUS_FIRST
+        and (name_like(word) or len(word) <= 4)
+    )  # fmt: skip
 
 
 def _lone_surname(word: str) -> bool:
