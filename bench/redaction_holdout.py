@@ -11,7 +11,10 @@ not "– Farah was out sick" (one unknown word in running English). Set 5 (20 se
 must-keep lines), written after those fixes and before its first run: 36 of 38 (0.947),
 must-keep 57/57 in all; its miss, a sign-off in lower case ("gruß, heiko zenker"), was then
 fixed. Set 6 (15 sentences, 5 must-keep lines), written after that fix and before its
-first run: 31 of 31, must-keep 67/67 in all. Add set 7 before changing a rule for set 6.
+first run: 31 of 31, must-keep 67/67 in all. Set 7 (20 sentences, 6 must-keep lines), written
+in stop 26 before its first run: 32 of 39 (0.821), must-keep 77/77 in all; its misses (Romanian
+"Ionuț", a form in capitals, "Jun Wei said", "Ayodele's laptop") were then fixed. Add set 8
+before changing a rule for set 7.
 Prints the share of name tokens removed and which were left; keep it untuned (add cases,
 don't fit rules to them without writing new ones here).
 
@@ -298,6 +301,42 @@ KEPT_6: list[tuple[str, list[str]]] = [
     ('The laptop belongs to Radiology, who moved last week.', ['Radiology']),
     ('Please add Teams and Outlook to the image.', ['Teams', 'Outlook']),
 ]
+# Written on 2026-12-07 (stop 26) before its first run: signatures with i. A./i. V., chat
+# logs, possessives, forms in capitals and field lists, names after "von/an/mit" in running
+# text; Sorbian, Vietnamese, Eritrean, Romanian, Syrian and Russian-German names.
+CASES_7: list[tuple[str, list[str]]] = [
+    ('Mit freundlichen Grüßen\ni. A. Doreen Kaltofen\nBauordnungsamt',
+     ['Doreen', 'Kaltofen']),
+    ('Ansprechpartner ist Herr Uwe Gnauck, Zimmer 114.', ['Uwe', 'Gnauck']),
+    ('Besprochen mit Silvio Rentzsch sowie Mandy Lässig.',
+     ['Silvio', 'Rentzsch', 'Mandy', 'Lässig']),
+    ('Die Sekretärin (Frau Kunath) hat das Passwort vergessen.', ['Kunath']),
+    ('Herrn Pöschels Laptop startet nicht mehr.', ['Pöschels']),
+    ("Ayodele's laptop will not boot after the update.", ['Ayodele']),
+    ('Ramona Pech: Drucker geht wieder\nIT: danke für die Info', ['Ramona', 'Pech']),
+    ('Antragstellerin: Nguyễn Thị Hoa, geb. 14.09.1987', ['Nguyễn', 'Hoa', '14.09.1987']),
+    ('Bitte Zugang für Yonas Tesfaye und Rasha Haddad einrichten.',
+     ['Yonas', 'Tesfaye', 'Rasha', 'Haddad']),
+    ('Der Antrag von Ionuț Popescu ist eingegangen.', ['Ionuț', 'Popescu']),
+    ('Vertretung: Frau Dr. Heike Wunderlich-Seidel', ['Heike', 'Wunderlich-Seidel']),
+    ('Weitergeleitet an Kerstin Eulitz zur Prüfung.', ['Kerstin', 'Eulitz']),
+    ('NAME: RENÉ JÄHNIG\nANLIEGEN: NEUES PASSWORT', ['RENÉ', 'JÄHNIG']),
+    ('Nachname: Böttger, Vorname: Ines', ['Böttger', 'Ines']),
+    ('Spoke with Aleksandra on the phone, she will send the logs.', ['Aleksandra']),
+    ('Jun Wei said the VPN drops every hour.', ['Jun', 'Wei']),
+    ('Schöne Grüße aus Kamenz\nSandro', ['Sandro']),
+    ('Cheers,\nDeclan', ['Declan']),
+    ('Waldemar Dück (Hausmeister) meldet einen Wasserschaden.', ['Waldemar', 'Dück']),
+    ('Dobry dźeń, pisam za Jadwigu Nukowu z Chrósćic.', ['Jadwigu', 'Nukowu']),
+]
+KEPT_7: list[tuple[str, list[str]]] = [
+    ('Sachbearbeitung: Kfz-Zulassung, Zimmer 114', ['Kfz-Zulassung', 'Zimmer']),
+    ('Ansprechpartner ist das Bürgerbüro.', ['Bürgerbüro']),
+    ('Spoke with Microsoft support on the phone.', ['Microsoft']),
+    ('Weitergeleitet an Poststelle zur Prüfung.', ['Poststelle', 'Prüfung']),
+    ('NEUES PASSWORT FÜR DAS FACHVERFAHREN', ['NEUES', 'PASSWORT', 'FACHVERFAHREN']),
+    ('Cheers,\nTeam IT', ['Team']),
+]
 KEPT: list[tuple[str, list[str]]] = [
     ('Verteiler: Poststelle, Kämmerei, Bauhof', ['Poststelle', 'Kämmerei', 'Bauhof']),
     ('Frau Schubert Bescheid geben, dass der Laptop fertig ist.', ['Bescheid', 'Laptop']),
@@ -333,8 +372,9 @@ def main() -> None:
     recall("set 4 (held out until its misses were fixed)", CASES_4)
     recall("set 5 (held out until its miss was fixed)", CASES_5)
     recall("set 6 (held out)", CASES_6)
+    recall("set 7 (held out until its misses were fixed)", CASES_7)
     kept = total = 0
-    for text, words in KEPT + KEPT_3 + KEPT_4 + KEPT_5 + KEPT_6:
+    for text, words in KEPT + KEPT_3 + KEPT_4 + KEPT_5 + KEPT_6 + KEPT_7:
         result = red.redact(text, language="de", pseudonyms=KeyedPseudonyms(b"k" * 32)).text
         gone = [w for w in words if w not in result]
         if gone:
