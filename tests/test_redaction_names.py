@@ -108,6 +108,10 @@ def test_configured_agents_names_are_redacted_in_every_form(redactor: Redactor) 
         ("Jun Wei said the VPN drops every hour.", ["Jun", "Wei"]),
         ("Das Update läuft. Aleksandra meinte, es dauert.", ["Aleksandra"]),
         ("Ayodele's laptop will not boot after the update.", ["Ayodele"]),
+        # on whose behalf (the surname is a German compound to the dictionary: "war|same")
+        ("Forwarding this from Ivaylo on behalf of Abdirahman Warsame.",
+         ["Abdirahman", "Warsame"]),
+        ("Der Antrag wurde im Auftrag von Maik Scheibe gestellt.", ["Maik", "Scheibe"]),
     ],
 )  # fmt: skip
 def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: list[str]) -> None:
@@ -168,6 +172,10 @@ def test_names_in_no_list_are_redacted(redactor: Redactor, text: str, secrets: l
          ["Microsoft's", "Outlook's"]),
         ("ANLIEGEN: NEUES PASSWORT\nKontaktperson: IT-SERVICE\nNAME: SERVER01",
          ["NEUES PASSWORT", "IT-SERVICE", "SERVER01"]),
+        # an office after "im Auftrag von", also as a closing line
+        ("Bescheid\nim Auftrag von Landratsamt Meißen", ["Landratsamt Meißen"]),
+        ("Das Gutachten kam im Auftrag von Microsoft, on behalf of Dataport.",
+         ["Microsoft", "Dataport"]),
     ],
 )  # fmt: skip
 def test_words_that_look_like_names_survive(

@@ -119,6 +119,14 @@ _APPOSITION = re.compile(
     r"|Familie|family)"
     r"[ \t]*[,:]?[ \t]+"
 )
+# Phrases that take a person or an office: "on behalf of Abdirahman Warsame", "im Auftrag von
+# Maik Scheibe", but "im Auftrag von Landratsamt Meißen" (the name must start with a word that
+# may be a name).
+_ON_BEHALF = re.compile(
+    r"(?<![\w-])(?:on[ \t]+behalf[ \t]+of|(?:im|in)[ \t]+(?:Auftrag|Namen|Vertretung)[ \t]+von"
+    r"|i\.[ \t]?[AV]\.[ \t]+von)[ \t]+",
+    re.IGNORECASE,
+)
 _SURNAME_COMMA = re.compile(rf"(?<![\w@.-])({WORD}),[ \t]+(?={WORD})")
 _AFTER_NAME = re.compile(r"[ \t]*(?:[(<\[;)\n]|$|,[ \t]*(?:geb|\*|born|DOB))", re.IGNORECASE)
 _LOWER_NEXT = re.compile(r"[ \t]+[a-zäöüß]")
@@ -167,7 +175,7 @@ _INITIALS = re.compile(rf"(?<![\w.-])(?:[{UPPER}]\.(?:-[{UPPER}]\.)?[ \t]?){{1,2
 RULES = (
     "honorific", "salutation", "signature", "first-name", "first-name-alone", "field",
     "apposition", "surname-comma", "header", "name-run", "list", "slot", "initials",
-    "caps-field", "reported", "possessive",
+    "caps-field", "reported", "possessive", "on-behalf",
 )  # fmt: skip
 """The names of the rules (NameSpan.rule), for the benchmark's per-signal figures."""
 
@@ -283,6 +291,7 @@ class PersonFinder:
         spans += self._signatures(text)
         spans += self._first_names(text)
         spans += self._fields(text)
+        spans += self._on_behalf(text)
         spans += self._surname_first(text)
         spans += [NameSpan(s, e, 0.95, "header") for s, e, _ in header_names(text)]
         spans += self._name_runs(text)
@@ -344,6 +353,17 @@ class PersonFinder:
                 found = _name_or_two(text, match.end())
                 if found:
                     yield NameSpan(found[0], found[1], 0.8, rule)
+
+    def _on_behalf(self, text: str) -> Iterator[NameSpan]:
+        """On whose behalf: "on behalf of Abdirahman Warsame", "im Auftrag von Maik Scheibe";
+        an office ("im Auftrag von Landratsamt Meißen") stays."""
+        for match in _ON_BEHALF.finditer(text):
+            unit = _UNIT.match(text, match.end())
+            if not unit or unit.start(1) != unit.start() or not name_like(unit.group(1)):
+                continue
+            found = _name_or_two(text, match.end())
+            if found:
+                yield NameSpan(found[0], found[1], 0.8, "on-behalf")
 
     def _surname_first(self, text: str) -> Iterator[NameSpan]:
         """ "Albers, Rüdiger (geboren …)", "Schmidt, Anna-Lena;" in running text; given names
@@ -708,8 +728,10 @@ def _signature_line(text: str, start: int, end: int, *, same_line: bool) -> Name
         not _usable(u.group(1), FUNCTION_WORDS) for u in units[1:]
     ):
         return None
-    if len(units) == 1 and same_line and not is_first_name(units[0].group(1)):
-        return None
+    if same_line and not is_first_name(units[0].group(1)) and (
+        len(units) == 1 or not _all_name_like([u.group(1) for u in units])
+    ):
+        return None  # "LG Anna", "Viele Grüße Wenke Tschirner", not "Im Auftrag von Landratsamt"
     return NameSpan(start + offset, start + offset + len(body), 0.85, "signature")
 
 
