@@ -13,8 +13,12 @@ must-keep 57/57 in all; its miss, a sign-off in lower case ("gruß, heiko zenker
 fixed. Set 6 (15 sentences, 5 must-keep lines), written after that fix and before its
 first run: 31 of 31, must-keep 67/67 in all. Set 7 (20 sentences, 6 must-keep lines), written
 in stop 26 before its first run: 32 of 39 (0.821), must-keep 77/77 in all; its misses (Romanian
-"Ionuț", a form in capitals, "Jun Wei said", "Ayodele's laptop") were then fixed. Add set 8
-before changing a rule for set 7.
+"Ionuț", a form in capitals, "Jun Wei said", "Ayodele's laptop") were then fixed. Set 8 (18
+sentences, 6 must-keep lines), written after those fixes and before its first run: 38 of 42
+(0.905), and two must-keep words went ("im Auftrag von Landratsamt Meißen" read as a closing
+and a name); "on behalf of Abdirahman Warsame" and that closing line were then fixed, not
+"Nagy Zsófia" (surname first, the surname a word of the English list). Add set 9 before
+changing a rule for set 8.
 Prints the share of name tokens removed and which were left; keep it untuned (add cases,
 don't fit rules to them without writing new ones here).
 
@@ -337,6 +341,40 @@ KEPT_7: list[tuple[str, list[str]]] = [
     ('NEUES PASSWORT FÜR DAS FACHVERFAHREN', ['NEUES', 'PASSWORT', 'FACHVERFAHREN']),
     ('Cheers,\nTeam IT', ['Team']),
 ]
+# Written on 2026-12-07 (stop 26) after set 7's fixes, before its first run: schools and
+# daycare, birth names, roles after a comma, form labels not used before, numbered lists;
+# Hungarian (surname first), Greek, Albanian, Bulgarian, Somali and Pashto names.
+CASES_8: list[tuple[str, list[str]]] = [
+    ('Die Mutter von Lina-Sophie Krahl hat angerufen.', ['Lina-Sophie', 'Krahl']),
+    ('(Ansprechpartnerin: Bettina Noack, Tel. 4471)', ['Bettina', 'Noack']),
+    ('Unterschrift: Gerd Leuschner', ['Gerd', 'Leuschner']),
+    ('Zeuge: Herr Marcel Wünsche', ['Marcel', 'Wünsche']),
+    ('Bitte die Akte des Herrn Raffael Kühnel heraussuchen.', ['Raffael', 'Kühnel']),
+    ('im Auftrag von Maik Scheibe', ['Maik', 'Scheibe']),
+    ('Antragstellerin ist Sabine Kaiser geb. Lorenz.', ['Sabine', 'Kaiser', 'Lorenz']),
+    ('Kontoinhaber: Dmytro Savchenko', ['Dmytro', 'Savchenko']),
+    ('Erziehungsberechtigte: Aylin und Murat Demir', ['Aylin', 'Murat', 'Demir']),
+    ('Az. 12/2026, Nagy Zsófia, wohnhaft in Pirna', ['Nagy', 'Zsófia']),
+    ('Georgios Papadopoulos und Arben Krasniqi haben keinen Zugang.',
+     ['Georgios', 'Papadopoulos', 'Arben', 'Krasniqi']),
+    ('Forwarding this from Ivaylo on behalf of Abdirahman Warsame.',
+     ['Ivaylo', 'Abdirahman', 'Warsame']),
+    ("cc'ing Gulalai Ahmadzai, who owns the share.", ['Gulalai', 'Ahmadzai']),
+    ('Jens Baumgärtel, Sachgebietsleiter Bauaufsicht', ['Jens', 'Baumgärtel']),
+    ('Tel. Rücksprache mit Fr. Hentschel: Termin passt.', ['Hentschel']),
+    ('Hallo Frau Dr. Rößler-Kunze,\ndas Konto ist entsperrt.', ['Rößler-Kunze']),
+    ('Teilnehmende:\n1. Kübra Aslan\n2. Ole Tiedemann', ['Kübra', 'Aslan', 'Ole', 'Tiedemann']),
+    ('Patientin Jolanta Kamińska, geb. 30.11.1958', ['Jolanta', 'Kamińska', '30.11.1958']),
+]
+KEPT_8: list[tuple[str, list[str]]] = [
+    ('Unterschrift: fehlt noch, Kontoinhaber: siehe Anlage', ['Unterschrift', 'Kontoinhaber',
+                                                              'Anlage']),
+    ('Erziehungsberechtigte: beide Eltern', ['Erziehungsberechtigte', 'Eltern']),
+    ('Teilnehmende:\n1. Drucker\n2. Scanner', ['Drucker', 'Scanner']),
+    ('im Auftrag von Landratsamt Meißen', ['Landratsamt', 'Meißen']),
+    ("cc'ing Support, who owns the share.", ['Support']),
+    ('Die Mutter der Anlage ist die Hauptplatine.', ['Mutter', 'Anlage', 'Hauptplatine']),
+]
 KEPT: list[tuple[str, list[str]]] = [
     ('Verteiler: Poststelle, Kämmerei, Bauhof', ['Poststelle', 'Kämmerei', 'Bauhof']),
     ('Frau Schubert Bescheid geben, dass der Laptop fertig ist.', ['Bescheid', 'Laptop']),
@@ -373,8 +411,9 @@ def main() -> None:
     recall("set 5 (held out until its miss was fixed)", CASES_5)
     recall("set 6 (held out)", CASES_6)
     recall("set 7 (held out until its misses were fixed)", CASES_7)
+    recall("set 8 (held out until its misses were fixed)", CASES_8)
     kept = total = 0
-    for text, words in KEPT + KEPT_3 + KEPT_4 + KEPT_5 + KEPT_6 + KEPT_7:
+    for text, words in KEPT + KEPT_3 + KEPT_4 + KEPT_5 + KEPT_6 + KEPT_7 + KEPT_8:
         result = red.redact(text, language="de", pseudonyms=KeyedPseudonyms(b"k" * 32)).text
         gone = [w for w in words if w not in result]
         if gone:
