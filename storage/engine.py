@@ -52,18 +52,22 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 def create_db_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get their folder created and the pragmas above."""
+    """An engine for `url`; SQLite files get their folder created and the pragmas above. A
+    database error never quotes the statement's values (`hide_parameters`): they are mail,
+    addresses and names, and the error's text ends up in a quarantined row's reason."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             path = Path(parsed.database)
             private.make_dirs(path.parent)  # it holds personal data: 0700 folder, 0600 files
             private.create_file(path)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                         hide_parameters=True)
 
 
 class WriterLock:
