@@ -9,6 +9,7 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, func, insert, select
 
+from storage.direct import Direct
 from storage.models import AutoReplyLog
 from storage.statements import Statements
 
@@ -23,7 +24,7 @@ _SINCE = (
 )
 # Log an automatic reply only while the recipient is under the limit: the count and the insert
 # in one statement (INSERT … SELECT … WHERE, the same SQL on SQLite and PostgreSQL).
-_ADD_UNDER_LIMIT = (
+_ADD_UNDER_LIMIT = Direct(
     insert(_AUTO_REPLIES)
     .from_select(
         ["recipient", "created_at"],
@@ -34,7 +35,7 @@ _ADD_UNDER_LIMIT = (
     )
     .returning(_AUTO_REPLIES.c.id)
 )
-_REMOVE = _AUTO_REPLIES.delete().where(_AUTO_REPLIES.c.id == bindparam("id"))
+_REMOVE = Direct(_AUTO_REPLIES.delete().where(_AUTO_REPLIES.c.id == bindparam("id")))
 
 
 class AutoReplies(Statements):

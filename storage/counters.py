@@ -16,9 +16,10 @@ from __future__ import annotations
 import functools
 from typing import cast
 
-from sqlalchemy import Insert, Table, bindparam, func, select, text
+from sqlalchemy import Table, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
+from storage.direct import Direct, execute
 from storage.models import Counter
 
 _COUNTERS = cast(Table, Counter.__table__)
@@ -29,7 +30,7 @@ _NO_FLUSH_WAIT = text("SET LOCAL synchronous_commit TO OFF")
 
 
 @functools.cache
-def _next(dialect: str) -> Insert:
+def _next(dialect: str) -> Direct:
     """`INSERT (name, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -38,19 +39,21 @@ def _next(dialect: str) -> Insert:
     else:
         raise NotImplementedError(f"no counter upsert for {dialect}")
     statement = insert(_COUNTERS).values(name=bindparam("counter"), value=1)
-    return statement.on_conflict_do_update(
-        index_elements=[_COUNTERS.c.name], set_={"value": _COUNTERS.c.value + 1}
-    ).returning(_COUNTERS.c.value)
+    return Direct(
+        statement.on_conflict_do_update(
+            index_elements=[_COUNTERS.c.name], set_={"value": _COUNTERS.c.value + 1}
+        ).returning(_COUNTERS.c.value)
+    )
 
 
 def next_value(session: Session, name: str) -> int:
     """The counter's next value: 1 the first time (the row is created then), 2, 3, …"""
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        return int(session.connection().execute(_next(dialect), {"counter": name}).scalar_one())
+        return int(execute(session.connection(), _next(dialect), {"counter": name}).scalar_one())
     with session.get_bind().engine.connect() as connection, connection.begin():
         connection.execute(_NO_FLUSH_WAIT)  # before the statement that takes the row lock
-        return int(connection.execute(_next(dialect), {"counter": name}).scalar_one())
+        return int(execute(connection, _next(dialect), {"counter": name}).scalar_one())
 
 
 def ticket_number(session: Session, counter: str) -> int:

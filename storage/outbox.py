@@ -11,11 +11,12 @@ from typing import cast
 from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from storage.direct import Direct
 from storage.models import OutboxItem
 from storage.statements import HeldRows, Statements
 
 _OUTBOX = cast(Table, OutboxItem.__table__)
-_QUEUE = insert(_OUTBOX)
+_QUEUE = Direct(insert(_OUTBOX))
 _AGENT_MAILS = (
     select(_OUTBOX.c.raw)
     .where(_OUTBOX.c.ticket_id == bindparam("ticket_id"), _OUTBOX.c.kind.like("agent-%"))

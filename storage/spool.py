@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, defer
 
+from storage.direct import Direct, execute
 from storage.models import InboxConversation, InboxItem, OutboxItem, utcnow
 from storage.states import INBOX_STATES as INBOX_STATES  # re-exported for callers of spool
 from storage.states import INBOX_WAITING
@@ -366,39 +367,47 @@ def _mine(statement: Update) -> Update:
     )
 
 
-def _settle(session: Session, statement: Update, params: dict[str, object]) -> None:
+def _settle(session: Session, statement: Direct, params: dict[str, object]) -> None:
     """Run a conditional UPDATE of one claimed row; LeaseLost if it is no longer ours."""
-    if session.execute(statement, params).rowcount != 1:  # type: ignore[attr-defined]
+    if execute(session.connection(), statement, params).rowcount != 1:
         raise LeaseLost(int(params["item_id"]))  # type: ignore[call-overload]
 
 
-_FINISH = _mine(update(_INBOX)).values(
-    state="done",
-    ticket_id=bindparam("ticket_id", type_=_INBOX.c.ticket_id.type),
-    stage=bindparam("stage", type_=_INBOX.c.stage.type),
-    reason=bindparam("reason", type_=_INBOX.c.reason.type),
-    finished_at=bindparam("now", type_=_INBOX.c.finished_at.type),
-    lease_until=None,
+_FINISH = Direct(
+    _mine(update(_INBOX)).values(
+        state="done",
+        ticket_id=bindparam("ticket_id", type_=_INBOX.c.ticket_id.type),
+        stage=bindparam("stage", type_=_INBOX.c.stage.type),
+        reason=bindparam("reason", type_=_INBOX.c.reason.type),
+        finished_at=bindparam("now", type_=_INBOX.c.finished_at.type),
+        lease_until=None,
+    )
 )
-_QUARANTINE = _mine(update(_INBOX)).values(
-    state="quarantined",
-    stage=bindparam("stage", type_=_INBOX.c.stage.type),
-    reason=bindparam("reason", type_=_INBOX.c.reason.type),
-    finished_at=bindparam("now", type_=_INBOX.c.finished_at.type),
-    lease_until=None,
+_QUARANTINE = Direct(
+    _mine(update(_INBOX)).values(
+        state="quarantined",
+        stage=bindparam("stage", type_=_INBOX.c.stage.type),
+        reason=bindparam("reason", type_=_INBOX.c.reason.type),
+        finished_at=bindparam("now", type_=_INBOX.c.finished_at.type),
+        lease_until=None,
+    )
 )
-_REQUEUE = _mine(update(_INBOX)).values(
-    state="queued", reason=bindparam("reason", type_=_INBOX.c.reason.type), lease_until=None
+_REQUEUE = Direct(
+    _mine(update(_INBOX)).values(
+        state="queued", reason=bindparam("reason", type_=_INBOX.c.reason.type), lease_until=None
+    )
 )
-_DEFER = _mine(update(_INBOX)).values(
-    state="queued",
-    attempts=_INBOX.c.attempts - 1,
-    retries=_INBOX.c.retries + 1,
-    not_before=bindparam("not_before", type_=_INBOX.c.not_before.type),
-    reason=bindparam("reason", type_=_INBOX.c.reason.type),
-    claimed_at=None,
-    claimed_by=None,
-    lease_until=None,
+_DEFER = Direct(
+    _mine(update(_INBOX)).values(
+        state="queued",
+        attempts=_INBOX.c.attempts - 1,
+        retries=_INBOX.c.retries + 1,
+        not_before=bindparam("not_before", type_=_INBOX.c.not_before.type),
+        reason=bindparam("reason", type_=_INBOX.c.reason.type),
+        claimed_at=None,
+        claimed_by=None,
+        lease_until=None,
+    )
 )
 
 # finish, quarantine, requeue and defer change a row only while it is `processing` under the

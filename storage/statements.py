@@ -1,6 +1,7 @@
 """Core statements on a session's connection, for the stores that write rows nobody reads back
 in the same transaction (see storage.tickets): running them on the connection skips the ORM's
-per-statement work and its autoflush."""
+per-statement work and its autoflush. On SQLite the writes the worker makes for every mail go
+further (storage.direct)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Insert, Table
+from sqlalchemy import Connection, Executable, Table
 from sqlalchemy.orm import Session
 
+from storage.direct import Direct, execute
 from storage.spool import insert_unless_present
 
 
 @functools.cache
-def _add_if_new(dialect: str, table: Table) -> Insert:
-    return insert_unless_present(dialect, table)
+def _add_if_new(dialect: str, table: Table) -> Direct:
+    return Direct(insert_unless_present(dialect, table))
 
 
 class Statements:
@@ -28,13 +30,14 @@ class Statements:
         self._connection: Connection | None = None
         self._dialect: str | None = None
 
-    def _run(self, statement: Executable, params: Any = None) -> Any:
-        """Run a Core statement on the session's connection."""
+    def _run(self, statement: Executable | Direct, params: Any = None) -> Any:
+        """Run a Core statement on the session's connection (a `Direct` one directly where
+        it can)."""
         connection = self._connection
         if connection is None or connection.closed or not connection.in_transaction():
             # the session's current transaction (a store may outlive one of them)
             connection = self._connection = self.session.connection()
-        return connection.execute(statement, params)
+        return execute(connection, statement, params)
 
     def _add_if_new(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """`INSERT … ON CONFLICT DO NOTHING` for `rows` (nothing for none)."""

@@ -14,7 +14,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Insert,
     Table,
     bindparam,
     exists,
@@ -28,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 
 from storage import counters
+from storage.direct import Direct
 from storage.models import (
     Article,
     Attachment,
@@ -55,7 +55,7 @@ DUE_COLUMNS = (Ticket.first_response_due_at, Ticket.update_due_at, Ticket.soluti
 _INBOUND = cast(Table, InboundMessage.__table__)
 
 _ADD_TICKET = insert(_TICKETS).returning(*_TICKETS.c)
-_TOUCH_TICKET = (
+_TOUCH_TICKET = Direct(
     update(_TICKETS)
     .where(_TICKETS.c.id == bindparam("ticket_id"))
     .values(updated_at=bindparam("now", type_=_TICKETS.c.updated_at.type))
@@ -109,19 +109,19 @@ _ROUTED_DETAIL = (
     .order_by(_EVENTS.c.id.desc())
     .limit(1)
 )
-_ADD_ARTICLE = insert(_ARTICLES).returning(_ARTICLES.c.id)
-_SET_ARTICLE_KIND = (
+_ADD_ARTICLE = Direct(insert(_ARTICLES).returning(_ARTICLES.c.id))
+_SET_ARTICLE_KIND = Direct(
     update(_ARTICLES)
     .where(_ARTICLES.c.id == bindparam("article_id"))
     .values(kind=bindparam("new_kind"))
 )
-_ADD_ATTACHMENT = insert(_ATTACHMENTS)
-_ADD_EVENT = insert(_EVENTS)
+_ADD_ATTACHMENT = Direct(insert(_ATTACHMENTS))
+_ADD_EVENT = Direct(insert(_EVENTS))
 
 
 @functools.cache
-def _take_message_id(dialect: str) -> Insert:
-    return insert_unless_present(dialect, _INBOUND).returning(_INBOUND.c.message_id)
+def _take_message_id(dialect: str) -> Direct:
+    return Direct(insert_unless_present(dialect, _INBOUND).returning(_INBOUND.c.message_id))
 
 
 class TicketStore(Statements):
