@@ -9,8 +9,8 @@ mail (bench/worker_profile.py, README "Benchmarks"). What is kept of SQLAlchemy:
 (the SQL), its type processors (dates, JSON, sealed columns), its column defaults, its
 exception classes (a locked or full database raises what `Connection.execute` raises) and its
 cursor-execution events (bench/sqlcount counts these statements too). Other dialects,
-RETURNING of more than one column, executemany with RETURNING and rows of different keys go
-through SQLAlchemy as before; so does everything on PostgreSQL."""
+executemany with RETURNING and rows of different keys go through SQLAlchemy as before; so does
+everything on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ class _Plan:
     order: tuple[tuple[str, Callable[[Any], Any] | None], ...]
     fixed: dict[str, Any]  # literal values of the statement, scalar column defaults
     computed: tuple[tuple[str, Callable[[Any], Any]], ...]  # callable defaults (utcnow, list)
-    returns: bool  # RETURNING one column
+    # RETURNING: each column's key and SQLAlchemy's result processor for it
+    returning: tuple[tuple[str, Callable[[Any], Any] | None], ...]
 
     def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         merged = {**self.fixed, **params}
@@ -69,8 +70,7 @@ class Direct:
 def _compile(statement: Executable, dialect: Dialect, names: tuple[str, ...]) -> _Plan | None:
     compile_ = statement.compile  # type: ignore[attr-defined]
     compiled = compile_(dialect=dialect, column_keys=list(names))
-    returning = compiled.effective_returning or ()
-    if not compiled.positional or len(returning) > 1:
+    if not compiled.positional:
         return None
     binds = compiled.binds
     if any(bind.expanding or bind.literal_execute for bind in binds.values()):
@@ -96,15 +96,24 @@ def _compile(statement: Executable, dialect: Dialect, names: tuple[str, ...]) ->
         (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect))
         for name in compiled.positiontup
     )
-    return _Plan(compiled.string, order, fixed, tuple(computed), bool(returning))
+    returning = tuple(
+        (column.key, column.type.dialect_impl(dialect).result_processor(dialect, None))
+        for column in compiled.effective_returning or ()
+    )
+    return _Plan(compiled.string, order, fixed, tuple(computed), returning)
 
 
 class DirectResult:
-    """What the stores read of a direct statement's result."""
+    """What the stores read of a direct statement's result (the RETURNING rows, processed as
+    SQLAlchemy would: dates, JSON, sealed columns opened)."""
 
-    def __init__(self, rowcount: int, rows: list[tuple[Any, ...]]) -> None:
+    def __init__(self, rowcount: int, rows: list[tuple[Any, ...]], keys: tuple[str, ...]) -> None:
         self.rowcount = rowcount
         self._rows = rows
+        self._keys = keys
+
+    def mappings(self) -> DirectMappings:
+        return DirectMappings([dict(zip(self._keys, row, strict=True)) for row in self._rows])
 
     def scalar(self) -> Any:
         return self._rows[0][0] if self._rows else None
@@ -122,6 +131,25 @@ class DirectResult:
         return self._rows[0] if self._rows else None
 
 
+class DirectMappings:
+    """The RETURNING rows as dicts (column key → value), like `Result.mappings()`."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self._rows = rows
+
+    def first(self) -> dict[str, Any] | None:
+        return self._rows[0] if self._rows else None
+
+    def one(self) -> dict[str, Any]:
+        if len(self._rows) != 1:
+            raise (
+                NoResultFound("expected one row")
+                if not self._rows
+                else MultipleResultsFound("expected one row")
+            )
+        return self._rows[0]
+
+
 def run_direct(
     connection: Connection, direct: Direct, params: Mapping[str, Any] | list[dict[str, Any]]
 ) -> DirectResult | None:
@@ -137,7 +165,7 @@ def run_direct(
     if any(tuple(row) != names for row in rows[1:]):
         return None
     plan = direct.plan(dialect, names)
-    if plan is None or (plan.returns and len(rows) > 1):
+    if plan is None or (plan.returning and len(rows) > 1):
         return None
     try:
         values = [plan.values(row) for row in rows]
@@ -158,10 +186,14 @@ def run_direct(
             cursor.executemany(plan.sql, parameters)
         else:
             cursor.execute(plan.sql, parameters)
-        fetched = list(cursor.fetchall()) if plan.returns else []
+        fetched = list(cursor.fetchall()) if plan.returning else []
     except dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(  # without the values: they may be mail
-            plan.sql, parameters, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
+            plan.sql,
+            parameters,
+            exc,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=True,
             dialect=dialect,
         ) from exc
     finally:
@@ -171,7 +203,16 @@ def run_direct(
         connection.dispatch.after_cursor_execute(
             connection, cursor, plan.sql, parameters, None, many
         )
-    return DirectResult(rowcount, fetched)
+    processors = [process for _, process in plan.returning]
+    if any(processors):
+        fetched = [
+            tuple(
+                value if process is None else process(value)
+                for process, value in zip(processors, row, strict=True)
+            )
+            for row in fetched
+        ]
+    return DirectResult(rowcount, fetched, tuple(key for key, _ in plan.returning))
 
 
 def execute(connection: Connection, statement: Executable | Direct, params: Any) -> Any:

@@ -187,7 +187,8 @@ def _claim_statement(skip_locked: bool) -> Update:
 
 
 # Built once: the worker claims a row for every mail.
-_CLAIM = {"sqlite": _claim_statement(False), "postgresql": _claim_statement(True)}
+_CLAIM = {"sqlite": Direct(_claim_statement(False)),
+          "postgresql": Direct(_claim_statement(True))}
 _RELEASE = (
     update(_INBOX)
     .where(
@@ -229,10 +230,11 @@ def claim_inbox(
     each other)."""
     statement = _CLAIM.get(session.get_bind().dialect.name, _CLAIM["sqlite"])
     now = utcnow()
-    row = session.execute(statement, {"now": now, "worker": worker, "until": now + lease}).first()
+    row = execute(session.connection(), statement,
+                  {"now": now, "worker": worker, "until": now + lease}).mappings().first()
     if row is None:
         return None
-    return Claim(row.id, row.attempts, InboxItem(**row._mapping))
+    return Claim(row["id"], row["attempts"], InboxItem(**row))
 
 
 def release_inbox(session: Session, claim: Claim, worker: str) -> bool:

@@ -54,7 +54,7 @@ _TICKETS = cast(Table, Ticket.__table__)
 DUE_COLUMNS = (Ticket.first_response_due_at, Ticket.update_due_at, Ticket.solution_due_at)
 _INBOUND = cast(Table, InboundMessage.__table__)
 
-_ADD_TICKET = insert(_TICKETS).returning(*_TICKETS.c)
+_ADD_TICKET = Direct(insert(_TICKETS).returning(*_TICKETS.c))
 _TOUCH_TICKET = Direct(
     update(_TICKETS)
     .where(_TICKETS.c.id == bindparam("ticket_id"))
@@ -259,8 +259,8 @@ class TicketStore(Statements):
                 "updated_at": now,
                 **(clocks or {}),  # SLA due moments (gateway.lifecycle.clocks.initial)
             },
-        ).one()
-        ticket = Ticket(**{_TICKET_ATTRIBUTES[name]: value for name, value in row._mapping.items()})
+        ).mappings().one()
+        ticket = Ticket(**{_TICKET_ATTRIBUTES[name]: value for name, value in row.items()})
         make_transient_to_detached(ticket)  # as if loaded: the session knows it is stored
         # The worker runs each mail of a batch in a savepoint. One rolled back after its INSERT
         # leaves that ticket in the session, under the id (SQLite) this one may now reuse.

@@ -79,6 +79,20 @@ def test_several_rows_go_in_one_statement_and_returning_gives_the_id(db: Databas
         assert new_id == session.scalar(select(Event.id).where(Event.kind == "k3"))
 
 
+def test_returned_rows_come_back_as_sqlalchemy_gives_them(sealed_db: Database) -> None:
+    """Dates, JSON and sealed columns of a RETURNING row, processed as SQLAlchemy does."""
+    returning = insert(_OUTBOX).returning(*_OUTBOX.c)
+    with sealed_db.session() as session:
+        core = dict(session.connection().execute(returning, outbox_row("<core@x>")).mappings()
+                    .one())
+        fast = execute(session.connection(), Direct(returning), outbox_row("<fast@x>")
+                       ).mappings().one()
+    assert fast["raw"] == b"Subject: Drucker\r\n\r\nHallo" and fast["created_at"] == NOW
+    assert fast["envelope_to"] == ["erika@example.net"] and fast["state"] == "queued"
+    assert {key: type(value) for key, value in core.items()} == {
+        key: type(value) for key, value in fast.items()}
+
+
 def test_a_database_error_is_sqlalchemys_and_listeners_see_the_statement(db: Database) -> None:
     seen: list[str] = []
 
