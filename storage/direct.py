@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Dialect, Executable
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound, StatementError
+
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,17 @@ def _compile(statement: Executable, dialect: Dialect, names: tuple[str, ...]) ->
     return _Plan(compiled.string, order, fixed, tuple(computed), returning)
 
 
+def _only(rows: list[Row]) -> Row:
+    """The one row, or SQLAlchemy's error for none or several (as `Result.one()` raises)."""
+    if len(rows) != 1:
+        raise (
+            NoResultFound("expected one row")
+            if not rows
+            else MultipleResultsFound("expected one row")
+        )
+    return rows[0]
+
+
 class DirectResult:
     """What the stores read of a direct statement's result (the RETURNING rows, processed as
     SQLAlchemy would: dates, JSON, sealed columns opened)."""
@@ -119,13 +132,7 @@ class DirectResult:
         return self._rows[0][0] if self._rows else None
 
     def scalar_one(self) -> Any:
-        if len(self._rows) != 1:
-            raise (
-                NoResultFound("expected one row")
-                if not self._rows
-                else MultipleResultsFound("expected one row")
-            )
-        return self._rows[0][0]
+        return _only(self._rows)[0]
 
     def first(self) -> tuple[Any, ...] | None:
         return self._rows[0] if self._rows else None
@@ -141,13 +148,7 @@ class DirectMappings:
         return self._rows[0] if self._rows else None
 
     def one(self) -> dict[str, Any]:
-        if len(self._rows) != 1:
-            raise (
-                NoResultFound("expected one row")
-                if not self._rows
-                else MultipleResultsFound("expected one row")
-            )
-        return self._rows[0]
+        return _only(self._rows)
 
 
 def run_direct(
