@@ -523,7 +523,7 @@ def _reporter_word(word: str) -> bool:
     word, or a short one that is no everyday English word ("Jun", "Wei": syllable names the
     dictionaries hold); "Deutsche Bahn", "Kaspersky Endpoint" stay."""
     return (
-        _usable(word) and word not in FUNCTION_WORDS and word not in kept_words()
+        _usable(word) and word not in kept_words()  # _usable: no function word either
         and not frequent_english(word) and word not in AMBIGUOUS_FIRST
         and (name_like(word) or len(word) <= 4)
     )  # fmt: skip
